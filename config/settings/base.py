@@ -1,0 +1,168 @@
+"""Settings shared by every environment. Everything configurable comes from the environment."""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+env.read_env(str(BASE_DIR / ".env"))  # optional: a local .env (see .env.example)
+
+# --- Django ---------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "shop",
+    "orders",
+    "payments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, workers and the sweeper share one file: WAL lets readers run beside the writer, and
+    # IMMEDIATE transactions take the write lock up front instead of failing half-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
+
+# --- Django REST framework ----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # Guest checkout: the API is anonymous, so no session auth (and no CSRF) on it.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+
+# --- The shop -----------------------------------------------------------------------------------
+SHOP_CURRENCY = env("SHOP_CURRENCY", default="USD")
+
+# --- Payments -----------------------------------------------------------------------------------
+PAYMENT_PROVIDER_URL = env("PAYMENT_PROVIDER_URL", default="http://127.0.0.1:8001")
+PAYMENT_PROVIDER_API_KEY = env("PAYMENT_PROVIDER_API_KEY", default="sk_test_sandbox")
+# A sync checkout gives up waiting after this long (504); the order is charged in the background.
+SYNC_PAYMENT_TIMEOUT_SECONDS = env.float("SYNC_PAYMENT_TIMEOUT_SECONDS", default=30)
+# A worker's charge may queue behind others at a provider that takes one charge at a time.
+PAYMENT_TIMEOUT_SECONDS = env.float("PAYMENT_TIMEOUT_SECONDS", default=120)
+PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=5)
+# A claimed order belongs to its worker this long; past it, it may be claimed again.
+ORDER_LEASE_SECONDS = env.int("ORDER_LEASE_SECONDS", default=int(PAYMENT_TIMEOUT_SECONDS) + 30)
+
+# --- Celery on SQS ------------------------------------------------------------------------------
+# In AWS the queue URLs are given and boto3 finds credentials itself. Locally SQS_ENDPOINT_URL
+# points at the SQS-protocol server (moto) and the queue URLs follow from it.
+SQS_ENDPOINT_URL = env("SQS_ENDPOINT_URL", default="")
+SQS_REGION = env("AWS_DEFAULT_REGION", default="us-east-1")
+SQS_QUEUE_NAME = env("SQS_QUEUE_NAME", default="flashsale-payments")
+SQS_DLQ_NAME = env("SQS_DLQ_NAME", default=f"{SQS_QUEUE_NAME}-dlq")
+_local_queue_base = f"{SQS_ENDPOINT_URL}/123456789012" if SQS_ENDPOINT_URL else None
+SQS_QUEUE_URL = env("SQS_QUEUE_URL", default=_local_queue_base and f"{_local_queue_base}/{SQS_QUEUE_NAME}")
+SQS_DLQ_URL = env("SQS_DLQ_URL", default=_local_queue_base and f"{_local_queue_base}/{SQS_DLQ_NAME}")
+SQS_MAX_RECEIVE_COUNT = env.int("SQS_MAX_RECEIVE_COUNT", default=5)
+# Longer than the longest task run, so a message being worked on is not handed to a second worker.
+SQS_VISIBILITY_TIMEOUT = env.int("SQS_VISIBILITY_TIMEOUT", default=ORDER_LEASE_SECONDS + 60)
+
+_endpoint = urlsplit(SQS_ENDPOINT_URL)
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"sqs://{_endpoint.netloc}")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "region": SQS_REGION,
+    "is_secure": _endpoint.scheme != "http",
+    # Predefined: the app never creates or lists queues (`manage.py create_queues` does, locally).
+    "predefined_queues": {SQS_QUEUE_NAME: {"url": SQS_QUEUE_URL}},
+    "visibility_timeout": SQS_VISIBILITY_TIMEOUT,
+    "wait_time_seconds": env.int("SQS_WAIT_TIME_SECONDS", default=5),
+    "polling_interval": env.float("SQS_POLLING_INTERVAL", default=0.1),
+}
+CELERY_TASK_DEFAULT_QUEUE = SQS_QUEUE_NAME
+CELERY_TASK_CREATE_MISSING_QUEUES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False  # SQS has no broadcast
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")  # payments are I/O-bound
+CELERY_WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=20)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage must not hold the customer's request: fail fast, the sweeper enqueues later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}

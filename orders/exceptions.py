@@ -1,0 +1,21 @@
+"""Domain errors of the orders app. `config.api.exception_handler` maps them to HTTP."""
+
+
+class OrderError(Exception):
+    """Base of every orders error."""
+
+
+class InvalidOrder(OrderError):
+    """The order cannot be placed as asked; `errors` maps fields to messages, like a serializer."""
+
+    def __init__(self, errors: dict):
+        super().__init__("Invalid order.")
+        self.errors = errors
+
+
+class IllegalTransition(OrderError):
+    """The move is not in the transition table."""
+
+
+class TransitionConflict(OrderError):
+    """The order was not in the expected status any more: somebody else moved it first."""

@@ -1,0 +1,95 @@
+"""Orders, their lines and their status history.
+
+`status` is written only by `orders.transitions`; every change leaves an `OrderEvent`.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class OrderStatus(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    PROCESSING = "processing", "Processing"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+
+
+class CheckoutMode(models.TextChoices):
+    SYNC = "sync", "Synchronous"
+    ASYNC = "async", "Asynchronous"
+
+
+class Order(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField()
+    mode = models.CharField(max_length=5, choices=CheckoutMode.choices)
+    status = models.CharField(
+        max_length=10, choices=OrderStatus.choices, default=OrderStatus.ACCEPTED, editable=False
+    )
+    currency = models.CharField(max_length=3)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    # Sent as the provider's Idempotency-Key on every attempt, so a retry never charges twice.
+    payment_key = models.CharField(max_length=64, unique=True, editable=False)
+    charge_id = models.CharField(max_length=64, blank=True, editable=False)
+    failure_reason = models.CharField(max_length=255, blank=True, editable=False)
+    attempts = models.PositiveIntegerField(default=0, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    paid_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "updated_at"], name="order_status_updated_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(total__gte=0), name="order_total_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.id} ({self.status})"
+
+    @property
+    def amount_minor(self) -> int:
+        """The total in the currency's minor unit (cents), as payment providers take it."""
+        return int((self.total * 100).to_integral_value())
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="+")
+    sku = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    quantity = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="order_item_unique_product"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class OrderEvent(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=10, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(max_length=10, choices=OrderStatus.choices)
+    at = models.DateTimeField(auto_now_add=True)
+    detail = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status}"

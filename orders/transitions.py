@@ -1,0 +1,115 @@
+"""The order state machine: the only code that writes `Order.status`.
+
+Each move is a compare-and-set on the current status plus one `OrderEvent`, in one transaction,
+so two workers racing for the same order cannot both win and history never disagrees with state.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .exceptions import IllegalTransition, TransitionConflict
+from .models import Order, OrderEvent
+from .models import OrderStatus as S
+
+# processing → accepted releases an order for another attempt (lease expired, provider timed
+# out or answered with a transient error); the same idempotency key makes the retry safe.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    "": frozenset({S.ACCEPTED}),
+    S.ACCEPTED: frozenset({S.PROCESSING}),
+    S.PROCESSING: frozenset({S.PAID, S.FAILED, S.ACCEPTED}),
+    S.PAID: frozenset(),
+    S.FAILED: frozenset(),
+}
+
+
+def check_transition(from_status: str, to_status: str) -> None:
+    if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
+        raise IllegalTransition(f"An order cannot move from {from_status or 'nothing'!r} to {to_status!r}.")
+
+
+def record_placed(order: Order, *, detail: str) -> OrderEvent:
+    """Write the first event of a freshly created order (nothing → accepted)."""
+    check_transition("", order.status)
+    return OrderEvent.objects.create(order=order, from_status="", to_status=order.status, detail=detail)
+
+
+@transaction.atomic
+def transition(
+    order_id: Any,
+    from_status: str,
+    to_status: str,
+    *,
+    detail: str = "",
+    only_if: Q | None = None,
+    **fields: Any,
+) -> None:
+    """Move an order from `from_status` to `to_status`, setting `fields` too, and log the event.
+
+    `only_if` narrows the compare-and-set further. Raises IllegalTransition for a move not in
+    the table (nothing changes) and TransitionConflict when the order is no longer as expected.
+    """
+    check_transition(from_status, to_status)
+    moved = Order.objects.filter(Q(pk=order_id, status=from_status), only_if or Q()).update(
+        status=to_status, updated_at=timezone.now(), **fields
+    )
+    if not moved:
+        raise TransitionConflict(f"Order {order_id} is not {from_status!r} any more.")
+    OrderEvent.objects.create(order_id=order_id, from_status=from_status, to_status=to_status, detail=detail)
+
+
+def claim(order_id: Any, *, lease_seconds: float, detail: str = "") -> bool:
+    """Take an accepted order for charging; False if someone else has it or it is finished."""
+    try:
+        transition(
+            order_id,
+            S.ACCEPTED,
+            S.PROCESSING,
+            detail=detail,
+            lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds),
+            attempts=F("attempts") + 1,
+        )
+    except TransitionConflict:
+        return False
+    return True
+
+
+def release(order_id: Any, *, detail: str) -> None:
+    """Give a claimed order back (processing → accepted) so that another attempt can take it."""
+    transition(order_id, S.PROCESSING, S.ACCEPTED, detail=detail, lease_expires_at=None)
+
+
+def release_if_lease_expired(order_id: Any) -> bool:
+    """Release a processing order whose worker's lease has run out (the worker died or hung)."""
+    try:
+        transition(
+            order_id,
+            S.PROCESSING,
+            S.ACCEPTED,
+            detail="lease expired; the previous attempt did not finish",
+            only_if=Q(lease_expires_at__lt=timezone.now()),
+            lease_expires_at=None,
+        )
+    except TransitionConflict:
+        return False
+    return True
+
+
+def mark_paid(order_id: Any, *, charge_id: str, detail: str = "") -> None:
+    transition(
+        order_id,
+        S.PROCESSING,
+        S.PAID,
+        detail=detail or f"charged ({charge_id})",
+        charge_id=charge_id,
+        paid_at=timezone.now(),
+        lease_expires_at=None,
+    )
+
+
+def mark_failed(order_id: Any, *, reason: str) -> None:
+    reason = reason[:255]
+    transition(order_id, S.PROCESSING, S.FAILED, detail=reason, failure_reason=reason, lease_expires_at=None)

@@ -1,0 +1,95 @@
+"""The one module that talks to the payment provider.
+
+Callers get a typed `ChargeResult` or one of the `payments.exceptions`; nothing HTTP leaks out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+
+from .exceptions import PaymentDeclined, PaymentRejected, PaymentTimeout, PaymentUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    amount_minor: int
+    currency: str
+    idempotency_key: str
+    description: str
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    charge_id: str
+    amount_minor: int
+    currency: str
+    replayed: bool
+
+
+_client_lock = threading.Lock()
+_clients: dict[str, httpx.Client] = {}
+
+
+def _client() -> httpx.Client:
+    """One pooled, thread-safe client per provider URL (settings may change under tests)."""
+    base_url = settings.PAYMENT_PROVIDER_URL
+    with _client_lock:
+        client = _clients.get(base_url)
+        if client is None:
+            client = _clients[base_url] = httpx.Client(
+                base_url=base_url,
+                headers={"Authorization": f"Bearer {settings.PAYMENT_PROVIDER_API_KEY}"},
+                limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
+            )
+        return client
+
+
+def charge(request: ChargeRequest, *, timeout: float) -> ChargeResult:
+    """Charge once per idempotency key, however often this is called with the same request."""
+    try:
+        response = _client().post(
+            "/v1/charges",
+            json={
+                "amount": request.amount_minor,
+                "currency": request.currency.lower(),
+                "description": request.description,
+                "metadata": request.metadata,
+            },
+            headers={"Idempotency-Key": request.idempotency_key},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        )
+    except httpx.TimeoutException as exc:
+        raise PaymentTimeout(f"payment provider did not answer within {timeout:g}s") from exc
+    except httpx.HTTPError as exc:
+        raise PaymentUnavailable(f"payment provider unreachable: {exc}") from exc
+
+    body = _json(response)
+    if response.status_code == 200:
+        return ChargeResult(
+            charge_id=body["id"],
+            amount_minor=body["amount"],
+            currency=body["currency"],
+            replayed=response.headers.get("Idempotent-Replayed") == "true",
+        )
+    message = body.get("error", {}).get("message") or response.reason_phrase
+    if response.status_code == 402:
+        raise PaymentDeclined(message)
+    if response.status_code == 429 or response.status_code >= 500:
+        raise PaymentUnavailable(f"payment provider error {response.status_code}: {message}")
+    raise PaymentRejected(f"payment provider rejected the request ({response.status_code}): {message}")
+
+
+def _json(response: httpx.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,1 @@
+"""A stand-in payment processor, reachable only over HTTP (see server.py)."""

@@ -1,0 +1,7 @@
+from rest_framework import serializers
+
+
+class ProductOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    price = serializers.DecimalField(max_digits=10, decimal_places=2)
