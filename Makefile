@@ -1,0 +1,55 @@
+# flash-sale checkout: `make run` brings the shop up, `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format clean
+
+help: ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## Create .venv and install the pinned requirements
+
+# `make run` settings; override any of them: `make run WORKER_CONCURRENCY=5 PAYMENT_LATENCY_SECONDS=1`
+run: export DJANGO_SETTINGS_MODULE = config.settings.local
+run: export PATH := $(abspath $(BIN)):$(PATH)
+run: export WEB_PORT ?= 8000
+run: export SQS_PORT ?= 9324
+run: export PAYMENT_SANDBOX_PORT ?= 8001
+run: export SQS_ENDPOINT_URL ?= http://127.0.0.1:$(SQS_PORT)
+run: export PAYMENT_PROVIDER_URL ?= http://127.0.0.1:$(PAYMENT_SANDBOX_PORT)
+run: export WORKER_CONCURRENCY ?= 20
+run: export PAYMENT_LATENCY_SECONDS ?= 3
+run: export PAYMENT_PROVIDER_CONCURRENCY ?= 1
+run: export PYTHONUNBUFFERED = 1
+run: install ## Bring the whole shop up on 127.0.0.1:8000 (Ctrl-C stops everything)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_catalogue
+	@$(BIN)/python manage.py ensure_local_admin
+	@echo "Shop:     http://127.0.0.1:$(WEB_PORT)/"
+	@echo "API:      http://127.0.0.1:$(WEB_PORT)/api/products  (POST /api/orders/async, /api/orders/sync)"
+	@echo "Provider: $(PAYMENT_PROVIDER_URL)/v1/stats   SQS: $(SQS_ENDPOINT_URL)"
+	@echo "Worker concurrency $(WORKER_CONCURRENCY); payment latency $(PAYMENT_LATENCY_SECONDS)s, provider limit $(PAYMENT_PROVIDER_CONCURRENCY) (0 = none)"
+	$(BIN)/honcho start
+
+test: install ## Run the whole test suite (uses DATABASE_URL when set, else SQLite)
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: install ## Lint and check formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## Remove the virtualenv, databases and run files
+	rm -rf $(VENV) .run db.sqlite3* .test-db.sqlite3* .pytest_cache

@@ -1,0 +1,166 @@
+"""Start and stop the shop's processes on loopback: for tests, `make chaos` and `make experiment`.
+
+`make run` uses the Procfile instead; this module is for code that needs to start, kill and
+restart the pieces itself (an SQS emulator, the payment sandbox, workers, the web server) and
+know their ports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, *, timeout: float = 30, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urlopen(url, timeout=2):
+                return
+        except URLError as exc:
+            # An HTTP error status still means the server is up.
+            if getattr(exc, "code", None):
+                return
+        except (ConnectionError, TimeoutError, OSError):
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not come up within {timeout}s")
+        time.sleep(0.1)
+
+
+@dataclass
+class Process:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen | None = None
+
+    def start(self) -> Process:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.popen = subprocess.Popen(
+            self.argv, env=self.env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (a prefork worker's children die with it)."""
+        if self.alive():
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, timeout: float = 15) -> None:
+        if not self.alive():
+            return
+        self.kill(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
+            self.popen.wait(5)
+
+
+@dataclass
+class Stack:
+    """A set of shop processes sharing one environment (database, queue, provider URLs)."""
+
+    log_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    processes: list[Process] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, log_dir: Path, *, extra_env: Mapping[str, str] = ()) -> Stack:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **dict(extra_env)}
+        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        env.setdefault("AWS_ACCESS_KEY_ID", "local")
+        env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        return cls(log_dir=log_dir, env=env)
+
+    def spawn(self, name: str, argv: list[str], **env: str) -> Process:
+        process = Process(name, argv, {**self.env, **env}, self.log_dir / f"{name}.log").start()
+        self.processes.append(process)
+        return process
+
+    def start_sqs(self, port: int | None = None) -> Process:
+        """moto's server speaks the SQS protocol over HTTP; its state lives in the process."""
+        port = port or free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = self.spawn("sqs", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)])
+        wait_for_http(f"{url}/moto-api/", proc=proc.popen)
+        self.env["SQS_PORT"] = str(port)
+        self.env["SQS_ENDPOINT_URL"] = url
+        return proc
+
+    def start_sandbox(self, port: int | None = None, **knobs: str) -> Process:
+        port = port or free_port()
+        proc = self.spawn("sandbox", [sys.executable, "-m", "payments.sandbox", "--port", str(port)], **knobs)
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/health", proc=proc.popen)
+        self.env["PAYMENT_PROVIDER_URL"] = url
+        return proc
+
+    def manage(self, *args: str, **env: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], env={**self.env, **env}, cwd=BASE_DIR,
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return result.stdout
+
+    def start_worker(self, name: str = "worker", *, concurrency: int = 4, pool: str = "threads", **env: str) -> Process:
+        argv = [
+            str(BIN / "celery"), "-A", "config", "worker", f"--concurrency={concurrency}", f"--pool={pool}",
+            "--loglevel=INFO", "--without-heartbeat", "--without-gossip", "--without-mingle",
+            f"--hostname={name}@%h",
+        ]  # fmt: skip
+        return self.spawn(name, argv, **env)
+
+    def start_web(self, port: int | None = None, *, threads: int = 32, workers: int = 2) -> Process:
+        port = port or free_port()
+        argv = [
+            str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
+            "--workers", str(workers), "--threads", str(threads), "--timeout", "120",
+        ]  # fmt: skip
+        proc = self.spawn("web", argv)
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/api/products", proc=proc.popen, timeout=60)
+        self.env["WEB_URL"] = url
+        return proc
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()

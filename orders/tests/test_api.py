@@ -1,0 +1,163 @@
+"""Checkout API: shapes, status codes, and bad input that must change nothing."""
+
+import json
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from orders.models import Order, OrderEvent
+
+GOOD = {"email": "buyer@example.com", "items": [{"sku": "sneakers", "quantity": 2}]}
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def no_enqueue(monkeypatch):
+    """Validation tests are about the request; the payment job is covered end to end elsewhere."""
+    published: list[str] = []
+    monkeypatch.setattr("orders.services.enqueue_charge", published.append)
+    return published
+
+
+def post(api, path, body):
+    return api.post(path, data=json.dumps(body), content_type="application/json")
+
+
+@pytest.mark.django_db
+def test_async_checkout_accepts_at_once_with_location_and_server_side_total(api, products, no_enqueue):
+    body = {
+        "email": "buyer@example.com",
+        "items": [{"sku": "sneakers", "quantity": 2, "price": "0.01"}, {"sku": "mug", "quantity": 1}],
+        "total": "0.01",
+    }
+
+    response = post(api, "/api/orders/async", body)
+
+    assert response.status_code == 202
+    data = response.json()
+    assert response["Location"] == f"/api/orders/{data['id']}"
+    assert data["status"] == "accepted"
+    assert data["mode"] == "async"
+    assert data["total"] == "202.00"  # 2 × 89.00 + 24.00: client prices ignored
+    assert [(i["sku"], i["quantity"], i["unit_price"]) for i in data["items"]] == [
+        ("sneakers", 2, "89.00"),
+        ("mug", 1, "24.00"),
+    ]
+    assert [(e["from"], e["to"]) for e in data["events"]] == [(None, "accepted")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_checkout_publishes_the_payment_job_after_commit(api, products, no_enqueue):
+    response = post(api, "/api/orders/async", GOOD)
+
+    assert no_enqueue == [uuid.UUID(response.json()["id"])]
+
+
+@pytest.mark.django_db
+def test_repeated_skus_are_merged_into_one_line(api, products, no_enqueue):
+    body = {"email": "a@example.com", "items": [{"sku": "mug", "quantity": 2}, {"sku": "mug", "quantity": 3}]}
+
+    data = post(api, "/api/orders/async", body).json()
+
+    assert [(i["sku"], i["quantity"]) for i in data["items"]] == [("mug", 5)]
+    assert data["total"] == "120.00"
+
+
+@pytest.mark.django_db
+def test_order_detail_shows_items_and_events(api, products, no_enqueue):
+    order_id = post(api, "/api/orders/async", GOOD).json()["id"]
+
+    response = api.get(f"/api/orders/{order_id}")
+
+    assert response.status_code == 200
+    data = response.json()
+    assert {"id", "status", "mode", "total", "items", "events"} <= data.keys()
+    assert data["id"] == order_id
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("order_id", [str(uuid.uuid4()), "not-a-uuid", "123"])
+def test_unknown_or_malformed_order_id_is_404(api, order_id):
+    response = api.get(f"/api/orders/{order_id}")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such order."}
+
+
+@pytest.mark.django_db
+def test_products_lists_only_active_products(api, products):
+    data = api.get("/api/products").json()
+
+    assert data["currency"] == "USD"
+    assert [p["sku"] for p in data["results"]] == ["hoodie", "mug", "sneakers"]
+
+
+BAD_BODIES = {
+    "missing email": ({"items": GOOD["items"]}, "email"),
+    "invalid email": ({**GOOD, "email": "not-an-email"}, "email"),
+    "empty items": ({**GOOD, "items": []}, "items"),
+    "missing items": ({"email": "a@example.com"}, "items"),
+    "items not a list": ({**GOOD, "items": {"sku": "mug"}}, "items"),
+    "unknown sku": ({**GOOD, "items": [{"sku": "nope", "quantity": 1}]}, "items"),
+    "inactive sku": ({**GOOD, "items": [{"sku": "retired", "quantity": 1}]}, "items"),
+    "quantity zero": ({**GOOD, "items": [{"sku": "mug", "quantity": 0}]}, "items"),
+    "quantity negative": ({**GOOD, "items": [{"sku": "mug", "quantity": -1}]}, "items"),
+    "quantity over 100": ({**GOOD, "items": [{"sku": "mug", "quantity": 101}]}, "items"),
+    "quantity fractional": ({**GOOD, "items": [{"sku": "mug", "quantity": 1.5}]}, "items"),
+    "quantity a string": ({**GOOD, "items": [{"sku": "mug", "quantity": "2"}]}, "items"),
+    "quantity a boolean": ({**GOOD, "items": [{"sku": "mug", "quantity": True}]}, "items"),
+    "quantity missing": ({**GOOD, "items": [{"sku": "mug"}]}, "items"),
+    "merged quantity over 100": (
+        {**GOOD, "items": [{"sku": "mug", "quantity": 60}, {"sku": "mug", "quantity": 41}]},
+        "items",
+    ),
+    "more than 50 lines": ({**GOOD, "items": [{"sku": "mug", "quantity": 1}] * 51}, "items"),
+    "body is a list": ([GOOD], "non_field_errors"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/orders/async", "/api/orders/sync"])
+@pytest.mark.parametrize("case", BAD_BODIES.keys())
+def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(api, products, no_enqueue, path, case):
+    body, field = BAD_BODIES[case]
+
+    response = post(api, path, body)
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert Order.objects.count() == 0
+    assert OrderEvent.objects.count() == 0
+    assert no_enqueue == []
+
+
+@pytest.mark.django_db
+def test_unknown_sku_error_points_at_the_line(api, products, no_enqueue):
+    body = {**GOOD, "items": [{"sku": "mug", "quantity": 1}, {"sku": "nope", "quantity": 1}]}
+
+    errors = post(api, "/api/orders/async", body).json()
+
+    assert errors == {"items": [{}, {"sku": ["Unknown or unavailable product 'nope'."]}]}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/orders/async", "/api/orders/sync"])
+def test_malformed_json_is_a_400_and_creates_nothing(api, products, no_enqueue, path):
+    response = api.post(path, data='{"email": "a@example.com", "items": [', content_type="application/json")
+
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["detail"]
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_form_post_is_refused_as_unsupported_media_type(api, products, no_enqueue):
+    response = api.post("/api/orders/async", data={"email": "a@example.com"})
+
+    assert response.status_code == 415
+    assert Order.objects.count() == 0

@@ -1,0 +1,86 @@
+"""At-least-once delivery, exactly-once charging: duplicate jobs and racing workers."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from orders.models import Order
+from orders.tests.factories import make_order
+from payments import services
+from payments.tasks import charge_order_task
+from tests.fixtures import wait_for_status
+
+
+def test_a_job_delivered_three_times_to_two_workers_charges_once(start_worker, provider, products):
+    start_worker("a")
+    start_worker("b")
+    provider.configure(latency_seconds=0.3)
+    orders = [make_order(product=products["mug"]) for _ in range(5)]
+
+    for order in orders:
+        for _ in range(3):
+            charge_order_task.apply_async((str(order.id),))
+
+    for order in orders:
+        assert wait_for_status(order, "paid", "failed").status == "paid"
+        assert len(provider.charges_for(order)) == 1
+        assert order.events.filter(to_status="processing").count() == 1
+    assert provider.stats()["keys_charged_more_than_once"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_attempts_on_one_order_have_one_winner(provider, products):
+    provider.configure(latency_seconds=0.1, concurrency=0)
+    order = make_order(product=products["mug"])
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda _: services.charge_order(order.id, timeout=5), range(8)))
+
+    assert outcomes.count(services.Outcome.PAID) == 1
+    assert outcomes.count(services.Outcome.SKIPPED) == 7
+    assert len(provider.charges_for(order)) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_a_job_for_a_malformed_or_unknown_order_is_skipped_and_charges_nothing(provider, bad_id):
+    assert services.charge_order(bad_id, timeout=5) is services.Outcome.SKIPPED
+    assert provider.stats()["requests"] == 0
+
+
+@pytest.mark.django_db
+def test_a_transient_error_releases_the_order_for_a_retry(provider, products):
+    provider.configure(error_rate=1.0)
+    order = make_order(product=products["mug"])
+
+    outcome = services.charge_order(order.id, timeout=5)
+
+    order.refresh_from_db()
+    assert outcome is services.Outcome.RETRY
+    assert order.status == "accepted"
+    assert order.attempts == 1
+
+
+@pytest.mark.django_db
+def test_the_last_attempt_fails_the_order_with_the_reason(provider, products, settings):
+    settings.PAYMENT_MAX_ATTEMPTS = 2
+    provider.configure(error_rate=1.0)
+    order = make_order(product=products["mug"])
+
+    outcomes = [services.charge_order(order.id, timeout=5) for _ in range(2)]
+
+    order.refresh_from_db()
+    assert outcomes == [services.Outcome.RETRY, services.Outcome.FAILED]
+    assert order.status == "failed"
+    assert "after 2 attempts" in order.failure_reason
+    assert provider.stats()["charges"] == 0
+
+
+@pytest.mark.django_db
+def test_an_order_already_paid_is_not_charged_again(provider, products):
+    order = make_order(product=products["mug"])
+    services.charge_order(order.id, timeout=5)
+
+    assert services.charge_order(order.id, timeout=5) is services.Outcome.SKIPPED
+    assert provider.stats()["requests"] == 1
+    assert Order.objects.get(pk=order.pk).status == "paid"

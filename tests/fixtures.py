@@ -1,0 +1,132 @@
+"""Fixtures shared by every app's tests: catalogue, provider sandbox, SQS queue, a real worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config.devstack import Process, Stack
+from orders.models import Order
+from payments.queues import ensure_queues, sqs_client
+from shop.models import Product
+
+
+class Provider:
+    """The payment sandbox, seen from tests: its knobs and its ledger (the independent witness)."""
+
+    DEFAULTS = {"latency_seconds": 0.2, "concurrency": 1, "decline_rate": 0.0, "error_rate": 0.0}
+
+    def __init__(self, url: str):
+        self.http = httpx.Client(base_url=url, timeout=10)
+
+    def configure(self, **knobs) -> None:
+        self.http.put("/v1/config", json=knobs).raise_for_status()
+
+    def reset(self) -> None:
+        self.configure(**self.DEFAULTS)
+        self.http.post("/v1/reset").raise_for_status()
+
+    def stats(self) -> dict:
+        return self.http.get("/v1/stats").raise_for_status().json()
+
+    def ledger(self) -> list[dict]:
+        return self.http.get("/v1/charges").raise_for_status().json()["data"]
+
+    def charges_for(self, order: Order) -> list[dict]:
+        return [c for c in self.ledger() if c["idempotency_key"] == order.payment_key]
+
+
+@pytest.fixture
+def provider() -> Iterator[Provider]:
+    sandbox = Provider(settings.PAYMENT_PROVIDER_URL)
+    sandbox.reset()
+    yield sandbox
+    sandbox.reset()
+
+
+@pytest.fixture
+def products(db) -> dict[str, Product]:
+    rows = [
+        Product(sku="sneakers", name="Sneakers", price=Decimal("89.00")),
+        Product(sku="mug", name="Mug", price=Decimal("24.00")),
+        Product(sku="hoodie", name="Hoodie", price=Decimal("59.50")),
+        Product(sku="retired", name="Retired", price=Decimal("10.00"), active=False),
+    ]
+    return {p.sku: p for p in Product.objects.bulk_create(rows)}
+
+
+@pytest.fixture(scope="session")
+def payment_queue(stack: Stack) -> str:
+    return ensure_queues()["queue"]
+
+
+@pytest.fixture
+def empty_queue(payment_queue: str) -> str:
+    """Drop jobs left by earlier tests (SQS allows one PurgeQueue a minute, so receive and delete)."""
+    client = sqs_client()
+    while messages := client.receive_message(QueueUrl=payment_queue, MaxNumberOfMessages=10).get("Messages"):
+        client.delete_message_batch(
+            QueueUrl=payment_queue,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+    return payment_queue
+
+
+def _database_url() -> str:
+    """The URL of the test database Django just created, for worker subprocesses."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+# Test workers long-poll briefly: a poll still open at SQS when its worker stops takes the next
+# message with it (as on AWS), and that message then waits out the visibility timeout.
+WORKER_POLL_SECONDS = 1
+
+
+@pytest.fixture
+def start_worker(stack: Stack, transactional_db, empty_queue) -> Iterator[Callable[..., Process]]:
+    """Start real `celery worker` processes on the test database; stopped after the test."""
+    started: list[Process] = []
+
+    def start(name: str = "worker", concurrency: int = 4, **env: str) -> Process:
+        env = {
+            "DATABASE_URL": _database_url(),
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "SQS_WAIT_TIME_SECONDS": str(WORKER_POLL_SECONDS),
+            **env,
+        }
+        process = stack.start_worker(f"{name}-{len(started)}", concurrency=concurrency, **env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+        stack.processes.remove(process)
+    if started:
+        time.sleep(WORKER_POLL_SECONDS + 0.5)  # let their last polls at SQS run out
+
+
+@pytest.fixture
+def worker(start_worker) -> Process:
+    return start_worker()
+
+
+def wait_for_status(order: Order, *statuses: str, timeout: float = 30) -> Order:
+    deadline = time.monotonic() + timeout
+    while True:
+        order.refresh_from_db()
+        if order.status in statuses:
+            return order
+        if time.monotonic() > deadline:
+            raise AssertionError(f"order {order.id} still {order.status!r} after {timeout}s; wanted {statuses}")
+        time.sleep(0.05)
