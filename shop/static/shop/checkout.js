@@ -11,7 +11,7 @@
       const errors = Array.isArray(body.items) ? body.items : [body.items];
       for (const e of errors) {
         if (typeof e === "string") return e;
-        if (e && (e.sku || e.quantity)) return (e.sku || e.quantity)[0];
+        if (e && (e.sku || e.quantity || e.non_field_errors)) return (e.sku || e.quantity || e.non_field_errors)[0];
       }
     }
     return "The order could not be placed.";
