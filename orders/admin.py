@@ -28,8 +28,13 @@ class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
     verbose_name = "status change"
     verbose_name_plural = "status history"
-    fields = ("at", "from_status", "to_status", "detail")
+    fields = ("when", "from_status", "to_status", "detail")
     readonly_fields = fields
+
+    @admin.display(description="at (UTC)")
+    def when(self, event: OrderEvent) -> str:
+        # Seconds matter here: accepted → paid takes about one payment latency.
+        return event.at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 @admin.register(Order)
@@ -39,12 +44,15 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ("email",)
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
-    inlines = (OrderItemInline, OrderEventInline)
-    fields = (
+    inlines = (OrderEventInline, OrderItemInline)
+    fieldsets = (
+        (None, {"fields": (("id", "status"), ("email", "mode"), ("total", "currency"), ("created_at", "paid_at"))}),
+        ("Payment", {"fields": (("payment_key", "charge_id"), "failure_reason", ("attempts", "lease_expires_at"))}),
+    )
+    readonly_fields = (
         "id", "email", "status", "mode", "total", "currency", "payment_key", "charge_id",
-        "failure_reason", "attempts", "lease_expires_at", "created_at", "updated_at", "paid_at",
+        "failure_reason", "attempts", "lease_expires_at", "created_at", "paid_at",
     )  # fmt: skip
-    readonly_fields = fields
 
     def get_search_results(self, request, queryset, search_term):
         """Search by email, or by the order's id (the UUID customers quote)."""

@@ -3,6 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connections
 
 from orders.models import Order
 from orders.tests.factories import make_order
@@ -33,8 +34,14 @@ def test_racing_attempts_on_one_order_have_one_winner(provider, products):
     provider.configure(latency_seconds=0.1, concurrency=0)
     order = make_order(product=products["mug"])
 
+    def attempt(_):
+        try:
+            return services.charge_order(order.id, timeout=5)
+        finally:
+            connections.close_all()  # each thread's own connection
+
     with ThreadPoolExecutor(8) as pool:
-        outcomes = list(pool.map(lambda _: services.charge_order(order.id, timeout=5), range(8)))
+        outcomes = list(pool.map(attempt, range(8)))
 
     assert outcomes.count(services.Outcome.PAID) == 1
     assert outcomes.count(services.Outcome.SKIPPED) == 7
