@@ -119,7 +119,7 @@ class Stack:
         """moto's server speaks the SQS protocol over HTTP; its state lives in the process."""
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = self.spawn("sqs", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)])
+        proc = self.spawn("sqs", [sys.executable, "-m", "config.sqs_emulator", "--port", str(port)])
         wait_for_http(f"{url}/moto-api/", proc=proc.popen)
         self.env["SQS_PORT"] = str(port)
         self.env["SQS_ENDPOINT_URL"] = url
