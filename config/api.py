@@ -7,7 +7,14 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from orders.exceptions import IllegalTransition, InvalidOrder, TransitionConflict
+from orders.exceptions import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    IllegalTransition,
+    InvalidIdempotencyKey,
+    InvalidOrder,
+    TransitionConflict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +22,12 @@ log = logging.getLogger(__name__)
 def exception_handler(exc, context):
     if isinstance(exc, InvalidOrder):
         return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, InvalidIdempotencyKey):
+        return Response({"Idempotency-Key": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, IdempotencyKeyReused):
+        return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if isinstance(exc, IdempotencyKeyInUse):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
     if isinstance(exc, (IllegalTransition, TransitionConflict)):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, (OperationalError, InterfaceError)):

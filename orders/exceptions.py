@@ -19,3 +19,15 @@ class IllegalTransition(OrderError):
 
 class TransitionConflict(OrderError):
     """The order was not in the expected status any more: somebody else moved it first."""
+
+
+class IdempotencyKeyInUse(OrderError):
+    """A request with this Idempotency-Key is still being processed (409)."""
+
+
+class IdempotencyKeyReused(OrderError):
+    """This Idempotency-Key was first used with a different request body (422)."""
+
+
+class InvalidIdempotencyKey(OrderError):
+    """The Idempotency-Key header is empty or too long (400)."""

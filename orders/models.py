@@ -37,13 +37,19 @@ class Order(models.Model):
     failure_reason = models.CharField(max_length=255, blank=True, editable=False)
     attempts = models.PositiveIntegerField(default=0, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a payment job was last published for this order; null when publishing failed. The
+    # sweeper publishes again for null ones at once and for long-waiting ones now and then.
+    enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "updated_at"], name="order_status_updated_idx")]
+        indexes = [
+            models.Index(fields=["status", "enqueued_at"], name="order_status_enqueued_idx"),
+            models.Index(fields=["status", "lease_expires_at"], name="order_status_lease_idx"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(total__gte=0), name="order_total_not_negative"),
         ]
@@ -93,3 +99,28 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '∅'} → {self.to_status}"
+
+
+class IdempotencyKey(models.Model):
+    """A checkout request's `Idempotency-Key`: the first response, replayed for repeats."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+
+    scope = models.CharField(max_length=64, help_text="The endpoint the key was used on.")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request body.")
+    state = models.CharField(max_length=11, choices=State.choices, default=State.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    locked_until = models.DateTimeField(help_text="An in-progress request older than this was abandoned.")
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key} ({self.state})"

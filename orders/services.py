@@ -7,18 +7,21 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from payments import services as payment_services
 from payments.tasks import enqueue_charge
 from shop.selectors import active_products_by_sku
 
-from . import transitions
+from . import idempotency, transitions
 from .exceptions import InvalidOrder
-from .models import CheckoutMode, Order, OrderItem
+from .models import CheckoutMode, Order, OrderItem, OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,8 @@ def place_async_order(*, email: str, lines: Sequence[Line]) -> Order:
     and an order whose job never got out is re-published by the sweeper.
     """
     with transaction.atomic(durable=True):
-        order = _create_order(email=email, lines=lines, mode=CheckoutMode.ASYNC)
-        transaction.on_commit(lambda: enqueue_charge(order.id))
+        order = _create_order(email=email, lines=lines, mode=CheckoutMode.ASYNC, enqueued_at=timezone.now())
+        transaction.on_commit(lambda: publish_payment_job(order.id))
     return order
 
 
@@ -54,12 +57,67 @@ def place_sync_order(*, email: str, lines: Sequence[Line]) -> tuple[Order, payme
         order = _create_order(email=email, lines=lines, mode=CheckoutMode.SYNC)
     outcome = payment_services.charge_order(order.id, timeout=settings.SYNC_PAYMENT_TIMEOUT_SECONDS)
     if outcome is payment_services.Outcome.RETRY:
-        enqueue_charge(order.id)
+        Order.objects.filter(pk=order.id).update(enqueued_at=timezone.now())
+        publish_payment_job(order.id)
     order.refresh_from_db()
     return order, outcome
 
 
-def _create_order(*, email: str, lines: Sequence[Line], mode: str) -> Order:
+def publish_payment_job(order_id: uuid.UUID) -> bool:
+    """Publish the order's payment job; if the broker is down, flag the order for the sweeper."""
+    if enqueue_charge(order_id):
+        return True
+    Order.objects.filter(pk=order_id).update(enqueued_at=None)
+    return False
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    released: int  # processing orders whose lease had run out
+    published: int  # payment jobs published again
+    unpublished: int  # ... of which the broker refused (tried again next sweep)
+    keys_purged: int  # expired idempotency keys deleted
+
+
+def sweep_stuck_orders() -> SweepResult:
+    """Re-publish payment jobs for orders that would otherwise wait forever.
+
+    - processing orders whose lease expired (their worker died): released, then published;
+    - accepted orders whose job never got out (enqueued_at is null), after a short grace;
+    - accepted orders waiting longer than ORDER_REQUEUE_AFTER_SECONDS (their message may be lost).
+    Safe beside workers and other sweepers: rows are locked with SKIP LOCKED (PostgreSQL) or
+    under SQLite's write lock, stamped, and published after commit; a duplicate job is harmless.
+    """
+    now = timezone.now()
+    expired = Order.objects.filter(status=OrderStatus.PROCESSING, lease_expires_at__lt=now)
+    released = [
+        order_id
+        for order_id in expired.values_list("id", flat=True)[: settings.SWEEP_BATCH_SIZE]
+        if transitions.release_if_lease_expired(order_id)
+    ]
+    due = (
+        Q(pk__in=released)
+        | Q(enqueued_at__isnull=True, updated_at__lt=now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS))
+        | Q(enqueued_at__lt=now - timedelta(seconds=settings.ORDER_REQUEUE_AFTER_SECONDS))
+    )
+    with transaction.atomic():
+        order_ids = list(
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(Q(status=OrderStatus.ACCEPTED) & due)
+            .order_by("created_at")
+            .values_list("id", flat=True)[: settings.SWEEP_BATCH_SIZE]
+        )
+        Order.objects.filter(pk__in=order_ids).update(enqueued_at=now)
+    unpublished = sum(not publish_payment_job(order_id) for order_id in order_ids)
+    return SweepResult(
+        released=len(released),
+        published=len(order_ids) - unpublished,
+        unpublished=unpublished,
+        keys_purged=idempotency.purge_expired(),
+    )
+
+
+def _create_order(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None) -> Order:
     products, quantities = _resolve_lines(lines)
     total = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0"))
     order_id = uuid.uuid4()
@@ -71,6 +129,7 @@ def _create_order(*, email: str, lines: Sequence[Line], mode: str) -> Order:
         total=total,
         # Derived from the order's id, so every attempt to charge it presents the same key.
         payment_key=f"order-{order_id}",
+        enqueued_at=enqueued_at,
     )
     OrderItem.objects.bulk_create(
         OrderItem(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 
@@ -72,3 +73,40 @@ def queue_depth(queue_url: str | None = None) -> QueueDepth:
         in_flight=int(attributes["ApproximateNumberOfMessagesNotVisible"]),
         delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
     )
+
+
+def describe_message(body: str) -> str:
+    """A one-line summary of a queued message: the Celery task and its arguments, or the raw text."""
+    try:
+        envelope = json.loads(base64.b64decode(body, validate=True))
+        headers = envelope["headers"]
+        return f"{headers['task']}{headers.get('argsrepr', '')}"
+    except (ValueError, KeyError, TypeError):
+        return f"unreadable message: {body[:80]!r}"
+
+
+def peek(queue_url: str, limit: int = 10) -> list[str]:
+    """Describe up to `limit` messages without consuming them (they reappear at once)."""
+    client = sqs_client()
+    messages = client.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=min(limit, 10), VisibilityTimeout=0
+    ).get("Messages", [])
+    return [describe_message(m["Body"]) for m in messages]
+
+
+def redrive(source_url: str, target_url: str, limit: int = 10_000) -> int:
+    """Move messages from `source_url` (the DLQ) back to `target_url`, each sent before it is deleted."""
+    client = sqs_client()
+    moved = 0
+    while moved < limit:
+        messages = client.receive_message(
+            QueueUrl=source_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=30
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            attributes = message.get("MessageAttributes") or {}
+            client.send_message(QueueUrl=target_url, MessageBody=message["Body"], MessageAttributes=attributes)
+            client.delete_message(QueueUrl=source_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    return moved

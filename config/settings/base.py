@@ -166,3 +166,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker outage must not hold the customer's request: fail fast, the sweeper enqueues later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+
+# --- Recovery (the sweeper: `manage.py sweep_orders --every N`) -----------------------------
+SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15)
+# An accepted order whose payment job could not be published is published again after this.
+SWEEP_GRACE_SECONDS = env.float("SWEEP_GRACE_SECONDS", default=10)
+# An accepted order still waiting this long gets a fresh job, in case its message was lost
+# (a broker outage, the DLQ). Duplicates are harmless: only one attempt can claim the order.
+ORDER_REQUEUE_AFTER_SECONDS = env.float("ORDER_REQUEUE_AFTER_SECONDS", default=300)
+SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=500)
+
+# --- Idempotent checkout (Idempotency-Key header) --------------------------------------------
+IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
+# A request holding a key longer than this died (gunicorn's own timeout is 120 s).
+IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", default=150)

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders import selectors, services
+from orders import idempotency, selectors, services
 from payments.services import Outcome
 
 from .serializers import CheckoutInput, OrderOutput
@@ -26,27 +26,70 @@ def _lines(data: dict) -> list[services.Line]:
 
 
 def _order_response(order_id: uuid.UUID, http_status: int, **extra) -> Response:
-    order = selectors.order_with_history(order_id)
-    body = OrderOutput(order).data
-    return Response(
-        {**body, **extra}, status=http_status, headers={"Location": f"/api/orders/{order_id}"}
-    )
+    body = OrderOutput(selectors.order_with_history(order_id)).data
+    return Response({**body, **extra}, status=http_status, headers={"Location": f"/api/orders/{order_id}"})
 
 
-class AsyncCheckoutApi(APIView):
-    """Accept the order at once (202) and charge it in the background."""
+class CheckoutApi(APIView):
+    """A checkout endpoint; with an `Idempotency-Key` header, repeats get the first answer."""
+
+    scope = ""
 
     def post(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return self.checkout(request)
+        key = idempotency.check_key(key)
+        stored = idempotency.begin(self.scope, key, idempotency.fingerprint(request.data))
+        if stored is not None:
+            return self.replay(stored)
+        try:
+            try:
+                response = self.checkout(request)
+            except Exception as exc:
+                response = self.handle_exception(exc)  # re-raises what DRF does not handle
+        except BaseException:
+            idempotency.abandon(self.scope, key)
+            raise
+        if response.status_code >= 500 and response.status_code != status.HTTP_504_GATEWAY_TIMEOUT:
+            idempotency.abandon(self.scope, key)  # nothing was done: let the client's retry run afresh
+            return response
+        idempotency.finish(
+            self.scope,
+            key,
+            idempotency.StoredResponse(response.status_code, response.data),
+            order_id=(response.data or {}).get("id") if isinstance(response.data, dict) else None,
+        )
+        return response
+
+    def replay(self, stored: idempotency.StoredResponse) -> Response:
+        headers = {"Idempotent-Replayed": "true"}
+        if isinstance(stored.body, dict) and "id" in stored.body:
+            headers["Location"] = f"/api/orders/{stored.body['id']}"
+        return Response(stored.body, status=stored.status, headers=headers)
+
+    def checkout(self, request: Request) -> Response:
+        raise NotImplementedError
+
+
+class AsyncCheckoutApi(CheckoutApi):
+    """Accept the order at once (202) and charge it in the background."""
+
+    scope = "checkout-async"
+
+    def checkout(self, request: Request) -> Response:
         form = CheckoutInput(data=request.data)
         form.is_valid(raise_exception=True)
         order = services.place_async_order(email=form.validated_data["email"], lines=_lines(form.validated_data))
         return _order_response(order.id, status.HTTP_202_ACCEPTED)
 
 
-class SyncCheckoutApi(APIView):
+class SyncCheckoutApi(CheckoutApi):
     """Charge inside the request: 201 paid, 402 declined, 504 when the provider is too slow."""
 
-    def post(self, request: Request) -> Response:
+    scope = "checkout-sync"
+
+    def checkout(self, request: Request) -> Response:
         form = CheckoutInput(data=request.data)
         form.is_valid(raise_exception=True)
         order, outcome = services.place_sync_order(

@@ -1,0 +1,53 @@
+import logging
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import DatabaseError, close_old_connections
+
+from orders.services import sweep_stuck_orders
+
+log = logging.getLogger("orders.sweeper")
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-publish payment jobs for stuck orders (unpublished, lost, or held by a dead worker). "
+        "Once by default; with --every N, as a long-running sweeper process."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--every", type=float, nargs="?", const=settings.SWEEP_INTERVAL_SECONDS, metavar="SECONDS",
+            help=f"Sweep every SECONDS until stopped (default {settings.SWEEP_INTERVAL_SECONDS:g}).",
+        )  # fmt: skip
+
+    def handle(self, *args, every, **options):
+        if every is None:
+            self.stdout.write(self.describe(sweep_stuck_orders()))
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        self.stdout.write(f"sweeper: every {every:g}s", ending="\n")
+        self.stdout.flush()
+        while not stop.is_set():
+            try:
+                result = sweep_stuck_orders()
+            except DatabaseError:
+                log.exception("sweep failed; trying again in %ss", every)
+            else:
+                if result.released or result.published or result.unpublished or result.keys_purged:
+                    self.stdout.write(self.describe(result))
+                    self.stdout.flush()
+            finally:
+                close_old_connections()
+            stop.wait(every)
+
+    @staticmethod
+    def describe(result) -> str:
+        return (
+            f"sweep: released {result.released} expired leases, published {result.published} jobs, "
+            f"{result.unpublished} could not be published, purged {result.keys_purged} idempotency keys"
+        )
