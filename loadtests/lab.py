@@ -1,0 +1,296 @@
+"""The lab bench: the stack under test, Locust runs, and the samplers that watch them.
+
+Everything here talks to 127.0.0.1 only: the processes come from `config.devstack.Stack`.
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import httpx
+import psutil
+from django.db import connection
+
+from config.devstack import BASE_DIR, Process, Stack
+
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+EMAIL_DOMAIN = "loadtest.example"
+
+
+def wait_for_log(process: Process, marker: str, *, timeout: float) -> float:
+    """Wait until `marker` appears in the process's log; return the seconds it took."""
+    started = time.monotonic()
+    for _ in range(int(timeout / 0.1) + 1):
+        if marker in process.log_path.read_text(errors="replace"):
+            return time.monotonic() - started
+        if not process.alive():
+            raise RuntimeError(f"{process.name} exited; see {process.log_path}")
+        time.sleep(0.1)
+    raise TimeoutError(f"{process.name} did not log {marker!r} within {timeout:g}s; see {process.log_path}")
+
+
+def discard(stack: Stack, process: Process) -> None:
+    """Kill a process at once (no warm shutdown: its unfinished charges are abandoned) and forget it."""
+    process.kill(signal.SIGKILL)
+    if process.popen is not None:
+        process.popen.wait(10)
+    if process in stack.processes:
+        stack.processes.remove(process)
+
+
+def tree_memory(pid: int) -> dict[str, float]:
+    """Resident and proportional memory (MB) of a process and its children (prefork pools have many)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return {"rss_mb": 0.0, "pss_mb": 0.0, "processes": 0}
+    rss = pss = 0
+    for proc in procs:
+        try:
+            info = proc.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return {"rss_mb": rss / 2**20, "pss_mb": pss / 2**20, "processes": len(procs)}
+
+
+class Sandbox:
+    """The payment sandbox's ledger, over HTTP (no pooled connection: the lab restarts the sandbox)."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.url}/v1/stats", timeout=10).raise_for_status().json()
+
+
+class Queue:
+    """The payment queue in the SQS emulator, read with boto3 like CloudWatch would."""
+
+    def __init__(self, endpoint: str, url: str):
+        self.endpoint = endpoint
+        self.url = url
+        self.client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+
+    def depth(self) -> dict[str, int]:
+        attributes = self.client.get_queue_attributes(
+            QueueUrl=self.url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        visible = int(attributes["ApproximateNumberOfMessages"])
+        in_flight = int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        delayed = int(attributes.get("ApproximateNumberOfMessagesDelayed", 0))
+        return {
+            "visible": visible,
+            "not_visible": in_flight,
+            "delayed": delayed,
+            "total": visible + in_flight + delayed,
+        }
+
+    def purge(self) -> None:
+        self.client.purge_queue(QueueUrl=self.url)
+
+
+def send_ceiling(endpoint: str, *, seconds: float, threads: int) -> dict:
+    """Measure how many SendMessage calls per second the SQS emulator takes from `threads` boto3 clients."""
+    setup = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    url = setup.create_queue(QueueName="lab-send-ceiling")["QueueUrl"]
+    body = '{"task": "payments.charge_order", "args": ["00000000-0000-0000-0000-000000000000"]}'
+
+    def sender() -> int:
+        client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+        client.send_message(QueueUrl=url, MessageBody=body)  # warm the connection outside the clock
+        sent, deadline = 0, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            client.send_message(QueueUrl=url, MessageBody=body)
+            sent += 1
+        return sent
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(lambda _: sender(), range(threads)))
+    elapsed = time.monotonic() - started
+    setup.delete_queue(QueueUrl=url)
+    return {"sends": total, "seconds": round(elapsed, 2), "threads": threads, "rate": total / elapsed}
+
+
+@dataclass
+class LocustRun:
+    """One headless Locust run as a subprocess; its CSVs land at `prefix`_*.csv."""
+
+    prefix: Path
+    host: str
+    user_class: str
+    users: int
+    seconds: float
+    tag: str
+    user_rate: float
+    popen: subprocess.Popen | None = None
+    started_at: float = 0.0
+    ended_at: float = 0.0
+
+    def start(self) -> LocustRun:
+        argv = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--host",
+            self.host,
+            "-u",
+            str(self.users),
+            "-r",
+            str(self.users),
+            "-t",
+            f"{max(1, round(self.seconds))}s",
+            "--csv",
+            str(self.prefix),
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--stop-timeout",
+            "0",
+            "--order-tag",
+            self.tag,
+            "--user-rate",
+            f"{self.user_rate:g}",
+            self.user_class,
+        ]
+        log = open(f"{self.prefix}_locust.log", "wb")  # noqa: SIM115 - kept for the child's lifetime
+        self.started_at = time.time()
+        self.popen = subprocess.Popen(argv, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        return self
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def wait(self) -> dict:
+        assert self.popen is not None
+        try:
+            self.popen.wait(self.seconds + 60)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(10)
+        self.ended_at = time.time()
+        return self.summary()
+
+    def summary(self) -> dict:
+        """The checkout row of Locust's stats CSV (the POST this user class makes)."""
+        path = Path(f"{self.prefix}_stats.csv")
+        if not path.exists():
+            raise RuntimeError(f"Locust wrote no stats; see {self.prefix}_locust.log")
+        with path.open() as fh:
+            rows = list(csv.DictReader(fh))
+        row = next((r for r in rows if r["Name"].startswith("POST /api/orders/")), None)
+        if row is None:
+            return {
+                "requests": 0,
+                "failures": 0,
+                "median_ms": 0,
+                "avg_ms": 0,
+                "p95_ms": 0,
+                "p99_ms": 0,
+                "rps": 0.0,
+                "success_rate": 0.0,
+                "percentiles_ms": {},
+            }
+        percentiles = {k: _num(v) for k, v in row.items() if k.endswith("%")}
+        requests, failures = int(row["Request Count"]), int(row["Failure Count"])
+        return {
+            "name": row["Name"],
+            "requests": requests,
+            "failures": failures,
+            "median_ms": _num(row["Median Response Time"]),
+            "avg_ms": _num(row["Average Response Time"]),
+            "p95_ms": percentiles.get("95%", 0),
+            "p99_ms": percentiles.get("99%", 0),
+            "max_ms": _num(row["Max Response Time"]),
+            "rps": float(row["Requests/s"]),
+            "success_rate": (requests - failures) / requests if requests else 0.0,
+            "percentiles_ms": percentiles,
+        }
+
+
+def _num(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:  # "N/A" when nothing was recorded
+        return 0.0
+
+
+@dataclass
+class Sampler:
+    """Sample queue depth, order counts and worker memory once a second in a background thread."""
+
+    queue: Queue
+    count_orders: Callable[[], dict[str, int]]
+    worker_pid: int | None = None
+    interval: float = 1.0
+    on_sample: Callable[[dict], None] | None = None
+    origin: float = field(default_factory=time.time)
+    samples: list[dict] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Sampler:
+        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[dict]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        return self.samples
+
+    def sample(self) -> dict:
+        now = time.time()
+        row = {"t": round(now - self.origin, 2), "at": now, **self.queue.depth(), **self.count_orders()}
+        if self.worker_pid:
+            row.update({f"worker_{k}": v for k, v in tree_memory(self.worker_pid).items()})
+        return row
+
+    def _run(self) -> None:
+        try:  # the thread has its own database connection; close it when the thread ends
+            while not self._stop.is_set():
+                began = time.monotonic()
+                row = self.sample()
+                self.samples.append(row)
+                if self.on_sample is not None:
+                    self.on_sample(row)
+                self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
+        finally:
+            connection.close()
+
+
+def post_orders(host: str, tag: str, count: int, *, skus: list[str], threads: int = 8) -> int:
+    """Place `count` async orders quickly (for the memory runs); return how many were accepted."""
+
+    def place(i: int) -> bool:
+        order = {
+            "email": f"buyer-{i}@{tag}.{EMAIL_DOMAIN}",
+            "items": [{"sku": skus[i % len(skus)], "quantity": 1 + i % 3}],
+        }
+        return client.post("/api/orders/async", json=order).status_code == 202
+
+    with httpx.Client(base_url=host, timeout=30) as client, ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(place, range(count)))
