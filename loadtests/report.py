@@ -68,7 +68,11 @@ def render(results: dict, charts: dict[str, str | None]) -> str:
     add("## Environment\n")
     add("| | |\n| --- | --- |")
     add(f"| CPUs | {env['cpu_count']} × {env['cpu_model'] or 'unknown model'}; {env['memory_gb']} GB RAM |")
-    add(f"| load average at start | {', '.join(map(str, env['load_average_at_start']))} (a shared machine) |")
+    add(
+        f"| load average (1, 5, 15 min) | at start {', '.join(map(str, env['load_average_at_start']))}; "
+        f"at end "
+        f"{', '.join(map(str, env.get('load_average_at_end', [])))} (other work shares this machine) |"
+    )
     add(f"| payment latency | {p['latency']:g} s per charge (sandbox) |")
     add(
         f"| provider limits studied | {', '.join(_limit(x) for x in p['provider_limits'])} "
@@ -402,9 +406,10 @@ def _chart_response_times(report_dir: Path, results: dict) -> str | None:
         ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7)
     ax.set_xticks(range(len(keys)), [f"p{k[:-1]}" if k != "100%" else "max" for k in keys])
     ax.set_yscale("log")
+    ax.set_ylim(top=ax.get_ylim()[1] * 6)  # room for the legend above the tallest bar
     ax.set_ylabel("response time (ms, log scale)")
     ax.set_title("Checkout response-time percentiles, sync vs async")
-    ax.legend()
+    ax.legend(loc="upper left", ncol=2)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, report_dir, "response-times.png")
 

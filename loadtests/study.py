@@ -156,6 +156,7 @@ class Study:
         self.progress.phase("report")
         self.results["environment"]["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         self.results["environment"]["wall_seconds"] = round(time.monotonic() - self.began)
+        self.results["environment"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         self.save()
         report.write(self.dir, self.results)
         self.progress.status("written", force=True)
