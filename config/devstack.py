@@ -160,6 +160,12 @@ class Stack:
         self.env["WEB_URL"] = url
         return proc
 
+    def stop_named(self, name: str) -> None:
+        """Stop and forget the processes called `name` (e.g. "sqs", to stage an outage)."""
+        for process in [p for p in self.processes if p.name == name]:
+            process.stop()
+            self.processes.remove(process)
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()

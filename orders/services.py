@@ -42,7 +42,7 @@ def place_async_order(*, email: str, lines: Sequence[Line]) -> Order:
     and an order whose job never got out is re-published by the sweeper.
     """
     with transaction.atomic(durable=True):
-        order = _create_order(email=email, lines=lines, mode=CheckoutMode.ASYNC, enqueued_at=timezone.now())
+        order = create_order(email=email, lines=lines, mode=CheckoutMode.ASYNC, enqueued_at=timezone.now())
         transaction.on_commit(lambda: publish_payment_job(order.id))
     return order
 
@@ -54,7 +54,7 @@ def place_sync_order(*, email: str, lines: Sequence[Line]) -> tuple[Order, payme
     background workers, so it is still charged exactly once.
     """
     with transaction.atomic(durable=True):
-        order = _create_order(email=email, lines=lines, mode=CheckoutMode.SYNC)
+        order = create_order(email=email, lines=lines, mode=CheckoutMode.SYNC)
     outcome = payment_services.charge_order(order.id, timeout=settings.SYNC_PAYMENT_TIMEOUT_SECONDS)
     if outcome is payment_services.Outcome.RETRY:
         Order.objects.filter(pk=order.id).update(enqueued_at=timezone.now())
@@ -117,7 +117,8 @@ def sweep_stuck_orders() -> SweepResult:
     )
 
 
-def _create_order(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None) -> Order:
+def create_order(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None) -> Order:
+    """Create an accepted order from catalogue prices; publishes nothing (callers decide)."""
     products, quantities = _resolve_lines(lines)
     total = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0"))
     order_id = uuid.uuid4()

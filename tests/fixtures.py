@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 
-import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -14,29 +13,12 @@ from django.db import connection
 from config.devstack import Process, Stack
 from orders.models import Order
 from payments.queues import ensure_queues, sqs_client
+from payments.sandbox.client import SandboxClient
 from shop.models import Product
 
 
-class Provider:
-    """The payment sandbox, seen from tests: its knobs and its ledger (the independent witness)."""
-
-    DEFAULTS = {"latency_seconds": 0.2, "concurrency": 1, "decline_rate": 0.0, "error_rate": 0.0}
-
-    def __init__(self, url: str):
-        self.http = httpx.Client(base_url=url, timeout=10)
-
-    def configure(self, **knobs) -> None:
-        self.http.put("/v1/config", json=knobs).raise_for_status()
-
-    def reset(self) -> None:
-        self.configure(**self.DEFAULTS)
-        self.http.post("/v1/reset").raise_for_status()
-
-    def stats(self) -> dict:
-        return self.http.get("/v1/stats").raise_for_status().json()
-
-    def ledger(self) -> list[dict]:
-        return self.http.get("/v1/charges").raise_for_status().json()["data"]
+class Provider(SandboxClient):
+    """The payment sandbox as tests see it, with short defaults."""
 
     def charges_for(self, order: Order) -> list[dict]:
         return [c for c in self.ledger() if c["idempotency_key"] == order.payment_key]
@@ -44,7 +26,7 @@ class Provider:
 
 @pytest.fixture
 def provider() -> Iterator[Provider]:
-    sandbox = Provider(settings.PAYMENT_PROVIDER_URL)
+    sandbox = Provider(settings.PAYMENT_PROVIDER_URL, defaults={"latency_seconds": 0.2})
     sandbox.reset()
     yield sandbox
     sandbox.reset()
@@ -78,7 +60,7 @@ def empty_queue(payment_queue: str) -> str:
     return payment_queue
 
 
-def _database_url() -> str:
+def database_url() -> str:
     """The URL of the test database Django just created, for worker subprocesses."""
     db = connection.settings_dict
     if db["ENGINE"] == "django.db.backends.sqlite3":
@@ -99,7 +81,7 @@ def start_worker(stack: Stack, transactional_db, empty_queue) -> Iterator[Callab
 
     def start(name: str = "worker", concurrency: int = 4, **env: str) -> Process:
         env = {
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "SQS_WAIT_TIME_SECONDS": str(WORKER_POLL_SECONDS),
             **env,
@@ -128,5 +110,5 @@ def wait_for_status(order: Order, *statuses: str, timeout: float = 30) -> Order:
         if order.status in statuses:
             return order
         if time.monotonic() > deadline:
-            raise AssertionError(f"order {order.id} still {order.status!r} after {timeout}s; wanted {statuses}")
+            raise AssertionError(f"order {order.id} still {order.status!r} after {timeout}s, not {statuses}")
         time.sleep(0.05)

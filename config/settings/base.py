@@ -164,6 +164,9 @@ CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")  # payments ar
 CELERY_WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=20)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# On a broker outage let running charges finish and record their result (the database is not the
+# broker); their messages cannot be acked and come back later, where the claim turns them away.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A broker outage must not hold the customer's request: fail fast, the sweeper enqueues later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 

@@ -1,0 +1,373 @@
+"""The seven fault-injection scenarios. Import after Django is set up (they read the database)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import httpx
+from django.conf import settings
+from django.db import connections
+
+from config.devstack import Process, Stack
+from orders import services as order_services
+from orders.models import Order, OrderEvent, OrderStatus
+from payments import services
+from payments.queues import queue_depth, sqs_client
+from payments.sandbox.client import SandboxClient
+from payments.tasks import charge_order_task
+
+EMAIL = "chaos@example.com"
+
+
+@dataclass
+class Lab:
+    """What a scenario needs: somewhere to post orders, workers and a sweeper to start, an SQS to stop.
+
+    Workers and the sweeper run supervised, as ECS runs them: one that dies is started again.
+    The orders' database is the one Django in this process is set up with.
+    """
+
+    stack: Stack
+    web_url: str
+    sandbox: SandboxClient
+    worker_env: dict[str, str]
+    restart_sqs: Callable[[], None]
+    sku: str = "mug"
+    workers: list[Process] = field(default_factory=list)
+    restarts: int = 0
+    _supervising: threading.Event = field(default_factory=threading.Event)
+    _supervisor: threading.Thread | None = None
+
+    def start_workers(self, count: int, concurrency: int = 4) -> list[Process]:
+        started = [
+            self.stack.start_worker(f"worker-{len(self.workers) + i}", concurrency=concurrency, **self.worker_env)
+            for i in range(count)
+        ]
+        self._supervise(started)
+        return started
+
+    def start_sweeper(self, every: float = 1.0) -> Process:
+        argv = [sys.executable, "manage.py", "sweep_orders", "--every", str(every)]
+        process = self.stack.spawn(f"sweeper-{uuid.uuid4().hex[:6]}", argv, **self.worker_env)
+        self._supervise([process])
+        return process
+
+    def _supervise(self, processes: list[Process]) -> None:
+        self.workers.extend(processes)
+        if self._supervisor is None:
+            self._supervising.set()
+            self._supervisor = threading.Thread(target=self._restart_the_dead, daemon=True)
+            self._supervisor.start()
+
+    def _restart_the_dead(self) -> None:
+        while self._supervising.is_set():
+            for process in list(self.workers):
+                if not process.alive() and self._supervising.is_set():
+                    process.start()
+                    self.restarts += 1
+            time.sleep(0.3)
+
+    def stop_all(self) -> None:
+        self._supervising.clear()
+        if self._supervisor is not None:
+            self._supervisor.join()
+            self._supervisor = None
+        for process in self.workers:
+            process.stop()
+            if process in self.stack.processes:
+                self.stack.processes.remove(process)
+        self.workers.clear()
+        self.restarts = 0
+        time.sleep(1.5)  # let the stopped workers' last long polls at SQS run out
+
+    def post_orders(self, count: int, *, path: str = "/api/orders/async", key: str | None = None,
+                    threads: int = 16) -> list[httpx.Response]:  # fmt: skip
+        headers = {"Idempotency-Key": key} if key else {}
+        body = {"email": EMAIL, "items": [{"sku": self.sku, "quantity": 1}]}
+        with httpx.Client(base_url=self.web_url, timeout=60) as client, ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(lambda _: client.post(path, json=body, headers=headers), range(count)))
+
+
+@dataclass
+class Tally:
+    accepted: int
+    paid: int
+    failed: int
+    lost: int  # accepted but neither paid nor failed when the scenario ended
+    charged_twice: int  # orders with more than one successful charge in the ledger
+    slowest_s: float  # slowest accepted → paid
+
+    def line(self) -> str:
+        return (
+            f"accepted {self.accepted}  paid {self.paid}  failed {self.failed}  lost {self.lost}  "
+            f"charged twice {self.charged_twice}  slowest accepted→paid {self.slowest_s:.1f}s"
+        )
+
+
+def order_ids(responses: Iterable[httpx.Response], *, status: int = 202) -> list[str]:
+    return [r.json()["id"] for r in responses if r.status_code == status]
+
+
+def wait_settled(ids: list[str], *, timeout: float) -> float:
+    """Wait until every order is paid or failed (or `timeout`); return the seconds waited."""
+    started = time.monotonic()
+    final = (OrderStatus.PAID, OrderStatus.FAILED)
+    while time.monotonic() - started < timeout:
+        if Order.objects.filter(pk__in=ids).exclude(status__in=final).count() == 0:
+            break
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def tally(ids: list[str], sandbox: SandboxClient) -> Tally:
+    orders = list(Order.objects.filter(pk__in=ids).only("status", "payment_key", "created_at", "paid_at"))
+    per_key = sandbox.charges_per_key()
+    paid = [o for o in orders if o.status == "paid"]
+    failed = sum(o.status == "failed" for o in orders)
+    return Tally(
+        accepted=len(ids),
+        paid=len(paid),
+        failed=failed,
+        lost=len(ids) - len(paid) - failed,
+        charged_twice=sum(per_key[o.payment_key] > 1 for o in orders),
+        slowest_s=max(((o.paid_at - o.created_at).total_seconds() for o in paid), default=0.0),
+    )
+
+
+# --- the scenarios ----------------------------------------------------------------------------
+
+
+def sigkill_workers(lab: Lab, *, orders: int = 300, workers: int = 2, kills: int = 5,
+                    latency: float = 0.5, timeout: float = 180) -> dict:  # fmt: skip
+    """SIGKILL workers at random moments while they charge; restart each at once."""
+    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
+    lab.start_workers(workers)
+    lab.start_sweeper()
+    ids = order_ids(lab.post_orders(orders))
+    rng = random.Random(7)
+    window = orders * latency / (workers * 4)  # how long the workers need, roughly
+    for _ in range(kills):
+        time.sleep(rng.uniform(0.2, 1.0) * window / kills)
+        victims = [w for w in lab.workers if w.name.startswith("worker") and w.alive()]
+        # SIGKILL: no warm shutdown; its claimed orders are abandoned mid-charge. The supervisor
+        # starts it again, as ECS would.
+        rng.choice(victims).kill()
+    wait_settled(ids, timeout=timeout)
+    result = tally(ids, lab.sandbox)
+    lab.stop_all()
+    return {
+        "scenario": "sigkill",
+        "kills": kills,
+        **result.__dict__,
+        "line": f"{kills} SIGKILLs  {result.line()}",
+    }
+
+
+def broker_outage(lab: Lab, *, orders: int = 100, outage: float = 20, latency: float = 0.1,
+                  timeout: float = 120) -> dict:  # fmt: skip
+    """Stop the SQS emulator (losing its state) while orders arrive; start it again."""
+    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
+    lab.start_workers(2)
+    lab.start_sweeper()
+    before = order_ids(lab.post_orders(orders // 4))  # some published just before the outage
+    lab.stack.stop_named("sqs")
+    outage_started = time.monotonic()
+    during = lab.post_orders(orders - len(before), threads=8)
+    time.sleep(max(0.0, outage - (time.monotonic() - outage_started)))
+    lab.restart_sqs()
+    recovered_at = time.monotonic()
+    ids = before + order_ids(during)
+    wait_settled(ids, timeout=timeout)
+    recovery = time.monotonic() - recovered_at
+    result = tally(ids, lab.sandbox)
+    restarts = lab.restarts
+    lab.stop_all()
+    accepted_during = sum(r.status_code == 202 for r in during)
+    return {
+        "scenario": "broker-outage",
+        "outage_s": outage,
+        "posted_during_outage": len(during),
+        "accepted_during_outage": accepted_during,
+        "recovery_s": recovery,
+        "worker_restarts": restarts,
+        **result.__dict__,
+        "line": (
+            f"{outage:g}s outage  202s during it {accepted_during}/{len(during)}  {result.line()}  "
+            f"recovered in {recovery:.1f}s ({restarts} worker restarts)"
+        ),
+    }
+
+
+def duplicate_delivery(lab: Lab, *, orders: int = 100, copies: int = 3, latency: float = 0.1,
+                       timeout: float = 60) -> dict:  # fmt: skip
+    """Publish every payment job `copies` times (the checkout's own plus extra copies)."""
+    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
+    lab.start_workers(2)
+    ids = order_ids(lab.post_orders(orders))
+    for order_id in ids:
+        for _ in range(copies - 1):
+            charge_order_task.apply_async((order_id,))
+    wait_settled(ids, timeout=timeout)
+    time.sleep(1)  # let the last copies be consumed
+    result = tally(ids, lab.sandbox)
+    per_key = lab.sandbox.charges_per_key()
+    claims = OrderEvent.objects.filter(order_id__in=ids, to_status="processing").count()
+    lab.stop_all()
+    charges = sorted({per_key[f"order-{i}"] for i in ids})
+    return {
+        "scenario": "duplicates",
+        "deliveries": len(ids) * copies,
+        "charges_per_order": charges,
+        "claims": claims,
+        **result.__dict__,
+        "line": f"deliveries {len(ids) * copies}  charges per order {charges}  claims {claims}  {result.line()}",
+    }
+
+
+def same_order_race(lab: Lab, *, runs: int = 200, racers: int = 8) -> dict:
+    """`racers` threads charge the same order at once, `runs` times over."""
+    lab.sandbox.reset(latency_seconds=0.01, concurrency=0)
+    winners: list[int] = []
+    ids: list[str] = []
+    barrier = threading.Barrier(racers)
+
+    def race(order_id) -> services.Outcome:
+        try:
+            barrier.wait()
+            return services.charge_order(order_id, timeout=5)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(racers) as pool:
+        for _ in range(runs):
+            order = order_services.create_order(
+                email=EMAIL, lines=[order_services.Line(lab.sku, 1)], mode="async"
+            )
+            ids.append(str(order.id))
+            outcomes = list(pool.map(race, [order.id] * racers))
+            winners.append(outcomes.count(services.Outcome.PAID))
+    result = tally(ids, lab.sandbox)
+    extra = sum(lab.sandbox.charges_per_key().values()) - result.paid
+    return {
+        "scenario": "race",
+        "runs": runs,
+        "racers": racers,
+        "winners_per_run": sorted(set(winners)),
+        "extra_charges": extra,
+        **result.__dict__,
+        "line": f"{runs} runs × {racers} racers  winners per run {sorted(set(winners))}  extra charges {extra}",
+    }
+
+
+def provider_faults(lab: Lab, *, orders: int = 200, error_rate: float = 0.3, decline_rate: float = 0.05,
+                    latency: float = 0.1, timeout: float = 180) -> dict:  # fmt: skip
+    """The provider fails transiently 30% of the time and declines 5%."""
+    lab.sandbox.reset(
+        latency_seconds=latency, concurrency=0, error_rate=error_rate, decline_rate=decline_rate
+    )
+    lab.start_workers(2)
+    lab.start_sweeper()
+    ids = order_ids(lab.post_orders(orders))
+    wait_settled(ids, timeout=timeout)
+    result = tally(ids, lab.sandbox)
+    retried = OrderEvent.objects.filter(
+        order_id__in=ids, from_status="processing", to_status="accepted"
+    ).count()
+    declined = Order.objects.filter(pk__in=ids, status="failed", failure_reason__icontains="declined").count()
+    lab.stop_all()
+    return {
+        "scenario": "provider-faults",
+        "retried": retried,
+        "declined": declined,
+        **result.__dict__,
+        "line": (
+            f"errors {error_rate:.0%} declines {decline_rate:.0%}  paid {result.paid}  failed {result.failed} "
+            f"(declined {declined})  retried {retried}  charged twice {result.charged_twice}  stuck {result.lost}"
+        ),
+    }
+
+
+def poison_messages(lab: Lab, *, healthy: int = 100, poison: int = 10, latency: float = 0.1,
+                    timeout: float = 120) -> dict:  # fmt: skip
+    """Unreadable messages and jobs for orders that do not exist, among healthy orders."""
+    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
+    client = sqs_client()
+    dlq_before = queue_depth(settings.SQS_DLQ_URL).visible
+    garbage = [b"{not json", b"\x00\xff binary", json.dumps({"hello": "world"}).encode()]
+    for i in range(poison):
+        if i % 2:
+            client.send_message(
+                QueueUrl=settings.SQS_QUEUE_URL, MessageBody=base64.b64encode(garbage[i % 3]).decode()
+            )
+        else:
+            charge_order_task.apply_async((str(uuid.uuid4()) if i % 4 else "not-an-order-id",))
+    started = time.monotonic()
+    lab.start_workers(2)
+    ids = order_ids(lab.post_orders(healthy))
+    wait_settled(ids, timeout=timeout)
+    healthy_s = time.monotonic() - started
+    result = tally(ids, lab.sandbox)
+    unreadable = poison // 2
+    deadline = time.monotonic() + timeout
+    while queue_depth(settings.SQS_DLQ_URL).visible - dlq_before < unreadable and time.monotonic() < deadline:
+        time.sleep(0.5)
+    in_dlq = queue_depth(settings.SQS_DLQ_URL).visible - dlq_before
+    left = queue_depth(settings.SQS_QUEUE_URL).total
+    lab.stop_all()
+    return {
+        "scenario": "poison",
+        "poison": poison,
+        "dead_lettered": in_dlq,
+        "acked_and_logged": poison - unreadable,
+        "left_in_queue": left,
+        "healthy_settled_s": healthy_s,
+        **result.__dict__,
+        "line": (
+            f"{poison} poison: {in_dlq} unreadable → DLQ, {poison - unreadable} jobs for missing orders acked+logged, "
+            f"{left} left in queue  healthy paid {result.paid}/{result.accepted} in {healthy_s:.1f}s  "
+            f"charged twice {result.charged_twice}"
+        ),
+    }
+
+
+def idempotent_checkout(lab: Lab, *, clients: int = 50) -> dict:
+    """`clients` post the same body with the same Idempotency-Key at once."""
+    lab.sandbox.reset(latency_seconds=0.1, concurrency=0)
+    key = f"double-click-{uuid.uuid4()}"
+    before = Order.objects.count()
+    responses = lab.post_orders(clients, key=key, threads=clients)
+    created = Order.objects.count() - before
+    replays = sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses)
+    conflicts = sum(r.status_code == 409 for r in responses)
+    firsts = sum(r.status_code == 202 and "Idempotent-Replayed" not in r.headers for r in responses)
+    other = clients - replays - conflicts - firsts
+    return {
+        "scenario": "idempotent-checkout",
+        "clients": clients,
+        "orders_created": created,
+        "first": firsts,
+        "conflicts_409": conflicts,
+        "replays": replays,
+        "other": other,
+        "line": f"{clients} clients, one key  orders created {created}  409s {conflicts}  replays {replays}  other {other}",
+    }
+
+
+SCENARIOS: dict[str, Callable[..., dict]] = {
+    "sigkill": sigkill_workers,
+    "broker-outage": broker_outage,
+    "duplicates": duplicate_delivery,
+    "race": same_order_race,
+    "provider-faults": provider_faults,
+    "poison": poison_messages,
+    "idempotent-checkout": idempotent_checkout,
+}

@@ -1,0 +1,120 @@
+"""Small, fast versions of the `make chaos` scenarios, asserting the shop's two promises:
+no accepted order is lost, and no order is charged twice."""
+
+import json
+
+import pytest
+from django.conf import settings
+
+from config.devstack import Stack
+from loadtests.chaos import FAST_RECOVERY_ENV
+from loadtests.chaos.scenarios import (
+    Lab,
+    broker_outage,
+    duplicate_delivery,
+    idempotent_checkout,
+    poison_messages,
+    provider_faults,
+    same_order_race,
+    sigkill_workers,
+)
+from payments.queues import ensure_queues, sqs_client
+from tests.fixtures import WORKER_POLL_SECONDS, database_url
+
+
+@pytest.fixture
+def lab(stack: Stack, live_server, transactional_db, products, provider, empty_queue):
+    port = int(stack.env["SQS_ENDPOINT_URL"].rsplit(":", 1)[1])
+
+    def restart_sqs() -> None:
+        stack.start_sqs(port)
+        ensure_queues()
+
+    env = {
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        **FAST_RECOVERY_ENV,
+        "SQS_WAIT_TIME_SECONDS": str(WORKER_POLL_SECONDS),
+    }
+    bench = Lab(stack, live_server.url, provider, env, restart_sqs, sku="mug")
+    yield bench
+    bench.stop_all()
+    if not any(p.name == "sqs" and p.alive() for p in stack.processes):
+        restart_sqs()  # a failed outage test must not take SQS away from the rest of the suite
+
+
+def assert_promises_kept(result: dict) -> None:
+    assert result["lost"] == 0, result
+    assert result["charged_twice"] == 0, result
+    assert result["paid"] + result["failed"] == result["accepted"], result
+
+
+def test_sigkilled_workers_lose_nothing_and_charge_nothing_twice(lab):
+    result = sigkill_workers(lab, orders=40, workers=2, kills=2, latency=0.3, timeout=90)
+
+    assert_promises_kept(result)
+    assert result["accepted"] == 40
+    assert result["failed"] == 0
+
+
+def test_a_broker_outage_still_accepts_orders_and_they_are_paid_after_recovery(lab):
+    result = broker_outage(lab, orders=12, outage=3, timeout=90)
+
+    assert result["accepted_during_outage"] == result["posted_during_outage"] == 9
+    assert_promises_kept(result)
+    assert result["paid"] == 12
+
+
+def test_every_job_delivered_three_times_charges_each_order_once(lab):
+    result = duplicate_delivery(lab, orders=10, copies=3)
+
+    assert_promises_kept(result)
+    assert result["charges_per_order"] == [1]
+    assert result["claims"] == 10
+
+
+def test_racing_attempts_on_the_same_order_have_exactly_one_winner(lab):
+    result = same_order_race(lab, runs=20, racers=8)
+
+    assert result["winners_per_run"] == [1]
+    assert result["extra_charges"] == 0
+    assert result["paid"] == 20
+
+
+def test_provider_faults_are_retried_and_declines_are_final(lab):
+    result = provider_faults(lab, orders=30, error_rate=0.3, decline_rate=0.05, timeout=90)
+
+    assert_promises_kept(result)
+    assert result["retried"] > 0
+    assert result["failed"] == result["declined"]  # nothing failed for want of retries
+
+
+@pytest.fixture
+def fast_redrive(empty_queue):
+    """Let unreadable messages reach the DLQ within seconds (the session queue waits minutes)."""
+    client = sqs_client()
+    dlq_arn = client.get_queue_attributes(QueueUrl=settings.SQS_DLQ_URL, AttributeNames=["QueueArn"])
+    fast = {
+        "VisibilityTimeout": "2",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "2"}),
+    }
+    client.set_queue_attributes(QueueUrl=empty_queue, Attributes=fast)
+    yield
+    ensure_queues()
+
+
+def test_poison_messages_end_in_the_dlq_or_are_acked_and_never_block_healthy_orders(lab, fast_redrive):
+    result = poison_messages(lab, healthy=10, poison=4, timeout=60)
+
+    assert_promises_kept(result)
+    assert result["paid"] == 10
+    assert result["dead_lettered"] == 2  # the unreadable ones
+    assert result["left_in_queue"] == 0
+
+
+def test_concurrent_clients_with_one_idempotency_key_create_one_order(lab):
+    result = idempotent_checkout(lab, clients=20)
+
+    assert result["orders_created"] == 1
+    assert result["first"] == 1
+    assert result["first"] + result["conflicts_409"] + result["replays"] == 20
