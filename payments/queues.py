@@ -30,30 +30,21 @@ class QueueDepth:
 def ensure_queues() -> dict[str, str]:
     """Create the payment queue and its dead-letter queue if missing; return their URLs.
 
-    Idempotent: SQS CreateQueue with the same attributes returns the existing queue.
+    Idempotent, and it converges: CreateQueue is called with the name alone (SQS refuses a
+    CreateQueue whose attributes differ from the existing queue's), then the attributes are set.
     """
     client = sqs_client()
-    dlq_url = client.create_queue(
-        QueueName=settings.SQS_DLQ_NAME,
-        Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
-    )["QueueUrl"]
+    dlq_url = client.create_queue(QueueName=settings.SQS_DLQ_NAME)["QueueUrl"]
+    client.set_queue_attributes(QueueUrl=dlq_url, Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)})
     dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = client.create_queue(
-        QueueName=settings.SQS_QUEUE_NAME,
-        Attributes={
-            "VisibilityTimeout": str(settings.SQS_VISIBILITY_TIMEOUT),
-            "MessageRetentionPeriod": str(4 * 24 * 3600),
-            "ReceiveMessageWaitTimeSeconds": "0",
-        },
-    )["QueueUrl"]
-    # Set separately: CreateQueue on an existing queue refuses changed attributes.
+    queue_url = client.create_queue(QueueName=settings.SQS_QUEUE_NAME)["QueueUrl"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.SQS_MAX_RECEIVE_COUNT)}
     client.set_queue_attributes(
         QueueUrl=queue_url,
         Attributes={
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.SQS_MAX_RECEIVE_COUNT)}
-            ),
             "VisibilityTimeout": str(settings.SQS_VISIBILITY_TIMEOUT),
+            "MessageRetentionPeriod": str(4 * 24 * 3600),
+            "RedrivePolicy": json.dumps(redrive),
         },
     )
     return {"queue": queue_url, "dlq": dlq_url}
