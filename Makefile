@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test experiment lint format clean
+.PHONY: help install run test chaos experiment lint format clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ run: install ## Bring the whole shop up on 127.0.0.1:8000 (Ctrl-C stops everythi
 
 test: install ## Run the whole test suite (uses DATABASE_URL when set, else SQLite)
 	$(BIN)/python -m pytest $(ARGS)
+
+chaos: install ## Fault injection on a stack of its own: seven scenarios, one line of figures each
+	$(BIN)/python -m loadtests.chaos $(ARGS)
 
 # The load study on a stack of its own: `make experiment` (about 25 min), `make experiment ARGS=--quick`
 # (about 5 min); `make experiment ARGS=--help` lists the knobs.

@@ -116,10 +116,17 @@ class Stack:
         return process
 
     def start_sqs(self, port: int | None = None) -> Process:
-        """moto's server speaks the SQS protocol over HTTP; its state lives in the process."""
+        """moto's server speaks the SQS protocol over HTTP; its state lives in the process.
+
+        The payment queue and its DLQ exist from the start (`manage.py create_queues` sets their
+        attributes), so a restart looks like an SQS outage that lost the messages in flight.
+        """
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = self.spawn("sqs", [sys.executable, "-m", "config.sqs_emulator", "--port", str(port)])
+        queue = self.env.get("SQS_QUEUE_NAME", "flashsale-payments")
+        dlq = self.env.get("SQS_DLQ_NAME", f"{queue}-dlq")
+        argv = [sys.executable, "-m", "config.sqs_emulator", "--port", str(port), "--queue", queue, "--queue", dlq]
+        proc = self.spawn("sqs", argv)
         wait_for_http(f"{url}/moto-api/", proc=proc.popen)
         self.env["SQS_PORT"] = str(port)
         self.env["SQS_ENDPOINT_URL"] = url

@@ -29,7 +29,7 @@ def enqueue_charge(order_id: uuid.UUID | str) -> bool:
     """Publish a payment job. Never raises: an order left unpublished is found by the sweeper."""
     try:
         charge_order_task.apply_async((str(order_id),))
-    except Exception:
-        log.exception("could not enqueue payment of order %s; the sweeper will retry", order_id)
+    except Exception as exc:  # whatever the broker raised, the order is safe in the database
+        log.warning("could not enqueue payment of order %s (%r); the sweeper will publish it", order_id, exc)
         return False
     return True

@@ -97,6 +97,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # One line per provider call and per SQS credential lookup is noise, not news.
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "botocore.credentials": {"level": "WARNING"},
+    },
 }
 
 # --- Django REST framework ----------------------------------------------------------------------
@@ -141,6 +146,7 @@ SQS_VISIBILITY_TIMEOUT = env.int("SQS_VISIBILITY_TIMEOUT", default=ORDER_LEASE_S
 
 _endpoint = urlsplit(SQS_ENDPOINT_URL)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"sqs://{_endpoint.netloc}")
+CELERY_BROKER_TRANSPORT = "config.sqs_transport:Transport"  # kombu's SQS, patched (see the module)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "region": SQS_REGION,
     "is_secure": _endpoint.scheme != "http",
@@ -149,6 +155,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": SQS_VISIBILITY_TIMEOUT,
     "wait_time_seconds": env.int("SQS_WAIT_TIME_SECONDS", default=5),
     "polling_interval": env.float("SQS_POLLING_INTERVAL", default=0.1),
+    # boto3 for sends and acks: fail fast when SQS is unreachable (the sweeper re-publishes), but
+    # leave reads longer than the long poll.
+    "client-config": {
+        "connect_timeout": 2,
+        "read_timeout": 30,
+        "retries": {"mode": "standard", "max_attempts": 2},
+    },
 }
 CELERY_TASK_DEFAULT_QUEUE = SQS_QUEUE_NAME
 CELERY_TASK_CREATE_MISSING_QUEUES = False
@@ -168,7 +181,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # broker); their messages cannot be acked and come back later, where the claim turns them away.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A broker outage must not hold the customer's request: fail fast, the sweeper enqueues later.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 # --- Recovery (the sweeper: `manage.py sweep_orders --every N`) -----------------------------
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15)

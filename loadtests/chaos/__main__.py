@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         import django
 
         django.setup()
+        logging.getLogger().setLevel(logging.WARNING)  # the figures are the output
         # The scenarios read the database through Django, so they load once it is set up.
         from .scenarios import SCENARIOS, Lab
 

@@ -148,7 +148,7 @@ def tally(ids: list[str], sandbox: SandboxClient) -> Tally:
 
 def sigkill_workers(lab: Lab, *, orders: int = 300, workers: int = 2, kills: int = 5,
                     latency: float = 0.5, timeout: float = 180) -> dict:  # fmt: skip
-    """SIGKILL workers at random moments while they charge; restart each at once."""
+    """SIGKILL workers at random moments while they charge; a supervisor restarts them."""
     lab.sandbox.reset(latency_seconds=latency, concurrency=0)
     lab.start_workers(workers)
     lab.start_sweeper()
@@ -163,12 +163,17 @@ def sigkill_workers(lab: Lab, *, orders: int = 300, workers: int = 2, kills: int
         rng.choice(victims).kill()
     wait_settled(ids, timeout=timeout)
     result = tally(ids, lab.sandbox)
+    restarts = lab.restarts
+    # Orders a killed worker had claimed: finished only because their lease ran out.
+    abandoned = OrderEvent.objects.filter(order_id__in=ids, detail__startswith="lease expired").count()
     lab.stop_all()
     return {
         "scenario": "sigkill",
         "kills": kills,
+        "restarts": restarts,
+        "abandoned_mid_charge": abandoned,
         **result.__dict__,
-        "line": f"{kills} SIGKILLs  {result.line()}",
+        "line": f"{kills} SIGKILLs ({abandoned} orders abandoned mid-charge)  {result.line()}",
     }
 
 
@@ -192,16 +197,20 @@ def broker_outage(lab: Lab, *, orders: int = 100, outage: float = 20, latency: f
     restarts = lab.restarts
     lab.stop_all()
     accepted_during = sum(r.status_code == 202 for r in during)
+    accept_ms = sorted(r.elapsed.total_seconds() * 1000 for r in during)
     return {
         "scenario": "broker-outage",
         "outage_s": outage,
         "posted_during_outage": len(during),
         "accepted_during_outage": accepted_during,
+        "accept_ms_median_during_outage": accept_ms[len(accept_ms) // 2],
+        "accept_ms_max_during_outage": accept_ms[-1],
         "recovery_s": recovery,
         "worker_restarts": restarts,
         **result.__dict__,
         "line": (
-            f"{outage:g}s outage  202s during it {accepted_during}/{len(during)}  {result.line()}  "
+            f"{outage:g}s outage  202s during it {accepted_during}/{len(during)} "
+            f"(median {accept_ms[len(accept_ms) // 2]:.0f} ms)  {result.line()}  "
             f"recovered in {recovery:.1f}s ({restarts} worker restarts)"
         ),
     }
