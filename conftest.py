@@ -10,12 +10,12 @@ import os
 # Before anything imports the `config` package (its Celery app defaults to local settings).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import django  # noqa: E402
-import pytest  # noqa: E402
+import django
+import pytest
 
-from config.devstack import Stack  # noqa: E402
+from config.devstack import Stack
 
 _stack: Stack | None = None
 

@@ -7,6 +7,7 @@ know their ports.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -76,10 +77,8 @@ class Process:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (a prefork worker's children die with it)."""
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def stop(self, timeout: float = 15) -> None:
         if not self.alive():
@@ -125,7 +124,17 @@ class Stack:
         url = f"http://127.0.0.1:{port}"
         queue = self.env.get("SQS_QUEUE_NAME", "flashsale-payments")
         dlq = self.env.get("SQS_DLQ_NAME", f"{queue}-dlq")
-        argv = [sys.executable, "-m", "config.sqs_emulator", "--port", str(port), "--queue", queue, "--queue", dlq]
+        argv = [
+            sys.executable,
+            "-m",
+            "config.sqs_emulator",
+            "--port",
+            str(port),
+            "--queue",
+            queue,
+            "--queue",
+            dlq,
+        ]
         proc = self.spawn("sqs", argv)
         wait_for_http(f"{url}/moto-api/", proc=proc.popen)
         self.env["SQS_PORT"] = str(port)
@@ -147,7 +156,9 @@ class Stack:
         )  # fmt: skip
         return result.stdout
 
-    def start_worker(self, name: str = "worker", *, concurrency: int = 4, pool: str = "threads", **env: str) -> Process:
+    def start_worker(
+        self, name: str = "worker", *, concurrency: int = 4, pool: str = "threads", **env: str
+    ) -> Process:
         argv = [
             str(BIN / "celery"), "-A", "config", "worker", f"--concurrency={concurrency}", f"--pool={pool}",
             "--loglevel=INFO", "--without-heartbeat", "--without-gossip", "--without-mingle",

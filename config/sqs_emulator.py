@@ -22,7 +22,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9324)
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--queue", action="append", default=[], help="create this queue at start (repeatable)")
+    parser.add_argument(
+        "--queue", action="append", default=[], help="create this queue at start (repeatable)"
+    )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     for name in args.queue:

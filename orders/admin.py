@@ -46,8 +46,21 @@ class OrderAdmin(admin.ModelAdmin):
     ordering = ("-created_at",)
     inlines = (OrderEventInline, OrderItemInline)
     fieldsets = (
-        (None, {"fields": (("id", "status"), ("email", "mode"), ("total", "currency"), ("created_at", "paid_at"))}),
-        ("Payment", {"fields": (("payment_key", "charge_id"), "failure_reason", ("attempts", "lease_expires_at"))}),
+        (
+            None,
+            {
+                "fields": (
+                    ("id", "status"),
+                    ("email", "mode"),
+                    ("total", "currency"),
+                    ("created_at", "paid_at"),
+                )
+            },
+        ),
+        (
+            "Payment",
+            {"fields": (("payment_key", "charge_id"), "failure_reason", ("attempts", "lease_expires_at"))},
+        ),
     )
     readonly_fields = (
         "id", "email", "status", "mode", "total", "currency", "payment_key", "charge_id",

@@ -76,9 +76,9 @@ def begin(scope: str, key: str, print_: str) -> StoredResponse | None:
         raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body.")
     if record.state == IdempotencyKey.State.DONE:
         return StoredResponse(status=record.response_status, body=record.response_body)
-    if record.locked_until <= now and keys.filter(state=record.state, locked_until=record.locked_until).update(
-        locked_until=fresh["locked_until"]
-    ):
+    if record.locked_until <= now and keys.filter(
+        state=record.state, locked_until=record.locked_until
+    ).update(locked_until=fresh["locked_until"]):
         return None  # the first request died holding the key; this one takes over
     raise IdempotencyKeyInUse("A request with this Idempotency-Key is still in progress; retry shortly.")
 

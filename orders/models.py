@@ -68,9 +68,7 @@ class OrderItem(models.Model):
     product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="+")
     sku = models.CharField(max_length=64)
     name = models.CharField(max_length=200)
-    quantity = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(100)]
-    )
+    quantity = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(100)])
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
 
     class Meta:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import boto3
 from django.conf import settings
 
+from payments.queue_setup import ensure_queue_pair
+
 
 def sqs_client():
     return boto3.client(
@@ -30,24 +32,16 @@ class QueueDepth:
 def ensure_queues() -> dict[str, str]:
     """Create the payment queue and its dead-letter queue if missing; return their URLs.
 
-    Idempotent, and it converges: CreateQueue is called with the name alone (SQS refuses a
-    CreateQueue whose attributes differ from the existing queue's), then the attributes are set.
+    Idempotent and converging; the boto3 logic lives in `payments.queue_setup` so that deploy
+    tooling without Django settings runs the very same steps.
     """
-    client = sqs_client()
-    dlq_url = client.create_queue(QueueName=settings.SQS_DLQ_NAME)["QueueUrl"]
-    client.set_queue_attributes(QueueUrl=dlq_url, Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)})
-    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = client.create_queue(QueueName=settings.SQS_QUEUE_NAME)["QueueUrl"]
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.SQS_MAX_RECEIVE_COUNT)}
-    client.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={
-            "VisibilityTimeout": str(settings.SQS_VISIBILITY_TIMEOUT),
-            "MessageRetentionPeriod": str(4 * 24 * 3600),
-            "RedrivePolicy": json.dumps(redrive),
-        },
+    return ensure_queue_pair(
+        sqs_client(),
+        queue_name=settings.SQS_QUEUE_NAME,
+        dlq_name=settings.SQS_DLQ_NAME,
+        visibility_timeout=settings.SQS_VISIBILITY_TIMEOUT,
+        max_receive_count=settings.SQS_MAX_RECEIVE_COUNT,
     )
-    return {"queue": queue_url, "dlq": dlq_url}
 
 
 def queue_depth(queue_url: str | None = None) -> QueueDepth:
@@ -97,7 +91,9 @@ def redrive(source_url: str, target_url: str, limit: int = 10_000) -> int:
             break
         for message in messages:
             attributes = message.get("MessageAttributes") or {}
-            client.send_message(QueueUrl=target_url, MessageBody=message["Body"], MessageAttributes=attributes)
+            client.send_message(
+                QueueUrl=target_url, MessageBody=message["Body"], MessageAttributes=attributes
+            )
             client.delete_message(QueueUrl=source_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
     return moved

@@ -59,7 +59,9 @@ def charge_order(order_id: uuid.UUID | str, *, timeout: float) -> Outcome:
             reason = f"payment provider unavailable after {order.attempts} attempts: {exc}"
             return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=reason)
         return _record(order_id, transitions.release, Outcome.RETRY, detail=f"{exc}; will retry")
-    detail = f"charged {result.charge_id}" + (" (provider replayed an earlier charge)" if result.replayed else "")
+    detail = f"charged {result.charge_id}" + (
+        " (provider replayed an earlier charge)" if result.replayed else ""
+    )
     return _record(order_id, transitions.mark_paid, Outcome.PAID, charge_id=result.charge_id, detail=detail)
 
 

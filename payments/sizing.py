@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Sizing:
+    """Workers for a target rate, and whether the provider lets that rate through at all."""
+
     rate: float  # orders per second to keep up with
     latency: float  # seconds per charge at the provider
     provider_limit: int  # charges the provider runs at once; 0 = no limit
@@ -36,6 +38,7 @@ class Sizing:
 
     @property
     def reachable(self) -> bool:
+        """Return whether the provider's own limit allows the target rate."""
         ceiling = self.provider_ceiling
         return ceiling is None or self.rate <= ceiling
 

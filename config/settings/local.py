@@ -9,7 +9,7 @@ os.environ.setdefault("SQS_ENDPOINT_URL", "http://127.0.0.1:9324")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")  # moto accepts any credentials
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 
-from .base import *  # noqa: E402, F403
+from .base import *  # noqa: F403
 
 # Serve static files straight from the apps (no collectstatic needed for `make run`).
 WHITENOISE_USE_FINDERS = True

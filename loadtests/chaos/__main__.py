@@ -24,7 +24,6 @@ from payments.sandbox.client import SandboxClient
 from . import FAST_RECOVERY_ENV, SCENARIO_NAMES
 
 
-
 def _fresh_database(run_dir: Path) -> str:
     url = os.environ.get("DATABASE_URL")
     if not url:

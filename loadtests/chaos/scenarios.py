@@ -49,7 +49,9 @@ class Lab:
 
     def start_workers(self, count: int, concurrency: int = 4) -> list[Process]:
         started = [
-            self.stack.start_worker(f"worker-{len(self.workers) + i}", concurrency=concurrency, **self.worker_env)
+            self.stack.start_worker(
+                f"worker-{len(self.workers) + i}", concurrency=concurrency, **self.worker_env
+            )
             for i in range(count)
         ]
         self._supervise(started)
@@ -238,7 +240,10 @@ def duplicate_delivery(lab: Lab, *, orders: int = 100, copies: int = 3, latency:
         "charges_per_order": charges,
         "claims": claims,
         **result.__dict__,
-        "line": f"deliveries {len(ids) * copies}  charges per order {charges}  claims {claims}  {result.line()}",
+        "line": (
+            f"deliveries {len(ids) * copies}  charges per order {charges}  claims {claims}  "
+            f"{result.line()}"
+        ),
     }
 
 
@@ -273,7 +278,10 @@ def same_order_race(lab: Lab, *, runs: int = 200, racers: int = 8) -> dict:
         "winners_per_run": sorted(set(winners)),
         "extra_charges": extra,
         **result.__dict__,
-        "line": f"{runs} runs × {racers} racers  winners per run {sorted(set(winners))}  extra charges {extra}",
+        "line": (
+            f"{runs} runs × {racers} racers  winners per run {sorted(set(winners))}  "
+            f"extra charges {extra}"
+        ),
     }
 
 
@@ -299,8 +307,9 @@ def provider_faults(lab: Lab, *, orders: int = 200, error_rate: float = 0.3, dec
         "declined": declined,
         **result.__dict__,
         "line": (
-            f"errors {error_rate:.0%} declines {decline_rate:.0%}  paid {result.paid}  failed {result.failed} "
-            f"(declined {declined})  retried {retried}  charged twice {result.charged_twice}  stuck {result.lost}"
+            f"errors {error_rate:.0%} declines {decline_rate:.0%}  paid {result.paid}  "
+            f"failed {result.failed} (declined {declined})  retried {retried}  "
+            f"charged twice {result.charged_twice}  stuck {result.lost}"
         ),
     }
 
@@ -341,7 +350,8 @@ def poison_messages(lab: Lab, *, healthy: int = 100, poison: int = 10, latency: 
         "healthy_settled_s": healthy_s,
         **result.__dict__,
         "line": (
-            f"{poison} poison: {in_dlq} unreadable → DLQ, {poison - unreadable} jobs for missing orders acked+logged, "
+            f"{poison} poison: {in_dlq} unreadable → DLQ, "
+            f"{poison - unreadable} jobs for missing orders acked+logged, "
             f"{left} left in queue  healthy paid {result.paid}/{result.accepted} in {healthy_s:.1f}s  "
             f"charged twice {result.charged_twice}"
         ),
@@ -367,7 +377,10 @@ def idempotent_checkout(lab: Lab, *, clients: int = 50) -> dict:
         "conflicts_409": conflicts,
         "replays": replays,
         "other": other,
-        "line": f"{clients} clients, one key  orders created {created}  409s {conflicts}  replays {replays}  other {other}",
+        "line": (
+            f"{clients} clients, one key  orders created {created}  409s {conflicts}  "
+            f"replays {replays}  other {other}"
+        ),
     }
 
 

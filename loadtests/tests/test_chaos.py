@@ -96,7 +96,9 @@ def fast_redrive(empty_queue):
     dlq_arn = client.get_queue_attributes(QueueUrl=settings.SQS_DLQ_URL, AttributeNames=["QueueArn"])
     fast = {
         "VisibilityTimeout": "2",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "2"}),
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "2"}
+        ),
     }
     client.set_queue_attributes(QueueUrl=empty_queue, Attributes=fast)
     yield

@@ -80,7 +80,9 @@ class AsyncCheckoutApi(CheckoutApi):
     def checkout(self, request: Request) -> Response:
         form = CheckoutInput(data=request.data)
         form.is_valid(raise_exception=True)
-        order = services.place_async_order(email=form.validated_data["email"], lines=_lines(form.validated_data))
+        order = services.place_async_order(
+            email=form.validated_data["email"], lines=_lines(form.validated_data)
+        )
         return _order_response(order.id, status.HTTP_202_ACCEPTED)
 
 

@@ -9,7 +9,9 @@ from shop.models import Product
 
 def make_order(*, status: str = "accepted", product: Product | None = None, quantity: int = 1) -> Order:
     order_id = uuid.uuid4()
-    product = product or Product.objects.create(sku=f"p-{order_id.hex[:8]}", name="Thing", price=Decimal("5.00"))
+    product = product or Product.objects.create(
+        sku=f"p-{order_id.hex[:8]}", name="Thing", price=Decimal("5.00")
+    )
     order = Order.objects.create(
         id=order_id,
         email="buyer@example.com",
@@ -19,7 +21,12 @@ def make_order(*, status: str = "accepted", product: Product | None = None, quan
         payment_key=f"order-{order_id}",
     )
     OrderItem.objects.create(
-        order=order, product=product, sku=product.sku, name=product.name, quantity=quantity, unit_price=product.price
+        order=order,
+        product=product,
+        sku=product.sku,
+        name=product.name,
+        quantity=quantity,
+        unit_price=product.price,
     )
     # Tests may start an order in any status: set it directly, as a fixture, not as a transition.
     Order.objects.filter(pk=order.pk).update(status=status)

@@ -21,7 +21,10 @@ def test_the_order_list_filters_by_status_and_mode(admin_client, order):
 
     assert page.status_code == 200
     assert str(order.id) in page.content.decode()
-    assert str(order.id) not in admin_client.get("/admin/orders/order/", {"status__exact": "failed"}).content.decode()
+    assert (
+        str(order.id)
+        not in admin_client.get("/admin/orders/order/", {"status__exact": "failed"}).content.decode()
+    )
 
 
 @pytest.mark.django_db

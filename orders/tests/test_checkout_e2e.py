@@ -9,7 +9,10 @@ import pytest
 from orders.models import Order
 from tests.fixtures import wait_for_status
 
-ORDER = {"email": "buyer@example.com", "items": [{"sku": "sneakers", "quantity": 1}, {"sku": "mug", "quantity": 2}]}
+ORDER = {
+    "email": "buyer@example.com",
+    "items": [{"sku": "sneakers", "quantity": 1}, {"sku": "mug", "quantity": 2}],
+}
 
 
 @pytest.fixture

@@ -83,7 +83,9 @@ def test_an_order_held_by_a_dead_worker_is_released_and_published(products, empt
 @pytest.mark.django_db
 def test_finished_orders_are_left_alone(products, empty_queue):
     for status in ("paid", "failed"):
-        age(make_order(product=products["mug"], status=status), enqueued_at=None, updated_at=seconds_ago(3600))
+        age(
+            make_order(product=products["mug"], status=status), enqueued_at=None, updated_at=seconds_ago(3600)
+        )
 
     result = sweep_stuck_orders()
 
@@ -93,7 +95,10 @@ def test_finished_orders_are_left_alone(products, empty_queue):
 
 @pytest.mark.django_db(transaction=True)
 def test_sweepers_running_at_once_publish_each_order_once(products, empty_queue):
-    due = [age(make_order(product=products["mug"]), enqueued_at=None, updated_at=seconds_ago(60)) for _ in range(20)]
+    due = [
+        age(make_order(product=products["mug"]), enqueued_at=None, updated_at=seconds_ago(60))
+        for _ in range(20)
+    ]
 
     def sweep():
         try:

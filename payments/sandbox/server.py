@@ -134,35 +134,38 @@ class Provider:
 
     async def charge(self, key: str, request: dict[str, Any]) -> tuple[int, dict, bool]:
         """Return (status, body, replayed)."""
-        self.stats.requests += 1
+        stats, results = self.stats, self.results  # this epoch's (see _process)
+        stats.requests += 1
         fingerprint = (request.get("amount"), request.get("currency"))
-        if key in self.results:
-            first_fingerprint, result = self.results[key]
+        if key in results:
+            first_fingerprint, result = results[key]
             if first_fingerprint != fingerprint:
-                return 400, _error("idempotency_error", "Keys for idempotent requests can only be "
-                                   "used with the same parameters they were first used with."), False
+                message = "An idempotency key can only be reused with the parameters it was first used with."
+                return 400, _error("idempotency_error", message), False
             status, body = await asyncio.shield(result)
-            self.stats.replays += 1
+            stats.replays += 1
             return status, body, True
         result = asyncio.get_running_loop().create_future()
-        self.results[key] = (fingerprint, result)
+        results[key] = (fingerprint, result)
         try:
             status, body = await self._process(key, request)
         except BaseException:
-            del self.results[key]  # nothing was decided: a retry with this key starts afresh
+            results.pop(key, None)  # nothing was decided: a retry with this key starts afresh
             result.cancel()
             raise
         if status >= 500:
-            del self.results[key]  # transient: nothing charged, the same key may try again
+            results.pop(key, None)  # transient: nothing charged, the same key may try again
         result.set_result((status, body))
         return status, body, False
 
     async def _process(self, key: str, request: dict[str, Any]) -> tuple[int, dict]:
-        stats = self.stats
+        # A reset while this charge runs starts a new epoch: the charge must land in the books
+        # (and free the limiter slot) it started with, not leak into the fresh ones.
+        stats, ledger, limiter = self.stats, self.ledger, self.limiter
         stats.waiting += 1
         stats.max_waiting = max(stats.max_waiting, stats.waiting)
         try:
-            await self.limiter.acquire()
+            await limiter.acquire()
         finally:
             stats.waiting -= 1
         stats.in_flight += 1
@@ -189,11 +192,11 @@ class Provider:
             }
             stats.charges += 1
             stats.charges_per_key[key] += 1
-            self.ledger.append(charge)
+            ledger.append(charge)
             return 200, charge
         finally:
             stats.in_flight -= 1
-            self.limiter.release()
+            limiter.release()
 
 
 def _error(kind: str, message: str, *, code: str | None = None) -> dict:
@@ -221,7 +224,9 @@ async def create_charge(request: web.Request) -> web.Response:
     provider = request.app[PROVIDER]
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key or len(key) > 255:
-        return web.json_response(_error("invalid_request_error", "Idempotency-Key header is required."), status=400)
+        return web.json_response(
+            _error("invalid_request_error", "Idempotency-Key header is required."), status=400
+        )
     try:
         body = await request.json()
     except ValueError:

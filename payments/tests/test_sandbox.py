@@ -125,3 +125,19 @@ def test_config_rejects_unknown_or_out_of_range_settings(provider):
     assert provider.http.put("/v1/config", json={"nope": 1}).status_code == 400
     assert provider.http.put("/v1/config", json={"decline_rate": 2}).status_code == 400
     assert provider.http.get("/v1/config").json()["decline_rate"] == 0.0
+
+
+def test_a_charge_still_running_at_a_reset_stays_out_of_the_new_ledger(provider):
+    provider.configure(latency_seconds=0.5, concurrency=1)
+    late = threading.Thread(target=charge, args=(provider, "before-reset"))
+    late.start()
+    time.sleep(0.1)
+
+    provider.http.post("/v1/reset").raise_for_status()
+    late.join()
+
+    assert provider.ledger() == []
+    assert provider.stats()["charges"] == 0
+    started = time.monotonic()
+    assert charge(provider, "after-reset").status_code == 200
+    assert time.monotonic() - started < 0.9  # the new limiter's slot was free, not held by the old charge

@@ -37,7 +37,9 @@ def chromium():
     driver.quit()
 
 
-def test_a_shopper_checks_out_and_watches_the_order_get_paid(chromium, live_server, products, worker, provider):
+def test_a_shopper_checks_out_and_watches_the_order_get_paid(
+    chromium, live_server, products, worker, provider
+):
     chromium.get(live_server.url + "/")
     chromium.find_element(By.CSS_SELECTOR, "input[data-sku=mug]").clear()
     chromium.find_element(By.CSS_SELECTOR, "input[data-sku=mug]").send_keys("2")
@@ -72,5 +74,7 @@ def test_an_empty_basket_is_explained_on_the_page(chromium, live_server, product
     chromium.find_element(By.NAME, "email").send_keys("shopper@example.com")
     chromium.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
-    WebDriverWait(chromium, 10).until(ec.text_to_be_present_in_element((By.ID, "message"), "at least one item"))
+    WebDriverWait(chromium, 10).until(
+        ec.text_to_be_present_in_element((By.ID, "message"), "at least one item")
+    )
     assert Order.objects.count() == 0

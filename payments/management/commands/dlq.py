@@ -12,7 +12,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--show", type=int, default=0, metavar="N", help="describe up to N messages")
-        parser.add_argument("--redrive", dest="move_back", action="store_true", help="move every message back to the payment queue")
+        parser.add_argument(
+            "--redrive",
+            dest="move_back",
+            action="store_true",
+            help="move every message back to the payment queue",
+        )
 
     def handle(self, *args, show, move_back, **options):
         depth = queue_depth(settings.SQS_DLQ_URL)

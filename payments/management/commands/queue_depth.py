@@ -11,5 +11,6 @@ class Command(BaseCommand):
         main = queue_depth(settings.SQS_QUEUE_URL)
         dlq = queue_depth(settings.SQS_DLQ_URL)
         self.stdout.write(
-            f"waiting {main.visible}  in flight {main.in_flight}  delayed {main.delayed}  dead-lettered {dlq.visible}"
+            f"waiting {main.visible}  in flight {main.in_flight}  delayed {main.delayed}  "
+            f"dead-lettered {dlq.visible}"
         )

@@ -33,6 +33,7 @@ def measured_efficiency(report: Path, near_workers: int) -> tuple[float, int]:
 
 
 def latest_report() -> Path:
+    """Return the newest report's results.json (timestamped folders sort by time)."""
     reports = sorted(p for p in (Path(settings.BASE_DIR) / "reports").glob("*/results.json"))
     if not reports:
         raise CommandError("no reports/*/results.json yet; run `make experiment` first")

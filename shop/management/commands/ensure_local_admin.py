@@ -19,7 +19,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, password_file, **options):
         if not settings.DEBUG:
-            raise CommandError("Refusing to create a well-known admin outside local development (DEBUG is off).")
+            raise CommandError(
+                "Refusing to create a well-known admin outside local development (DEBUG is off)."
+            )
         path = Path(password_file)
         if path.exists():
             password = path.read_text().strip()
@@ -34,4 +36,6 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
-        self.stdout.write(self.style.SUCCESS(f"Admin: http://127.0.0.1:8000/admin/  user {username}  password {password}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Admin: http://127.0.0.1:8000/admin/  user {username}  password {password}")
+        )
