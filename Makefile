@@ -51,9 +51,10 @@ chaos: install ## Fault injection on a stack of its own: seven scenarios, one li
 experiment: install ## Re-create the seed's measurements; writes reports/<timestamp>/report.md (ARGS=--quick)
 	$(BIN)/python -m loadtests.experiment $(ARGS)
 
-lint: install ## Lint and check formatting
+lint: install ## Lint, check formatting and types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy config orders payments shop
 
 format: install ## Format the code
 	$(BIN)/ruff check --fix .

@@ -81,7 +81,7 @@ class Process:
                 os.killpg(self.pid, sig)
 
     def stop(self, timeout: float = 15) -> None:
-        if not self.alive():
+        if self.popen is None or not self.alive():
             return
         self.kill(signal.SIGTERM)
         try:
@@ -100,9 +100,9 @@ class Stack:
     processes: list[Process] = field(default_factory=list)
 
     @classmethod
-    def create(cls, log_dir: Path, *, extra_env: Mapping[str, str] = ()) -> Stack:
+    def create(cls, log_dir: Path, *, extra_env: Mapping[str, str] | None = None) -> Stack:
         log_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **dict(extra_env)}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
         env.setdefault("AWS_ACCESS_KEY_ID", "local")
         env.setdefault("AWS_SECRET_ACCESS_KEY", "local")

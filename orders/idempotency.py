@@ -74,7 +74,7 @@ def begin(scope: str, key: str, print_: str) -> StoredResponse | None:
         record.refresh_from_db()
     if record.fingerprint != print_:
         raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body.")
-    if record.state == IdempotencyKey.State.DONE:
+    if record.state == IdempotencyKey.State.DONE and record.response_status is not None:
         return StoredResponse(status=record.response_status, body=record.response_body)
     if record.locked_until <= now and keys.filter(
         state=record.state, locked_until=record.locked_until

@@ -32,9 +32,13 @@ def charge_order(order_id: uuid.UUID | str, *, timeout: float) -> Outcome:
     timeout or a crash returns the first charge instead of making a second one. After
     PAYMENT_MAX_ATTEMPTS claims an unavailable provider fails the order instead of retrying.
     """
-    order_id = _parse_id(order_id)
-    if order_id is None:
+    parsed = _parse_id(order_id)
+    if parsed is None:
         return Outcome.SKIPPED
+    return _charge(parsed, timeout=timeout)
+
+
+def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
     transitions.release_if_lease_expired(order_id)
     if not transitions.claim(order_id, lease_seconds=settings.ORDER_LEASE_SECONDS, detail="payment started"):
         log.info("order %s not claimable (missing, finished, or another worker has it)", order_id)
