@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from typing import TypeVar
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from config.devstack import Process, Stack
 from orders.models import Order
 from payments.queues import ensure_queues, sqs_client
 from payments.sandbox.client import SandboxClient
 from shop.models import Product
+
+T = TypeVar("T")
 
 
 class Provider(SandboxClient):
@@ -112,3 +117,18 @@ def wait_for_status(order: Order, *statuses: str, timeout: float = 30) -> Order:
         if time.monotonic() > deadline:
             raise AssertionError(f"order {order.id} still {order.status!r} after {timeout}s, not {statuses}")
         time.sleep(0.05)
+
+
+def at_once(action: Callable[[], T], count: int) -> list[T]:
+    """Run `action` in `count` threads released together; each thread closes its own DB connection."""
+    barrier = threading.Barrier(count)
+
+    def run() -> T:
+        try:
+            barrier.wait()
+            return action()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: run(), range(count)))

@@ -1,16 +1,15 @@
 """Idempotent checkout: a repeated request gets the first answer and creates nothing new."""
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from orders.idempotency import fingerprint
 from orders.models import IdempotencyKey, Order
+from tests.fixtures import at_once
 
 BODY = {"email": "buyer@example.com", "items": [{"sku": "mug", "quantity": 1}]}
 
@@ -135,19 +134,7 @@ def test_a_sync_replay_does_not_charge_again(products, published, provider):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_double_clicks_create_one_order(products, published):
-    results: list[int] = []
-
-    def click():
-        try:
-            results.append(post("/api/orders/async", BODY, "double-click").status_code)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=click) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once(lambda: post("/api/orders/async", BODY, "double-click").status_code, 8)
 
     assert Order.objects.count() == 1
     assert results.count(202) >= 1

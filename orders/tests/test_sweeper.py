@@ -1,17 +1,15 @@
 """The sweeper re-publishes payment jobs that would otherwise never come, and only those."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
 from django.utils import timezone
 
 from orders.models import Order
 from orders.services import sweep_stuck_orders
 from payments.queues import describe_message, sqs_client
-from tests.fixtures import wait_for_status
+from tests.fixtures import at_once, wait_for_status
 
 from .factories import make_order
 
@@ -100,17 +98,7 @@ def test_sweepers_running_at_once_publish_each_order_once(products, empty_queue)
         for _ in range(20)
     ]
 
-    def sweep():
-        try:
-            sweep_stuck_orders()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=sweep) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(sweep_stuck_orders, 4)
 
     assert sorted(queued_order_ids(empty_queue)) == sorted(str(o.id) for o in due)
 

@@ -1,15 +1,12 @@
 """At-least-once delivery, exactly-once charging: duplicate jobs and racing workers."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connections
 
 from orders.models import Order
 from orders.tests.factories import make_order
 from payments import services
 from payments.tasks import charge_order_task
-from tests.fixtures import wait_for_status
+from tests.fixtures import at_once, wait_for_status
 
 
 def test_a_job_delivered_three_times_to_two_workers_charges_once(start_worker, provider, products):
@@ -34,14 +31,7 @@ def test_racing_attempts_on_one_order_have_one_winner(provider, products):
     provider.configure(latency_seconds=0.1, concurrency=0)
     order = make_order(product=products["mug"])
 
-    def attempt(_):
-        try:
-            return services.charge_order(order.id, timeout=5)
-        finally:
-            connections.close_all()  # each thread's own connection
-
-    with ThreadPoolExecutor(8) as pool:
-        outcomes = list(pool.map(attempt, range(8)))
+    outcomes = at_once(lambda: services.charge_order(order.id, timeout=5), 8)
 
     assert outcomes.count(services.Outcome.PAID) == 1
     assert outcomes.count(services.Outcome.SKIPPED) == 7
