@@ -48,6 +48,56 @@ def discard(stack: Stack, process: Process) -> None:
         stack.processes.remove(process)
 
 
+class CpuMeter:
+    """CPU seconds used by named process trees, and by the whole machine, between start() and stop().
+
+    On a shared machine this says where the CPU went: the shop's own processes or something else.
+    """
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+        self.began: dict[str, float] = {}
+
+    @staticmethod
+    def _tree_seconds(pid: int) -> float:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    @staticmethod
+    def _machine() -> tuple[float, float]:
+        times = psutil.cpu_times()
+        idle = times.idle + getattr(times, "iowait", 0.0)
+        return sum(times) - idle, time.monotonic()
+
+    def snapshot(self) -> dict[str, float]:
+        busy, now = self._machine()
+        return {
+            "machine": busy,
+            "wall": now,
+            **{name: self._tree_seconds(pid) for name, pid in self.pids.items()},
+        }
+
+    def start(self) -> CpuMeter:
+        self.began = self.snapshot()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """Return CPU seconds per process tree, 'machine' (all busy CPU) and 'wall' seconds."""
+        end = self.snapshot()
+        return {name: round(end[name] - self.began[name], 2) for name in end}
+
+
 def tree_memory(pid: int) -> dict[str, float]:
     """Resident and proportional memory (MB) of a process and its children (prefork pools have many)."""
     try:

@@ -204,6 +204,7 @@ def _scaling(results: dict, charts: dict, add) -> None:
             "Cross-checks (Locust does not count requests still open when it stops, so the database may "
             "hold a few more orders than 202s): " + "; ".join(checks) + ".\n"
         )
+    _cpu(runs, add)
     add(
         "The seed's table for comparison (*seed*: workers, processing rate, peak queue depth, drain time): "
         + "; ".join(f"{n}: {v[0]}, {v[1]}, {v[2]}" for n, v in SEED["scaling"].items())
@@ -213,6 +214,26 @@ def _scaling(results: dict, charts: dict, add) -> None:
         add(f"![Queue depth over time per worker count]({charts['queue_depth']})\n")
     if charts.get("processing_rate"):
         add(f"![Processing rate vs workers, against the ideal]({charts['processing_rate']})\n")
+
+
+def _cpu(runs: list[dict], add) -> None:
+    """Add where the CPU went during each run, in cores (CPU seconds ÷ wall seconds)."""
+    runs = [r for r in runs if r.get("cpu_seconds", {}).get("wall")]
+    if not runs:
+        return
+    add(
+        "Where the CPU went during each run (cores busy on average over load and drain; *other* is "
+        "everything else on the machine: Locust, this runner and any other work):\n"
+    )
+    add("| Run | Seconds | Machine busy | SQS emulator | Web | Worker | Sandbox | Other |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in runs:
+        cpu = r["cpu_seconds"]
+        wall = cpu["wall"]
+        ours = sum(cpu[k] for k in ("sqs", "web", "worker", "sandbox"))
+        cells = " | ".join(f"{cpu[k] / wall:.2f}" for k in ("machine", "sqs", "web", "worker", "sandbox"))
+        add(f"| `{r['name']}` | {wall:.0f} | {cells} | {max(0.0, cpu['machine'] - ours) / wall:.2f} |")
+    add("")
 
 
 def _provider_limits(results: dict, add) -> None:

@@ -26,6 +26,7 @@ from config.devstack import BASE_DIR, Stack
 from loadtests import measure, report
 from loadtests.lab import (
     EMAIL_DOMAIN,
+    CpuMeter,
     LocustRun,
     Queue,
     Sampler,
@@ -185,6 +186,9 @@ class Study:
         self.host = self.stack.env["WEB_URL"]
         self.skus = list(Product.objects.filter(active=True).values_list("sku", flat=True))
 
+    def _pid(self, name: str) -> int:
+        return next(p.pid for p in self.stack.processes if p.name == name)
+
     def fresh_provider(self, *, latency: float, limit: int) -> None:
         """Restart the sandbox (same port) with these knobs and an empty ledger.
 
@@ -334,6 +338,9 @@ class Study:
         worker = self.stack.start_worker(f"worker-{name}", concurrency=workers, pool="threads")
         ready_seconds = wait_for_log(worker, " ready.", timeout=120)
         idle_memory = tree_memory(worker.pid)
+        meter = CpuMeter(
+            {"sqs": self._pid("sqs"), "web": self.web.pid, "worker": worker.pid, "sandbox": self.provider.pid}
+        ).start()
         run = self._load(
             name,
             "AsyncCheckoutUser",
@@ -342,6 +349,7 @@ class Study:
             worker_pid=worker.pid,
             drain_cap=a.drain_cap,
         )
+        cpu = meter.stop()
         discard(self.stack, worker)
         stats = self.sandbox.stats()
         time.sleep(1.5)  # the killed worker's last long-poll runs out before the queue is emptied
@@ -391,6 +399,7 @@ class Study:
             "time_to_paid_p50": measure.percentile(to_paid, 50),
             "time_to_paid_p95": measure.percentile(to_paid, 95),
             "provider": _provider_summary(stats),
+            "cpu_seconds": cpu,
             "worker_ready_seconds": round(ready_seconds, 1),
             "worker_idle_rss_mb": idle_memory["rss_mb"],
             "worker_peak_rss_mb": memory_peak,

@@ -1,0 +1,68 @@
+"""The locustfile as Locust runs it: the flash-sale shape, polling until paid, selection by tag."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.devstack import BASE_DIR
+from loadtests.lab import EMAIL_DOMAIN, LOCUSTFILE
+from orders.models import Order
+
+
+def locust(host: str, prefix: Path, *args: str) -> dict[str, dict]:
+    """Run headless Locust to completion; return its stats rows by name."""
+    result = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
+         "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", *args],
+        cwd=BASE_DIR, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr[-3000:]  # 1: some request failed, checked below
+    with open(f"{prefix}_stats.csv") as fh:
+        return {row["Name"]: row for row in csv.DictReader(fh)}
+
+
+def history(prefix: Path) -> list[dict]:
+    with open(f"{prefix}_stats_history.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flash_sale_goes_calm_burst_calm_and_async_users_follow_orders_to_paid(
+    live_server, products, provider, start_worker, tmp_path
+):
+    start_worker(concurrency=4)
+    prefix = tmp_path / "sale"
+
+    stats = locust(
+        live_server.url, prefix, "AsyncCheckoutUser", "--order-tag", "flash-test", "--user-rate", "2",
+        "--calm-rate", "2", "--calm-seconds", "3", "--burst-rate", "6", "--burst-seconds", "3",
+        "--poll-until-paid", "--poll-interval", "0.2", "--csv-full-history",
+    )  # fmt: skip
+
+    checkout = stats["POST /api/orders/async"]
+    assert int(checkout["Request Count"]) > 0
+    assert int(checkout["Failure Count"]) == 0
+    assert int(stats["accepted → paid"]["Request Count"]) > 0
+    users = [int(row["User Count"]) for row in history(prefix) if row["Name"] == "Aggregated"]
+    assert max(users) == 3  # 6 orders/s at 2 per user
+    assert users[0] <= 1 and users[-1] <= 1  # calm on both sides
+    tagged = Order.objects.filter(email__endswith=f"@flash-test.{EMAIL_DOMAIN}")
+    assert tagged.count() >= int(checkout["Request Count"])
+    assert tagged.filter(status="paid").count() >= int(stats["accepted → paid"]["Request Count"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sync_tag_selects_only_the_sync_checkout(live_server, products, provider, tmp_path):
+    stats = locust(live_server.url, tmp_path / "sync", "--tags", "sync", "-u", "2", "-r", "2", "-t", "3s",
+                   "--order-tag", "tag-test")  # fmt: skip
+
+    assert int(stats["POST /api/orders/sync"]["Request Count"]) > 0
+    assert "POST /api/orders/async" not in stats
+    assert set(
+        Order.objects.filter(email__endswith=f"@tag-test.{EMAIL_DOMAIN}").values_list("mode", flat=True)
+    ) == {"sync"}
