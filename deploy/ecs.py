@@ -118,16 +118,12 @@ def commands(settings: TaskSettings) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
-def health_check(allowed_hosts: str) -> dict:
-    """Return the web container's health check: GET /api/products must answer 2xx."""
-    # Django answers 400 to a Host it does not allow, so send one it does.
-    first = allowed_hosts.split(",")[0].strip()
-    host = "localhost" if first in ("", "*") else first.lstrip(".")
-    script = (
-        "import urllib.request as r; "
-        f"r.urlopen(r.Request('http://127.0.0.1:{WEB_PORT}/api/products', headers={{'Host': '{host}'}}), "
-        "timeout=4)"
-    )
+def health_check() -> dict:
+    """Return the web container's health check: GET /healthz must answer 2xx.
+
+    /healthz is answered before Django's Host check and without the database (config/health.py).
+    """
+    script = f"import urllib.request as r; r.urlopen('http://127.0.0.1:{WEB_PORT}/healthz', timeout=4)"
     return {
         "command": ["CMD", "python", "-c", script],
         "interval": 30,
@@ -194,7 +190,7 @@ def task_definitions(settings: TaskSettings) -> dict[str, dict]:
         }
         if role == "web":
             container["portMappings"] = [{"containerPort": WEB_PORT, "protocol": "tcp"}]
-            container["healthCheck"] = health_check(settings.allowed_hosts)
+            container["healthCheck"] = health_check()
         if role == "worker":
             container["stopTimeout"] = WORKER_STOP_TIMEOUT
         cpu, memory = settings.sizes[role]

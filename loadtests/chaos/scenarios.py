@@ -241,8 +241,7 @@ def duplicate_delivery(lab: Lab, *, orders: int = 100, copies: int = 3, latency:
         "claims": claims,
         **result.__dict__,
         "line": (
-            f"deliveries {len(ids) * copies}  charges per order {charges}  claims {claims}  "
-            f"{result.line()}"
+            f"deliveries {len(ids) * copies}  charges per order {charges}  claims {claims}  {result.line()}"
         ),
     }
 
@@ -279,8 +278,7 @@ def same_order_race(lab: Lab, *, runs: int = 200, racers: int = 8) -> dict:
         "extra_charges": extra,
         **result.__dict__,
         "line": (
-            f"{runs} runs × {racers} racers  winners per run {sorted(set(winners))}  "
-            f"extra charges {extra}"
+            f"{runs} runs × {racers} racers  winners per run {sorted(set(winners))}  extra charges {extra}"
         ),
     }
 
