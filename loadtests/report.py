@@ -7,6 +7,7 @@ quoted in SEED and labelled as the seed's wherever they appear.
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import matplotlib
@@ -234,6 +235,25 @@ def _cpu(runs: list[dict], add) -> None:
         cells = " | ".join(f"{cpu[k] / wall:.2f}" for k in ("machine", "sqs", "web", "worker", "sandbox"))
         add(f"| `{r['name']}` | {wall:.0f} | {cells} | {max(0.0, cpu['machine'] - ours) / wall:.2f} |")
     add("")
+    names = {
+        "sqs": "the SQS emulator",
+        "web": "the web server",
+        "worker": "the worker",
+        "sandbox": "the sandbox",
+    }
+    share = {k: sum(r["cpu_seconds"][k] / r["cpu_seconds"]["wall"] for r in runs) / len(runs) for k in names}
+    busiest = max(share, key=share.get)
+    machine = sum(r["cpu_seconds"]["machine"] / r["cpu_seconds"]["wall"] for r in runs) / len(runs)
+    line = (
+        f"On average the busiest process was {names[busiest]} at {share[busiest]:.2f} cores, while the "
+        f"whole machine was busy {machine:.2f} of its {os.cpu_count()} cores"
+    )
+    if share[busiest] >= 0.6 and busiest != "web":  # gunicorn runs 2 processes; the others are one each
+        line += (
+            f". One Python process can use little more than one core, so {names[busiest]} is the likeliest "
+            "bottleneck here: it, more than the CPU count, sets the accept latency and the workers' pace"
+        )
+    add(line + ".\n")
 
 
 def _provider_limits(results: dict, add) -> None:
