@@ -19,7 +19,7 @@ from payments import services as payment_services
 from payments.tasks import enqueue_charge
 from shop.selectors import active_products_by_sku
 
-from . import idempotency, transitions
+from . import idempotency, outbox, transitions
 from .exceptions import InvalidOrder
 from .models import CheckoutMode, Order, OrderItem, OrderStatus
 
@@ -38,12 +38,13 @@ class Line:
 def place_async_order(*, email: str, lines: Sequence[Line]) -> Order:
     """Accept an order now and charge it in the background.
 
-    The order row is the outbox: it commits first, the payment job is published after commit,
-    and an order whose job never got out is re-published by the sweeper.
+    The order row is the outbox: it commits first, the payment job is published after commit
+    off the request path (see orders.outbox), and an order whose job never got out is
+    re-published by the sweeper.
     """
     with transaction.atomic(durable=True):
         order = create_order(email=email, lines=lines, mode=CheckoutMode.ASYNC, enqueued_at=timezone.now())
-        transaction.on_commit(lambda: publish_payment_job(order.id))
+        transaction.on_commit(lambda: outbox.submit(publish_payment_job, order.id))
     return order
 
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from config.devstack import Process, Stack
+from orders import outbox
 from orders.models import Order
 from payments.queues import ensure_queues, sqs_client
 from payments.sandbox.client import SandboxClient
@@ -132,3 +133,16 @@ def at_once(action: Callable[[], T], count: int) -> list[T]:
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(lambda _: run(), range(count)))
+
+
+@pytest.fixture
+def published_jobs(monkeypatch) -> Callable[[], list]:
+    """Record payment jobs instead of publishing them; call it to get them once all are out."""
+    jobs: list = []
+    monkeypatch.setattr("orders.services.enqueue_charge", lambda order_id: jobs.append(order_id) or True)
+
+    def settled() -> list:
+        assert outbox.drain(timeout=10), "the outbox did not drain"
+        return list(jobs)
+
+    return settled

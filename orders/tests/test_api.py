@@ -16,20 +16,12 @@ def api() -> APIClient:
     return APIClient()
 
 
-@pytest.fixture
-def no_enqueue(monkeypatch):
-    """Validation tests are about the request; the payment job is covered end to end elsewhere."""
-    published: list[str] = []
-    monkeypatch.setattr("orders.services.enqueue_charge", published.append)
-    return published
-
-
 def post(api, path, body):
     return api.post(path, data=json.dumps(body), content_type="application/json")
 
 
 @pytest.mark.django_db
-def test_async_checkout_accepts_at_once_with_location_and_server_side_total(api, products, no_enqueue):
+def test_async_checkout_accepts_at_once_with_location_and_server_side_total(api, products, published_jobs):
     body = {
         "email": "buyer@example.com",
         "items": [{"sku": "sneakers", "quantity": 2, "price": "0.01"}, {"sku": "mug", "quantity": 1}],
@@ -52,14 +44,14 @@ def test_async_checkout_accepts_at_once_with_location_and_server_side_total(api,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_async_checkout_publishes_the_payment_job_after_commit(api, products, no_enqueue):
+def test_async_checkout_publishes_the_payment_job_after_commit(api, products, published_jobs):
     response = post(api, "/api/orders/async", GOOD)
 
-    assert no_enqueue == [uuid.UUID(response.json()["id"])]
+    assert published_jobs() == [uuid.UUID(response.json()["id"])]
 
 
 @pytest.mark.django_db
-def test_repeated_skus_are_merged_into_one_line(api, products, no_enqueue):
+def test_repeated_skus_are_merged_into_one_line(api, products, published_jobs):
     body = {"email": "a@example.com", "items": [{"sku": "mug", "quantity": 2}, {"sku": "mug", "quantity": 3}]}
 
     data = post(api, "/api/orders/async", body).json()
@@ -69,7 +61,7 @@ def test_repeated_skus_are_merged_into_one_line(api, products, no_enqueue):
 
 
 @pytest.mark.django_db
-def test_order_detail_shows_items_and_events(api, products, no_enqueue):
+def test_order_detail_shows_items_and_events(api, products, published_jobs):
     order_id = post(api, "/api/orders/async", GOOD).json()["id"]
 
     response = api.get(f"/api/orders/{order_id}")
@@ -124,7 +116,7 @@ BAD_BODIES = {
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/api/orders/async", "/api/orders/sync"])
 @pytest.mark.parametrize("case", BAD_BODIES.keys())
-def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(api, products, no_enqueue, path, case):
+def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(api, products, published_jobs, path, case):
     body, field = BAD_BODIES[case]
 
     response = post(api, path, body)
@@ -133,11 +125,11 @@ def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(api, products, 
     assert field in response.json()
     assert Order.objects.count() == 0
     assert OrderEvent.objects.count() == 0
-    assert no_enqueue == []
+    assert published_jobs() == []
 
 
 @pytest.mark.django_db
-def test_unknown_sku_error_points_at_the_line(api, products, no_enqueue):
+def test_unknown_sku_error_points_at_the_line(api, products, published_jobs):
     body = {**GOOD, "items": [{"sku": "mug", "quantity": 1}, {"sku": "nope", "quantity": 1}]}
 
     errors = post(api, "/api/orders/async", body).json()
@@ -147,7 +139,7 @@ def test_unknown_sku_error_points_at_the_line(api, products, no_enqueue):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/api/orders/async", "/api/orders/sync"])
-def test_malformed_json_is_a_400_and_creates_nothing(api, products, no_enqueue, path):
+def test_malformed_json_is_a_400_and_creates_nothing(api, products, published_jobs, path):
     response = api.post(path, data='{"email": "a@example.com", "items": [', content_type="application/json")
 
     assert response.status_code == 400
@@ -156,7 +148,7 @@ def test_malformed_json_is_a_400_and_creates_nothing(api, products, no_enqueue, 
 
 
 @pytest.mark.django_db
-def test_a_form_post_is_refused_as_unsupported_media_type(api, products, no_enqueue):
+def test_a_form_post_is_refused_as_unsupported_media_type(api, products, published_jobs):
     response = api.post("/api/orders/async", data={"email": "a@example.com"})
 
     assert response.status_code == 415

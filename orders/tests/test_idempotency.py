@@ -14,13 +14,6 @@ from tests.fixtures import at_once
 BODY = {"email": "buyer@example.com", "items": [{"sku": "mug", "quantity": 1}]}
 
 
-@pytest.fixture
-def published(monkeypatch):
-    jobs: list = []
-    monkeypatch.setattr("orders.services.enqueue_charge", lambda order_id: jobs.append(order_id) or True)
-    return jobs
-
-
 def post(path, body, key, client=None):
     client = client or APIClient()
     return client.post(path, data=json.dumps(body), content_type="application/json", HTTP_IDEMPOTENCY_KEY=key)
@@ -28,7 +21,7 @@ def post(path, body, key, client=None):
 
 @pytest.mark.django_db
 def test_the_same_key_and_body_replays_the_first_response_and_creates_one_order(
-    products, published, django_capture_on_commit_callbacks
+    products, published_jobs, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         first = post("/api/orders/async", BODY, "click-1")
@@ -39,11 +32,11 @@ def test_the_same_key_and_body_replays_the_first_response_and_creates_one_order(
     assert second["Idempotent-Replayed"] == "true"
     assert second["Location"] == first["Location"]
     assert Order.objects.count() == 1
-    assert len(published) == 1
+    assert len(published_jobs()) == 1
 
 
 @pytest.mark.django_db
-def test_the_same_key_with_a_different_body_is_422_and_creates_nothing(products, published):
+def test_the_same_key_with_a_different_body_is_422_and_creates_nothing(products, published_jobs):
     post("/api/orders/async", BODY, "click-2")
 
     response = post("/api/orders/async", {**BODY, "email": "other@example.com"}, "click-2")
@@ -53,7 +46,7 @@ def test_the_same_key_with_a_different_body_is_422_and_creates_nothing(products,
 
 
 @pytest.mark.django_db
-def test_a_key_still_in_progress_is_409(products, published):
+def test_a_key_still_in_progress_is_409(products, published_jobs):
     IdempotencyKey.objects.create(
         scope="checkout-async",
         key="busy",
@@ -70,7 +63,7 @@ def test_a_key_still_in_progress_is_409(products, published):
 
 
 @pytest.mark.django_db
-def test_keys_are_scoped_per_endpoint(products, published, provider):
+def test_keys_are_scoped_per_endpoint(products, published_jobs, provider):
     async_response = post("/api/orders/async", BODY, "shared")
     sync_response = post("/api/orders/sync", BODY, "shared")
 
@@ -79,7 +72,7 @@ def test_keys_are_scoped_per_endpoint(products, published, provider):
 
 
 @pytest.mark.django_db
-def test_a_bad_request_is_replayed_too(products, published):
+def test_a_bad_request_is_replayed_too(products, published_jobs):
     bad = {**BODY, "email": "nope"}
 
     first = post("/api/orders/async", bad, "bad-1")
@@ -91,7 +84,7 @@ def test_a_bad_request_is_replayed_too(products, published):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("key", ["", "x" * 256])
-def test_an_empty_or_overlong_key_is_a_400(products, published, key):
+def test_an_empty_or_overlong_key_is_a_400(products, published_jobs, key):
     response = post("/api/orders/async", BODY, key)
 
     assert response.status_code == 400
@@ -100,7 +93,7 @@ def test_an_empty_or_overlong_key_is_a_400(products, published, key):
 
 
 @pytest.mark.django_db
-def test_an_expired_key_starts_afresh(products, published):
+def test_an_expired_key_starts_afresh(products, published_jobs):
     post("/api/orders/async", BODY, "old")
     IdempotencyKey.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
@@ -112,7 +105,7 @@ def test_an_expired_key_starts_afresh(products, published):
 
 
 @pytest.mark.django_db
-def test_a_key_abandoned_by_a_dead_request_is_taken_over(products, published):
+def test_a_key_abandoned_by_a_dead_request_is_taken_over(products, published_jobs):
     post("/api/orders/async", BODY, "dead")
     IdempotencyKey.objects.update(state="in_progress", locked_until=timezone.now() - timedelta(seconds=1))
 
@@ -123,7 +116,7 @@ def test_a_key_abandoned_by_a_dead_request_is_taken_over(products, published):
 
 
 @pytest.mark.django_db
-def test_a_sync_replay_does_not_charge_again(products, published, provider):
+def test_a_sync_replay_does_not_charge_again(products, published_jobs, provider):
     first = post("/api/orders/sync", BODY, "sync-1")
     second = post("/api/orders/sync", BODY, "sync-1")
 
@@ -133,7 +126,7 @@ def test_a_sync_replay_does_not_charge_again(products, published, provider):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_double_clicks_create_one_order(products, published):
+def test_concurrent_double_clicks_create_one_order(products, published_jobs):
     results = at_once(lambda: post("/api/orders/async", BODY, "double-click").status_code, 8)
 
     assert Order.objects.count() == 1
