@@ -153,9 +153,6 @@ class Queue:
             "total": visible + in_flight + delayed,
         }
 
-    def purge(self) -> None:
-        self.client.purge_queue(QueueUrl=self.url)
-
 
 def send_ceiling(endpoint: str, *, seconds: float, threads: int) -> dict:
     """Measure how many SendMessage calls per second the SQS emulator takes from `threads` boto3 clients."""

@@ -133,8 +133,6 @@ class Study:
             "SQS_VISIBILITY_TIMEOUT": str(payment_timeout + 90),
             # Short long-polls: a killed worker's last poll must not swallow the next run's first job.
             "SQS_WAIT_TIME_SECONDS": "1",
-            # Runs are separated by emptying the queue: real SQS allows one purge a minute, the lab more.
-            "MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false",
         }
         self.stack = Stack.create(report_dir / "logs", extra_env=self.env)
         self.results: dict = {"parameters": self._parameters(), "scaling": [], "capacity": {}, "memory": []}
@@ -185,6 +183,18 @@ class Study:
         self.web = self.stack.start_web()
         self.host = self.stack.env["WEB_URL"]
         self.skus = list(Product.objects.filter(active=True).values_list("sku", flat=True))
+
+    def empty_queue(self) -> None:
+        """Start the next run on an empty queue by restarting the SQS emulator.
+
+        PurgeQueue keeps messages that are in flight, and a killed worker leaves up to its
+        concurrency of them: they come back mid-way through the next run and spend its provider
+        slots on the previous run's orders. A restarted emulator has none.
+        """
+        port = int(self.stack.env["SQS_ENDPOINT_URL"].rsplit(":", 1)[1])
+        self.stack.stop_named("sqs")
+        self.stack.start_sqs(port)
+        self.stack.manage("create_queues")
 
     def _pid(self, name: str) -> int:
         return next(p.pid for p in self.stack.processes if p.name == name)
@@ -311,7 +321,7 @@ class Study:
         self.web = self.stack.start_web()
         self.host = self.stack.env["WEB_URL"]
         time.sleep(1.5)
-        self.queue.purge()
+        self.empty_queue()
         counts = order_counts("sync")
         self.results["sync_vs_async"] = {
             "sync": {
@@ -353,7 +363,7 @@ class Study:
         discard(self.stack, worker)
         stats = self.sandbox.stats()
         time.sleep(1.5)  # the killed worker's last long-poll runs out before the queue is emptied
-        self.queue.purge()
+        self.empty_queue()
 
         rows, samples = run["rows"], run["samples"]
         created = [r["created_at"] for r in rows]
@@ -501,7 +511,7 @@ class Study:
                 worker_pid=None,
                 user_rate=target / users,
             )
-            self.queue.purge()
+            self.empty_queue()
             created = [r["created_at"] for r in run["rows"]]
             span = max(created) - min(created) if len(created) > 1 else 0
             step = {
@@ -560,7 +570,7 @@ class Study:
                 time.sleep(0.3)
             discard(self.stack, worker)
             time.sleep(1.5)
-            self.queue.purge()
+            self.empty_queue()
             self.results["memory"].append(
                 {
                     "pool": pool,
