@@ -157,12 +157,13 @@ class Stack:
         return result.stdout
 
     def start_worker(
-        self, name: str = "worker", *, concurrency: int = 4, pool: str = "threads", **env: str
+        self, name: str = "worker", *, concurrency: int = 4, pool: str | None = "threads", **env: str
     ) -> Process:
+        """`celery -A config worker`; pool=None leaves the pool to the settings, as typed by hand."""
         argv = [
-            str(BIN / "celery"), "-A", "config", "worker", f"--concurrency={concurrency}", f"--pool={pool}",
+            str(BIN / "celery"), "-A", "config", "worker", f"--concurrency={concurrency}",
             "--loglevel=INFO", "--without-heartbeat", "--without-gossip", "--without-mingle",
-            f"--hostname={name}@%h",
+            f"--hostname={name}@%h", *([f"--pool={pool}"] if pool else []),
         ]  # fmt: skip
         return self.spawn(name, argv, **env)
 

@@ -189,12 +189,18 @@ class Study:
 
         PurgeQueue keeps messages that are in flight, and a killed worker leaves up to its
         concurrency of them: they come back mid-way through the next run and spend its provider
-        slots on the previous run's orders. A restarted emulator has none.
+        slots on the previous run's orders. A restarted emulator has none, and a restarted web
+        has no jobs of the previous run still waiting to be published.
         """
         port = int(self.stack.env["SQS_ENDPOINT_URL"].rsplit(":", 1)[1])
+        # The web publishes jobs after its responses (orders/outbox.py): a new web process holds
+        # none of the previous run's, which would otherwise land in the next run's queue.
+        discard(self.stack, self.web)
         self.stack.stop_named("sqs")
         self.stack.start_sqs(port)
         self.stack.manage("create_queues")
+        self.web = self.stack.start_web()
+        self.host = self.stack.env["WEB_URL"]
 
     def _pid(self, name: str) -> int:
         return next(p.pid for p in self.stack.processes if p.name == name)
@@ -315,12 +321,8 @@ class Study:
         self.fresh_provider(latency=a.latency, limit=1)
         run = self._load("sync", "SyncCheckoutUser", users=a.users, seconds=a.duration, worker_pid=None)
         stats = self.sandbox.stats()
-        # Requests Locust gave up on still hold gunicorn threads and provider slots: restart the web
-        # so they cannot reach the next run (a late 504 would enqueue its order for the next workers).
-        discard(self.stack, self.web)
-        self.web = self.stack.start_web()
-        self.host = self.stack.env["WEB_URL"]
-        time.sleep(1.5)
+        # Requests Locust gave up on still hold gunicorn threads and provider slots: the web restart in
+        # empty_queue keeps them from the next run (a late 504 would enqueue its order for its workers).
         self.empty_queue()
         counts = order_counts("sync")
         self.results["sync_vs_async"] = {

@@ -85,14 +85,16 @@ def start_worker(stack: Stack, transactional_db, empty_queue) -> Iterator[Callab
     """Start real `celery worker` processes on the test database; stopped after the test."""
     started: list[Process] = []
 
-    def start(name: str = "worker", concurrency: int = 4, **env: str) -> Process:
+    def start(
+        name: str = "worker", concurrency: int = 4, pool: str | None = "threads", **env: str
+    ) -> Process:
         env = {
             "DATABASE_URL": database_url(),
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "SQS_WAIT_TIME_SECONDS": str(WORKER_POLL_SECONDS),
             **env,
         }
-        process = stack.start_worker(f"{name}-{len(started)}", concurrency=concurrency, **env)
+        process = stack.start_worker(f"{name}-{len(started)}", concurrency=concurrency, pool=pool, **env)
         started.append(process)
         return process
 

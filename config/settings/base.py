@@ -193,6 +193,10 @@ SWEEP_GRACE_SECONDS = env.float("SWEEP_GRACE_SECONDS", default=10)
 ORDER_REQUEUE_AFTER_SECONDS = env.float("ORDER_REQUEUE_AFTER_SECONDS", default=300)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=500)
 
+# Payment jobs a web process holds for publishing after the response before it leaves the rest
+# to the sweeper (orders/outbox.py).
+OUTBOX_MAX_PENDING = env.int("OUTBOX_MAX_PENDING", default=2000)
+
 # --- Idempotent checkout (Idempotency-Key header) --------------------------------------------
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
 # A request holding a key longer than this died (gunicorn's own timeout is 120 s).

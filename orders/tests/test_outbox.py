@@ -41,3 +41,14 @@ def test_a_job_the_broker_refuses_leaves_the_order_for_the_sweeper(products, mon
     assert response.status_code == 202
     assert outbox.drain(timeout=10)
     assert Order.objects.get(pk=response.json()["id"]).enqueued_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_backlog_leaves_new_orders_to_the_sweeper(products, settings, published_jobs):
+    settings.OUTBOX_MAX_PENDING = 0  # as if thousands of jobs were already waiting for a slow broker
+
+    response = APIClient().post("/api/orders/async", BODY, format="json")
+
+    assert response.status_code == 202
+    assert published_jobs() == []
+    assert Order.objects.get(pk=response.json()["id"]).enqueued_at is None
