@@ -9,6 +9,7 @@ from django.utils import timezone
 from orders.models import Order
 from orders.services import sweep_stuck_orders
 from payments.queues import describe_message, sqs_client
+from payments.tasks import charge_order_task
 from tests.fixtures import at_once, wait_for_status
 
 from .factories import make_order
@@ -58,6 +59,35 @@ def test_an_order_waiting_past_the_requeue_limit_gets_a_fresh_job(products, empt
     sweep_stuck_orders()
 
     assert queued_order_ids(empty_queue) == [str(waiting.id)]
+
+
+@pytest.mark.django_db
+def test_a_long_backlog_whose_jobs_are_all_queued_gets_no_duplicates(products, empty_queue, settings):
+    settings.ORDER_REQUEUE_AFTER_SECONDS = 60
+    backlog = [age(make_order(product=products["mug"]), enqueued_at=seconds_ago(600)) for _ in range(3)]
+    for order in backlog:
+        charge_order_task.apply_async((str(order.id),))  # every waiting order still has its job
+
+    result = sweep_stuck_orders()
+
+    assert result.published == 0
+    assert sorted(queued_order_ids(empty_queue)) == sorted(str(o.id) for o in backlog)
+
+
+@pytest.mark.django_db
+def test_only_as_many_waiting_orders_as_jobs_are_missing_are_requeued_oldest_first(
+    products, empty_queue, settings
+):
+    settings.ORDER_REQUEUE_AFTER_SECONDS = 60
+    oldest, older, newer = (
+        age(make_order(product=products["mug"]), enqueued_at=seconds_ago(600), created_at=seconds_ago(age_s))
+        for age_s in (900, 800, 700)
+    )
+    charge_order_task.apply_async((str(newer.id),))  # one of the three jobs is still queued
+
+    sweep_stuck_orders()
+
+    assert sorted(queued_order_ids(empty_queue)) == sorted([str(newer.id), str(oldest.id), str(older.id)])
 
 
 @pytest.mark.django_db
