@@ -417,17 +417,28 @@ def _chart_queue_depth(report_dir: Path, results: dict) -> str | None:
     for ax, limit in zip(axes[0], limits, strict=True):
         for r in (r for r in runs if r["provider_limit"] == limit):
             samples = _read_csv(report_dir / "data" / f"samples_{r['name']}.csv")
-            ax.plot(
-                [float(s["t"]) for s in samples],
+            seconds = [float(s["t"]) for s in samples]
+            (line,) = ax.plot(
+                seconds,
                 [int(s["total"]) for s in samples],
                 label=f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}",
             )
+            # The web publishes after answering (orders/outbox.py), so SQS can lag the orders
+            # waiting: the database's count of unpaid orders is the backlog itself.
+            ax.plot(
+                seconds,
+                [int(s["db_accepted"]) + int(s["db_processing"]) for s in samples],
+                color=line.get_color(),
+                linestyle="--",
+                linewidth=1,
+            )
+        ax.plot([], [], color="0.3", linestyle="--", linewidth=1, label="orders waiting (database)")
         ax.axvspan(0, duration, color="0.92", zorder=0, label="load")
         ax.set_title(f"provider limit: {_limit(limit)}")
         ax.set_xlabel("seconds since the first order")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    axes[0][0].set_ylabel("messages in SQS (visible + in flight)")
+    axes[0][0].set_ylabel("messages in SQS (solid), orders waiting (dashed)")
     fig.suptitle("Queue depth over time, by worker count")
     return _save(fig, report_dir, "queue-depth.png")
 
