@@ -38,9 +38,18 @@ def charge_order(order_id: uuid.UUID | str, *, timeout: float) -> Outcome:
     return _charge(parsed, timeout=timeout)
 
 
+def _claim(order_id: uuid.UUID) -> bool:
+    """Claim an accepted order, or one whose previous worker's lease ran out (a redelivery after a crash)."""
+    if transitions.claim(order_id, lease_seconds=settings.ORDER_LEASE_SECONDS, detail="payment started"):
+        return True
+    # Rare, so not tried first: releasing is a write, and most charges find the order accepted.
+    return transitions.release_if_lease_expired(order_id) and transitions.claim(
+        order_id, lease_seconds=settings.ORDER_LEASE_SECONDS, detail="payment started"
+    )
+
+
 def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
-    transitions.release_if_lease_expired(order_id)
-    if not transitions.claim(order_id, lease_seconds=settings.ORDER_LEASE_SECONDS, detail="payment started"):
+    if not _claim(order_id):
         log.info("order %s not claimable (missing, finished, or another worker has it)", order_id)
         return Outcome.SKIPPED
     order = Order.objects.get(pk=order_id)

@@ -1,6 +1,9 @@
 """At-least-once delivery, exactly-once charging: duplicate jobs and racing workers."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from orders.models import Order
 from orders.tests.factories import make_order
@@ -81,3 +84,24 @@ def test_an_order_already_paid_is_not_charged_again(provider, products):
     assert services.charge_order(order.id, timeout=5) is services.Outcome.SKIPPED
     assert provider.stats()["requests"] == 1
     assert Order.objects.get(pk=order.pk).status == "paid"
+
+
+@pytest.mark.django_db
+def test_a_redelivered_job_takes_over_an_order_whose_worker_died(provider, products):
+    order = make_order(product=products["mug"], status="processing")
+    Order.objects.filter(pk=order.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert services.charge_order(order.id, timeout=5) is services.Outcome.PAID
+
+    steps = [(e.from_status, e.to_status) for e in order.events.all()][1:]
+    assert steps == [("processing", "accepted"), ("accepted", "processing"), ("processing", "paid")]
+    assert len(provider.charges_for(order)) == 1
+
+
+@pytest.mark.django_db
+def test_an_order_another_worker_holds_is_left_alone(provider, products):
+    order = make_order(product=products["mug"], status="processing")
+    Order.objects.filter(pk=order.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=60))
+
+    assert services.charge_order(order.id, timeout=5) is services.Outcome.SKIPPED
+    assert provider.stats()["requests"] == 0
