@@ -22,6 +22,7 @@ import psutil
 from django.db import connection
 
 from config.devstack import BASE_DIR, Process, Stack
+from payments.queue_setup import read_depth
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 EMAIL_DOMAIN = "loadtest.example"
@@ -135,22 +136,12 @@ class Queue:
         self.client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
 
     def depth(self) -> dict[str, int]:
-        attributes = self.client.get_queue_attributes(
-            QueueUrl=self.url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        visible = int(attributes["ApproximateNumberOfMessages"])
-        in_flight = int(attributes["ApproximateNumberOfMessagesNotVisible"])
-        delayed = int(attributes.get("ApproximateNumberOfMessagesDelayed", 0))
+        depth = read_depth(self.client, self.url)
         return {
-            "visible": visible,
-            "not_visible": in_flight,
-            "delayed": delayed,
-            "total": visible + in_flight + delayed,
+            "visible": depth.visible,
+            "not_visible": depth.in_flight,
+            "delayed": depth.delayed,
+            "total": depth.total,
         }
 
 

@@ -1,12 +1,13 @@
-"""Create the payment queue and its dead-letter queue with boto3 alone.
+"""Create the payment queue and its dead-letter queue, and read their depth, with boto3 alone.
 
-Django-free on purpose: `payments.queues.ensure_queues` (local use, `manage.py create_queues`) and
-the deploy tooling (`python -m deploy.ecs queues`, run where no Django settings exist) share it.
+Django-free on purpose: `payments.queues` (local use, `manage.py create_queues`), the deploy tooling
+(`python -m deploy.ecs queues`, run where no Django settings exist) and the load lab share it.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum: time to notice and redrive dead letters
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
@@ -38,3 +39,31 @@ def ensure_queue_pair(
         },
     )
     return {"queue": queue_url, "dlq": dlq_url}
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    visible: int  # waiting for a worker
+    in_flight: int  # received by a worker, not yet deleted
+    delayed: int  # retries waiting out their countdown
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
+def read_depth(client, queue_url: str) -> QueueDepth:
+    """Read a queue's approximate depth, as CloudWatch and autoscaling see it."""
+    attributes = client.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return QueueDepth(
+        visible=int(attributes["ApproximateNumberOfMessages"]),
+        in_flight=int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+    )

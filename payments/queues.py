@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 
 import boto3
 from django.conf import settings
 
-from payments.queue_setup import ensure_queue_pair
+from payments.queue_setup import QueueDepth, ensure_queue_pair, read_depth
 
 
 def sqs_client():
     return boto3.client(
         "sqs", region_name=settings.SQS_REGION, endpoint_url=settings.SQS_ENDPOINT_URL or None
     )
-
-
-@dataclass(frozen=True)
-class QueueDepth:
-    visible: int  # waiting for a worker
-    in_flight: int  # received by a worker, not yet deleted
-    delayed: int  # retries waiting out their countdown
-
-    @property
-    def total(self) -> int:
-        return self.visible + self.in_flight + self.delayed
 
 
 def ensure_queues() -> dict[str, str]:
@@ -45,19 +33,7 @@ def ensure_queues() -> dict[str, str]:
 
 
 def queue_depth(queue_url: str | None = None) -> QueueDepth:
-    attributes = sqs_client().get_queue_attributes(
-        QueueUrl=queue_url or settings.SQS_QUEUE_URL,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return QueueDepth(
-        visible=int(attributes["ApproximateNumberOfMessages"]),
-        in_flight=int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
-    )
+    return read_depth(sqs_client(), queue_url or settings.SQS_QUEUE_URL)
 
 
 def describe_message(body: str) -> str:
