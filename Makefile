@@ -2,21 +2,23 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PIP_VERSION := 26.3
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test chaos experiment lint format clean
+.PHONY: help install run test test-fast chaos experiment lint format clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt
+# pyproject.toml's dependency groups: runtime, local, test, lab, lint; `dev` is all of them.
+$(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install --quiet --group dev
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) ## Create .venv and install the pinned requirements
+install: $(STAMP) ## Create .venv and install every pinned dependency group
 
 # `make run` settings; override any of them: `make run WORKER_CONCURRENCY=5 PAYMENT_LATENCY_SECONDS=1`
 run: export DJANGO_SETTINGS_MODULE = config.settings.local
@@ -43,6 +45,9 @@ run: install ## Bring the whole shop up on 127.0.0.1:8000 (Ctrl-C stops everythi
 test: install ## Run the whole test suite (uses DATABASE_URL when set, else SQLite)
 	$(BIN)/python -m pytest $(ARGS)
 
+test-fast: install ## The unit tier alone: no subprocess, a few seconds (the inner loop)
+	$(BIN)/python -m pytest -m unit -q $(ARGS)
+
 chaos: install ## Fault injection on a stack of its own: seven scenarios, one line of figures each
 	$(BIN)/python -m loadtests.chaos $(ARGS)
 
@@ -54,7 +59,8 @@ experiment: install ## Re-create the seed's measurements; writes reports/<timest
 lint: install ## Lint, check formatting and types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy config orders payments shop
+	$(BIN)/lint-imports
+	$(BIN)/mypy config orders payments shop queues capacity
 
 format: install ## Format the code
 	$(BIN)/ruff check --fix .

@@ -1,6 +1,13 @@
-"""Test session set-up: real SQS-protocol server (moto) and the payment sandbox, on free ports.
+"""Test session set-up: settings first, then the real services, started only when a test needs them.
 
-They start before Django's settings load, so the settings see their URLs like any process would.
+Tiers (markers set here, `make test-fast` runs the first alone):
+- unit: no subprocess. Django, the database, the test client; publishing goes to a recorder.
+- integration: needs the SQS-protocol server and the payment sandbox (the `stack` fixture), which
+  start lazily, once, on the first such test.
+- browser, chaos, lab: marked in their modules; they need the stack too.
+
+The services' ports are chosen before Django's settings load, so the settings see their URLs as any
+process would; the processes themselves start only when the `stack` fixture is first used.
 """
 
 from __future__ import annotations
@@ -10,40 +17,58 @@ import os
 # Before anything imports the `config` package (its Celery app defaults to local settings).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import django
 import pytest
 
-from config.devstack import Stack
+from devstack.stack import Stack, free_port
 
-_stack: Stack | None = None
+SERVICE_MARKERS = ("integration", "browser", "chaos", "lab")
+# Fixtures that start a process: the shared stack, and the deploy tests' own moto server.
+SERVICE_FIXTURES = {"stack", "moto_endpoint"}
+_ports: dict[str, int] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _stack
-    if config.getoption("help") or config.getoption("collectonly"):
+    if config.getoption("help"):
         return
-    log_dir = Path(__file__).parent / ".run" / f"pytest-{os.getpid()}"
-    _stack = Stack.create(log_dir)
-    _stack.start_sqs()
-    _stack.start_sandbox(PAYMENT_LATENCY_SECONDS="0.2", PAYMENT_PROVIDER_CONCURRENCY="1")
-    for name in ("SQS_ENDPOINT_URL", "PAYMENT_PROVIDER_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ[name] = _stack.env[name]
+    _ports.update(sqs=free_port(), sandbox=free_port())
+    os.environ["SQS_ENDPOINT_URL"] = f"http://127.0.0.1:{_ports['sqs']}"
+    os.environ["PAYMENT_PROVIDER_URL"] = f"http://127.0.0.1:{_ports['sandbox']}"
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     # Settings can load now; the shared fixtures import models, so they come after set-up.
     django.setup()
     config.pluginmanager.import_plugin("tests.fixtures")
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _stack is not None:
-        _stack.stop()
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test by tier: what starts a process is integration (or finer), the rest unit."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            if not any(item.get_closest_marker(name) for name in SERVICE_MARKERS):
+                item.add_marker(pytest.mark.integration)
+        elif not any(item.get_closest_marker(name) for name in SERVICE_MARKERS):
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")
-def stack() -> Stack:
-    assert _stack is not None, "the test stack did not start"
-    return _stack
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The SQS-protocol server and the payment sandbox, started on first use and stopped at the end."""
+    if request.config.option.markexpr == "unit":
+        pytest.fail("a unit-tier test asked for the live services; mark it or drop the dependency")
+    log_dir = Path(__file__).parent / ".run" / f"pytest-{os.getpid()}"
+    started = Stack.create(log_dir)
+    try:
+        started.start_sqs(_ports["sqs"])
+        started.start_sandbox(
+            _ports["sandbox"], PAYMENT_LATENCY_SECONDS="0.2", PAYMENT_PROVIDER_CONCURRENCY="1"
+        )
+        yield started
+    finally:
+        started.stop()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

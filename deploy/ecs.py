@@ -34,7 +34,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from payments.queue_setup import ensure_queue_pair
+from config.timeouts import Timeouts
+from queues.setup import ensure_queue_pair
 
 ROLES = ("web", "worker", "sweeper")
 WEB_PORT = 8000
@@ -57,6 +58,7 @@ class TaskSettings:
     task_role_arn: str
     secret_key_arn: str
     database_url_arn: str
+    payment_api_key_arn: str
     queue_url: str
     dlq_url: str
     allowed_hosts: str
@@ -64,7 +66,6 @@ class TaskSettings:
     app: str = "flashsale"
     concurrency: int = 20
     sweep_every: float = 15
-    payment_api_key_arn: str | None = None
     log_group: str | None = None
     cpu_architecture: str = "X86_64"
     sizes: dict[str, tuple[int, int]] = field(
@@ -102,20 +103,9 @@ def family(app: str, role: str) -> str:
 
 
 def commands(settings: TaskSettings) -> dict[str, list[str]]:
-    """Return each role's container command."""
-    return {
-        # Sync checkouts hold a thread for up to SYNC_PAYMENT_TIMEOUT_SECONDS, hence many threads.
-        "web": [
-            "gunicorn", "config.wsgi", "--bind", f"0.0.0.0:{WEB_PORT}", "--worker-class", "gthread",
-            "--workers", "2", "--threads", "32", "--timeout", "120", "--access-logfile", "-",
-        ],
-        # No heartbeat, gossip or mingle: SQS has no broadcast, and they only cost requests.
-        "worker": [
-            "celery", "-A", "config", "worker", f"--concurrency={settings.concurrency}", "--pool=threads",
-            "--loglevel=INFO", "--without-heartbeat", "--without-gossip", "--without-mingle",
-        ],
-        "sweeper": ["python", "manage.py", "sweep_orders", "--every", f"{settings.sweep_every:g}"],
-    }  # fmt: skip
+    """Return each role's container command: config.processes defines them (their options come from
+    the environment, see `environment`)."""
+    return {role: ["python", "-m", "config.processes", role] for role in ROLES}
 
 
 def health_check() -> dict:
@@ -147,15 +137,19 @@ def environment(settings: TaskSettings, role: str) -> dict[str, str]:
     }
     if role == "worker":
         env["WORKER_CONCURRENCY"] = str(settings.concurrency)
+    if role == "sweeper":
+        env["SWEEP_INTERVAL_SECONDS"] = f"{settings.sweep_every:g}"
     env.update(settings.extra_env)
     return env
 
 
 def secrets(settings: TaskSettings) -> dict[str, str]:
     """Return the secret variables and the Secrets Manager or SSM parameter ARNs they come from."""
-    found = {"DJANGO_SECRET_KEY": settings.secret_key_arn, "DATABASE_URL": settings.database_url_arn}
-    if settings.payment_api_key_arn:
-        found["PAYMENT_PROVIDER_API_KEY"] = settings.payment_api_key_arn
+    found = {
+        "DJANGO_SECRET_KEY": settings.secret_key_arn,
+        "DATABASE_URL": settings.database_url_arn,
+        "PAYMENT_PROVIDER_API_KEY": settings.payment_api_key_arn,
+    }
     found.update(settings.extra_secrets)
     return found
 
@@ -451,7 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
         tasks,
         "--payment-api-key-arn",
         env="ECS_PAYMENT_API_KEY_ARN",
-        help="ARN of PAYMENT_PROVIDER_API_KEY (else the settings' sandbox key).",
+        required=True,
+        help="Secrets Manager secret or SSM parameter ARN of PAYMENT_PROVIDER_API_KEY.",
     )
     option(
         tasks,
@@ -561,8 +556,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--visibility-timeout",
         env="ECS_VISIBILITY_TIMEOUT",
         type=int,
-        default=210,
-        help="Seconds; must exceed the longest task run (default 210, the settings' lease + 60).",
+        default=Timeouts.derive().visibility,
+        help=(
+            "Seconds; must exceed the order lease (default %(default)s: the app's default timeout "
+            "chain, config/timeouts.py)."
+        ),
     )
     option(
         queues,

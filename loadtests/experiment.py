@@ -1,7 +1,7 @@
 """Re-create the seed report's measurements on a stack of our own: `python -m loadtests.experiment`.
 
 Starts moto, the payment sandbox, gunicorn and (per run) a celery worker on loopback through
-`config.devstack.Stack`, drives them with Locust, samples SQS every second, reads the orders back
+`devstack.stack.Stack`, drives them with Locust, samples SQS every second, reads the orders back
 from the database and writes `reports/<timestamp>/` (report.md, data/*.csv|json, *.png).
 """
 
@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from config.devstack import BASE_DIR
+from devstack.stack import BASE_DIR
 
 # Defaults: (full run, --quick). Full ≈ 25 min on 2 cores, quick ≈ 4.5 min.
 PRESETS: dict[str, tuple] = {

@@ -1,6 +1,6 @@
 """The lab bench: the stack under test, Locust runs, and the samplers that watch them.
 
-Everything here talks to 127.0.0.1 only: the processes come from `config.devstack.Stack`.
+Everything here talks to 127.0.0.1 only: the processes come from `devstack.stack.Stack`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import httpx
 import psutil
 from django.db import connection
 
-from config.devstack import BASE_DIR, Process, Stack
-from payments.queue_setup import read_depth
+from devstack.stack import BASE_DIR, Process, Stack
+from queues.setup import read_depth
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 EMAIL_DOMAIN = "loadtest.example"
@@ -149,7 +149,7 @@ def send_ceiling(endpoint: str, *, seconds: float, threads: int) -> dict:
     """Measure how many SendMessage calls per second the SQS emulator takes from `threads` boto3 clients."""
     setup = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
     url = setup.create_queue(QueueName="lab-send-ceiling")["QueueUrl"]
-    body = '{"task": "payments.charge_order", "args": ["00000000-0000-0000-0000-000000000000"]}'
+    body = '{"task": "orders.charge_order", "args": ["00000000-0000-0000-0000-000000000000"]}'
 
     def sender() -> int:
         client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-from payments.sizing import Sizing
+from capacity.sizing import Sizing
 
 # The seed report's own figures (HW7 report, 20 users, 60 s on AWS ECS), quoted for comparison.
 SEED = {

@@ -22,7 +22,10 @@ import psutil
 from django.db import connection
 from django.db.models import Count, Min, Q
 
-from config.devstack import BASE_DIR, Stack
+from capacity import results as results_schema
+from capacity.sizing import ideal_rate
+from config.timeouts import Timeouts
+from devstack.stack import BASE_DIR, Stack
 from loadtests import measure, report
 from loadtests.lab import (
     EMAIL_DOMAIN,
@@ -38,7 +41,6 @@ from loadtests.lab import (
     wait_for_log,
 )
 from orders.models import Order
-from payments.sizing import ideal_rate
 from shop.models import Product
 
 FINAL = ("paid", "failed")
@@ -128,14 +130,18 @@ class Study:
         self.env = {
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "DATABASE_URL": database_url,
-            "PAYMENT_TIMEOUT_SECONDS": str(payment_timeout),
-            "ORDER_LEASE_SECONDS": str(payment_timeout + 30),
-            "SQS_VISIBILITY_TIMEOUT": str(payment_timeout + 90),
+            **Timeouts.derive(payment=payment_timeout).as_env(),  # the rest of the chain follows
             # Short long-polls: a killed worker's last poll must not swallow the next run's first job.
             "SQS_WAIT_TIME_SECONDS": "1",
         }
         self.stack = Stack.create(report_dir / "logs", extra_env=self.env)
-        self.results: dict = {"parameters": self._parameters(), "scaling": [], "capacity": {}, "memory": []}
+        self.results: dict = {
+            "schema": results_schema.SCHEMA_VERSION,  # capacity/results.py documents what it reads
+            "parameters": self._parameters(),
+            "scaling": [],
+            "capacity": {},
+            "memory": [],
+        }
         self.host = ""
 
     # --- set-up ---------------------------------------------------------------------------------
@@ -550,11 +556,7 @@ class Study:
         for pool in ("threads", "prefork"):
             tag = f"mem-{pool}-{a.prefork}"
             self.fresh_provider(latency=a.latency, limit=0)
-            # Celery reads `--pool=prefork` (its default value) as "not given" and takes the setting
-            # instead, so the pool goes in the environment too.
-            worker = self.stack.start_worker(
-                f"worker-{tag}", concurrency=a.prefork, pool=pool, CELERY_WORKER_POOL=pool
-            )
+            worker = self.stack.start_worker(f"worker-{tag}", concurrency=a.prefork, pool=pool)
             wait_for_log(worker, " ready.", timeout=120)
             time.sleep(1)  # prefork children finish importing after "ready"
             idle = tree_memory(worker.pid)

@@ -57,6 +57,11 @@ class Order(models.Model):
     def __str__(self) -> str:
         return f"Order {self.id} ({self.status})"
 
+    @staticmethod
+    def payment_key_for(order_id: uuid.UUID) -> str:
+        """The provider's Idempotency-Key for an order: derived from its id, the same on every attempt."""
+        return f"order-{order_id}"
+
     @property
     def amount_minor(self) -> int:
         """The total in the currency's minor unit (cents), as payment providers take it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -13,12 +14,13 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 
-from config.devstack import Process, Stack
+from devstack.stack import Process, Stack
 from orders import outbox
 from orders.models import Order
-from payments.queues import ensure_queues, sqs_client
-from payments.sandbox.client import SandboxClient
+from queues.sqs import ensure_queues, sqs_client
+from sandbox.client import SandboxClient
 from shop.models import Product
+from tests.factories import ProductFactory
 
 T = TypeVar("T")
 
@@ -31,7 +33,7 @@ class Provider(SandboxClient):
 
 
 @pytest.fixture
-def provider() -> Iterator[Provider]:
+def provider(stack: Stack) -> Iterator[Provider]:
     sandbox = Provider(settings.PAYMENT_PROVIDER_URL, defaults={"latency_seconds": 0.2})
     sandbox.reset()
     yield sandbox
@@ -41,12 +43,12 @@ def provider() -> Iterator[Provider]:
 @pytest.fixture
 def products(db) -> dict[str, Product]:
     rows = [
-        Product(sku="sneakers", name="Sneakers", price=Decimal("89.00")),
-        Product(sku="mug", name="Mug", price=Decimal("24.00")),
-        Product(sku="hoodie", name="Hoodie", price=Decimal("59.50")),
-        Product(sku="retired", name="Retired", price=Decimal("10.00"), active=False),
+        ProductFactory(sku="sneakers", name="Sneakers", price=Decimal("89.00")),
+        ProductFactory(sku="mug", name="Mug", price=Decimal("24.00")),
+        ProductFactory(sku="hoodie", name="Hoodie", price=Decimal("59.50")),
+        ProductFactory(sku="retired", name="Retired", price=Decimal("10.00"), active=False),
     ]
-    return {p.sku: p for p in Product.objects.bulk_create(rows)}
+    return {p.sku: p for p in rows}
 
 
 @pytest.fixture(scope="session")
@@ -85,9 +87,7 @@ def start_worker(stack: Stack, transactional_db, empty_queue) -> Iterator[Callab
     """Start real `celery worker` processes on the test database; stopped after the test."""
     started: list[Process] = []
 
-    def start(
-        name: str = "worker", concurrency: int = 4, pool: str | None = "threads", **env: str
-    ) -> Process:
+    def start(name: str = "worker", concurrency: int = 4, pool: str = "threads", **env: str) -> Process:
         env = {
             "DATABASE_URL": database_url(),
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
@@ -137,14 +137,44 @@ def at_once(action: Callable[[], T], count: int) -> list[T]:
         return list(pool.map(lambda _: run(), range(count)))
 
 
+class RecordingJobs:
+    """The payment-jobs port without a broker: records what is published; `accept` decides."""
+
+    def __init__(self) -> None:
+        self.published: list[uuid.UUID] = []
+        self.accept: Callable[[uuid.UUID], bool] = lambda order_id: True
+
+    def publish(self, order_id: uuid.UUID) -> bool:
+        if not self.accept(order_id):
+            return False
+        self.published.append(order_id)
+        return True
+
+    def waiting(self) -> int:
+        return len(self.published)
+
+
 @pytest.fixture
-def published_jobs(monkeypatch) -> Callable[[], list]:
+def jobs(monkeypatch) -> RecordingJobs:
+    """Swap the payment-jobs port for a recorder, for tests about the order domain alone."""
+    recorder = RecordingJobs()
+    monkeypatch.setattr("orders.jobs.payment_jobs", lambda: recorder)
+    return recorder
+
+
+@pytest.fixture
+def published_jobs(jobs: RecordingJobs) -> Callable[[], list]:
     """Record payment jobs instead of publishing them; call it to get them once all are out."""
-    jobs: list = []
-    monkeypatch.setattr("orders.services.enqueue_charge", lambda order_id: jobs.append(order_id) or True)
 
     def settled() -> list:
         assert outbox.drain(timeout=10), "the outbox did not drain"
-        return list(jobs)
+        return list(jobs.published)
 
     return settled
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_publish_to_a_recorder(request: pytest.FixtureRequest) -> None:
+    """A unit test has no broker: its payment jobs go to the recorder (the `jobs` fixture)."""
+    if request.node.get_closest_marker("unit"):
+        request.getfixturevalue("jobs")

@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 
 import environ
 
+from config.timeouts import Timeouts
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -27,6 +29,8 @@ INSTALLED_APPS = [
     "shop",
     "orders",
     "payments",
+    "queues",
+    "capacity",
 ]
 
 MIDDLEWARE = [
@@ -59,7 +63,7 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -121,15 +125,31 @@ REST_FRAMEWORK = {
 SHOP_CURRENCY = env("SHOP_CURRENCY", default="USD")
 
 # --- Payments -----------------------------------------------------------------------------------
-PAYMENT_PROVIDER_URL = env("PAYMENT_PROVIDER_URL", default="http://127.0.0.1:8001")
-PAYMENT_PROVIDER_API_KEY = env("PAYMENT_PROVIDER_API_KEY", default="sk_test_sandbox")
-# A sync checkout gives up waiting after this long (504); the order is charged in the background.
-SYNC_PAYMENT_TIMEOUT_SECONDS = env.float("SYNC_PAYMENT_TIMEOUT_SECONDS", default=30)
-# A worker's charge may queue behind others at a provider that takes one charge at a time.
-PAYMENT_TIMEOUT_SECONDS = env.float("PAYMENT_TIMEOUT_SECONDS", default=120)
+PAYMENT_PROVIDER_URL = env("PAYMENT_PROVIDER_URL")
+PAYMENT_PROVIDER_API_KEY = env("PAYMENT_PROVIDER_API_KEY")
 PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=5)
+
+# The timeout chain (config/timeouts.py): give the independent values, the rest is derived;
+# `manage.py check` refuses overrides that break it (orders/checks.py).
+TIMEOUTS = Timeouts.derive(
+    # A worker's charge may queue behind others at a provider that takes one charge at a time.
+    payment=env.float("PAYMENT_TIMEOUT_SECONDS", default=120),
+    # A sync checkout gives up waiting after this long (504); the order is charged in the background.
+    sync_payment=env.float("SYNC_PAYMENT_TIMEOUT_SECONDS", default=30),
+    web=env.int("WEB_TIMEOUT_SECONDS", default=120),
+    lease=env.int("ORDER_LEASE_SECONDS", default=None),
+    visibility=env.int("SQS_VISIBILITY_TIMEOUT", default=None),
+    idempotency_lock=env.int("IDEMPOTENCY_LOCK_SECONDS", default=None),
+)
+PAYMENT_TIMEOUT_SECONDS = TIMEOUTS.payment
+SYNC_PAYMENT_TIMEOUT_SECONDS = TIMEOUTS.sync_payment
+WEB_TIMEOUT_SECONDS = TIMEOUTS.web  # gunicorn's --timeout (config/processes.py)
 # A claimed order belongs to its worker this long; past it, it may be claimed again.
-ORDER_LEASE_SECONDS = env.int("ORDER_LEASE_SECONDS", default=int(PAYMENT_TIMEOUT_SECONDS) + 30)
+ORDER_LEASE_SECONDS = TIMEOUTS.lease
+# Longer than the longest task run, so a message being worked on is not handed to a second worker.
+SQS_VISIBILITY_TIMEOUT = TIMEOUTS.visibility
+# A request holding an Idempotency-Key longer than this died.
+IDEMPOTENCY_LOCK_SECONDS = TIMEOUTS.idempotency_lock
 
 # --- Celery on SQS ------------------------------------------------------------------------------
 # In AWS the queue URLs are given and boto3 finds credentials itself. Locally SQS_ENDPOINT_URL
@@ -139,11 +159,13 @@ SQS_REGION = env("AWS_DEFAULT_REGION", default="us-east-1")
 SQS_QUEUE_NAME = env("SQS_QUEUE_NAME", default="flashsale-payments")
 SQS_DLQ_NAME = env("SQS_DLQ_NAME", default=f"{SQS_QUEUE_NAME}-dlq")
 _local_queue_base = f"{SQS_ENDPOINT_URL}/123456789012" if SQS_ENDPOINT_URL else None
-SQS_QUEUE_URL = env("SQS_QUEUE_URL", default=_local_queue_base and f"{_local_queue_base}/{SQS_QUEUE_NAME}")
-SQS_DLQ_URL = env("SQS_DLQ_URL", default=_local_queue_base and f"{_local_queue_base}/{SQS_DLQ_NAME}")
+if _local_queue_base:
+    SQS_QUEUE_URL = env("SQS_QUEUE_URL", default=f"{_local_queue_base}/{SQS_QUEUE_NAME}")
+    SQS_DLQ_URL = env("SQS_DLQ_URL", default=f"{_local_queue_base}/{SQS_DLQ_NAME}")
+else:  # AWS: the queues are given, never guessed
+    SQS_QUEUE_URL = env("SQS_QUEUE_URL")
+    SQS_DLQ_URL = env("SQS_DLQ_URL")
 SQS_MAX_RECEIVE_COUNT = env.int("SQS_MAX_RECEIVE_COUNT", default=5)
-# Longer than the longest task run, so a message being worked on is not handed to a second worker.
-SQS_VISIBILITY_TIMEOUT = env.int("SQS_VISIBILITY_TIMEOUT", default=ORDER_LEASE_SECONDS + 60)
 
 _endpoint = urlsplit(SQS_ENDPOINT_URL)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"sqs://{_endpoint.netloc}")
@@ -174,7 +196,9 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")  # payments are I/O-bound
+# Payments are I/O-bound: threads. Celery's CLI applies this setting even over an explicit
+# `--pool=prefork`, so choose prefork with CELERY_WORKER_POOL=prefork.
+CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")
 CELERY_WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=20)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -183,6 +207,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A broker outage must not hold the customer's request: fail fast, the sweeper enqueues later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+
+# The payment-jobs port (orders/jobs.py): the adapter that publishes jobs and counts them.
+PAYMENT_JOBS_ADAPTER = "orders.sqs_jobs.SqsPaymentJobs"
 
 # --- Recovery (the sweeper: `manage.py sweep_orders --every N`) -----------------------------
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15)
@@ -199,5 +226,3 @@ OUTBOX_MAX_PENDING = env.int("OUTBOX_MAX_PENDING", default=2000)
 
 # --- Idempotent checkout (Idempotency-Key header) --------------------------------------------
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
-# A request holding a key longer than this died (gunicorn's own timeout is 120 s).
-IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", default=150)

@@ -1,11 +1,18 @@
-"""Local development: DEBUG on, a throwaway secret, the SQS emulator and sandbox on loopback."""
+"""Local development: DEBUG on, a throwaway secret, SQLite, the SQS emulator and sandbox on loopback.
+
+These defaults exist only here; base and production settings have none for a secret or a URL.
+"""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("DJANGO_SECRET_KEY", "insecure-local-only-key-never-used-in-production")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{Path(__file__).resolve().parents[2] / 'db.sqlite3'}")
 os.environ.setdefault("SQS_ENDPOINT_URL", "http://127.0.0.1:9324")
+os.environ.setdefault("PAYMENT_PROVIDER_URL", "http://127.0.0.1:8001")
+os.environ.setdefault("PAYMENT_PROVIDER_API_KEY", "sk_test_sandbox")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")  # moto accepts any credentials
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 

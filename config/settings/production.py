@@ -1,4 +1,8 @@
-"""Production (ECS): everything from the environment, nothing secret has a default."""
+"""Production (ECS): everything from the environment; no secret, database or queue URL has a default.
+
+Base settings already refuse to load without DJANGO_SECRET_KEY, DATABASE_URL, PAYMENT_PROVIDER_URL,
+PAYMENT_PROVIDER_API_KEY and (with no SQS_ENDPOINT_URL) SQS_QUEUE_URL and SQS_DLQ_URL.
+"""
 
 from .base import *  # noqa: F403
 from .base import env

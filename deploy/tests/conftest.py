@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from config.devstack import BASE_DIR, free_port, wait_for_http
+from devstack.stack import BASE_DIR, free_port, wait_for_http
 
 REGION = "us-east-1"
 

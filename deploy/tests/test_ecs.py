@@ -11,6 +11,7 @@ from deploy import ecs
 ACCOUNT = "123456789012"
 SECRET_KEY_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:flashsale/django-secret-key-AbCdEf"
 DATABASE_URL_ARN = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/flashsale/database-url"
+API_KEY_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:flashsale/provider-key"
 TARGET_GROUP_ARN = (
     f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/flashsale-web/0123456789abcdef"
 )
@@ -25,6 +26,7 @@ def task_env(app: str) -> dict[str, str]:
         "ECS_TASK_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/flashsale-task",
         "ECS_SECRET_KEY_ARN": SECRET_KEY_ARN,
         "ECS_DATABASE_URL_ARN": DATABASE_URL_ARN,
+        "ECS_PAYMENT_API_KEY_ARN": API_KEY_ARN,
         "ECS_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{app}-payments",
         "ECS_DLQ_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{app}-payments-dlq",
         "ECS_ALLOWED_HOSTS": "shop.example.com,www.shop.example.com",
@@ -48,6 +50,7 @@ def settings_for(app: str, **changes) -> ecs.TaskSettings:
         "task_role_arn": env["ECS_TASK_ROLE_ARN"],
         "secret_key_arn": SECRET_KEY_ARN,
         "database_url_arn": DATABASE_URL_ARN,
+        "payment_api_key_arn": API_KEY_ARN,
         "queue_url": env["ECS_QUEUE_URL"],
         "dlq_url": env["ECS_DLQ_URL"],
         "allowed_hosts": env["ECS_ALLOWED_HOSTS"],
@@ -136,19 +139,18 @@ def test_render_prints_three_fargate_definitions_with_commands_env_and_secrets(c
         assert container_secrets(container) == {
             "DJANGO_SECRET_KEY": SECRET_KEY_ARN,
             "DATABASE_URL": DATABASE_URL_ARN,
+            "PAYMENT_PROVIDER_API_KEY": API_KEY_ARN,
         }
+        # One definition of each command (config.processes); the environment configures it.
+        assert container["command"] == ["python", "-m", "config.processes", role]
 
-    assert containers["web"]["command"][:2] == ["gunicorn", "config.wsgi"]
-    assert "0.0.0.0:8000" in containers["web"]["command"] and "gthread" in containers["web"]["command"]
     assert containers["web"]["portMappings"] == [{"containerPort": 8000, "protocol": "tcp"}]
     check = containers["web"]["healthCheck"]["command"]
     assert check[:3] == ["CMD", "python", "-c"]
     assert "/healthz" in check[3]
-    assert containers["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
-    assert "--concurrency=8" in containers["worker"]["command"]
     assert container_env(containers["worker"])["WORKER_CONCURRENCY"] == "8"
     assert containers["worker"]["stopTimeout"] == 120
-    assert containers["sweeper"]["command"] == ["python", "manage.py", "sweep_orders", "--every", "15"]
+    assert container_env(containers["sweeper"])["SWEEP_INTERVAL_SECONDS"] == "15"
     assert "healthCheck" not in containers["worker"] and "portMappings" not in containers["sweeper"]
 
 
@@ -165,12 +167,13 @@ def test_render_refuses_a_local_sqs_endpoint_and_names_missing_options(cli, app_
 
 
 def test_extra_secrets_and_env_are_added_but_never_both(app_name):
-    api_key_arn = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:flashsale/provider-key"
-    settings = settings_for(app_name, payment_api_key_arn=api_key_arn, extra_env={"LOG_LEVEL": "WARNING"})
+    settings = settings_for(
+        app_name, extra_env={"LOG_LEVEL": "WARNING"}, extra_secrets={"SENTRY_DSN": SECRET_KEY_ARN + "-dsn"}
+    )
 
     web = ecs.task_definitions(settings)["web"]["containerDefinitions"][0]
 
-    assert container_secrets(web)["PAYMENT_PROVIDER_API_KEY"] == api_key_arn
+    assert container_secrets(web)["SENTRY_DSN"] == SECRET_KEY_ARN + "-dsn"
     assert container_env(web)["LOG_LEVEL"] == "WARNING"
     with pytest.raises(ValueError, match="DATABASE_URL"):
         ecs.task_definitions(settings_for(app_name, extra_env={"DATABASE_URL": "postgres://leak"}))
@@ -192,16 +195,14 @@ def test_register_stores_the_definitions_and_their_log_group(aws, app_name):
         for role, arn in second.items()
     }
     worker = stored["worker"]["containerDefinitions"][0]
-    assert (
-        worker["command"][:4] == ["celery", "-A", "config", "worker"]
-        and "--concurrency=50" in worker["command"]
-    )
+    assert worker["command"] == ["python", "-m", "config.processes", "worker"]
+    assert container_env(worker)["WORKER_CONCURRENCY"] == "50"
     assert container_secrets(worker) == {
         "DJANGO_SECRET_KEY": SECRET_KEY_ARN,
         "DATABASE_URL": DATABASE_URL_ARN,
+        "PAYMENT_PROVIDER_API_KEY": API_KEY_ARN,
     }
     assert stored["web"]["containerDefinitions"][0]["healthCheck"]["command"][0] == "CMD"
-    assert stored["sweeper"]["containerDefinitions"][0]["command"][2] == "sweep_orders"
     assert {d["cpu"] for d in stored.values()} == {"256", "512"}
     assert stored["web"]["executionRoleArn"].endswith("role/flashsale-execution")
     assert stored["web"]["taskRoleArn"].endswith("role/flashsale-task")
@@ -252,7 +253,10 @@ def test_deploy_creates_the_services_then_updates_them_in_place(cli, aws, app_na
         assert created[name]["taskDefinition"].endswith(":1")
         assert service["taskDefinition"].endswith(":2")
     worker_definition = aws("ecs").describe_task_definition(taskDefinition=worker["taskDefinition"])
-    assert "--concurrency=20" in worker_definition["taskDefinition"]["containerDefinitions"][0]["command"]
+    assert (
+        container_env(worker_definition["taskDefinition"]["containerDefinitions"][0])["WORKER_CONCURRENCY"]
+        == "20"
+    )
 
 
 def test_deploy_sets_a_count_given_on_an_existing_service(cli, aws, app_name, service_env):

@@ -1,23 +1,32 @@
-"""The image's requirements are a subset of the project's, pinned the same."""
+"""The image installs exactly pyproject.toml's runtime group: requirements.txt is its export."""
 
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def pins(path: Path) -> dict[str, str]:
-    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
-    return dict(line.split("==", 1) for line in lines if line and not line.startswith("-"))
+def requirements_file() -> list[str]:
+    lines = (line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines())
+    return [line for line in lines if line]
 
 
-def test_the_image_pins_exactly_what_the_project_pins():
-    image, project = pins(ROOT / "deploy" / "requirements.txt"), pins(ROOT / "requirements.txt")
-
-    assert image, "deploy/requirements.txt is empty"
-    assert {name: version for name, version in image.items() if project.get(name) != version} == {}
+def group(name: str) -> list:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"][name]
 
 
-def test_the_image_leaves_out_the_test_and_load_tools():
-    image = {name.split("[")[0].lower() for name in pins(ROOT / "deploy" / "requirements.txt")}
+def test_requirements_txt_is_the_runtime_group():
+    assert requirements_file() == group("runtime")
 
-    assert image.isdisjoint({"moto", "locust", "pytest", "pytest-django", "selenium", "matplotlib", "honcho"})
+
+def test_the_runtime_group_leaves_out_the_local_test_and_lab_tools():
+    runtime = {pin.split("==")[0].split("[")[0].lower() for pin in group("runtime")}
+
+    assert runtime.isdisjoint({"moto", "aiohttp", "honcho", "locust", "pytest", "selenium", "matplotlib"})
+
+
+def test_the_image_installs_requirements_txt():
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+
+    assert "COPY requirements.txt requirements.txt" in dockerfile
+    assert "RUN pip install -r requirements.txt" in dockerfile

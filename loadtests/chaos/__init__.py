@@ -1,5 +1,7 @@
 """Fault injection for the checkout: `make chaos` runs __main__.py; the scenarios are in scenarios.py."""
 
+from config.timeouts import Timeouts
+
 SCENARIO_NAMES = [
     "sigkill",
     "broker-outage",
@@ -9,11 +11,11 @@ SCENARIO_NAMES = [
     "poison",
     "idempotent-checkout",
 ]
-# Short timings so that recovery paths run within seconds instead of minutes.
+# Short timings so that recovery paths run within seconds instead of minutes: the same chain as
+# production (config/timeouts.py), with tight margins.
+FAST_TIMEOUTS = Timeouts.derive(payment=5, lease_margin=1, visibility_margin=4)
 FAST_RECOVERY_ENV = {
-    "PAYMENT_TIMEOUT_SECONDS": "5",
-    "ORDER_LEASE_SECONDS": "6",
-    "SQS_VISIBILITY_TIMEOUT": "10",
+    **FAST_TIMEOUTS.as_env(),
     "SQS_WAIT_TIME_SECONDS": "1",
     "SQS_MAX_RECEIVE_COUNT": "3",
     "PAYMENT_MAX_ATTEMPTS": "10",

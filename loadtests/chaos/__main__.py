@@ -18,8 +18,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from config.devstack import BASE_DIR, Stack, free_port
-from payments.sandbox.client import SandboxClient
+from devstack.stack import BASE_DIR, Stack, free_port
+from sandbox.client import SandboxClient
 
 from . import FAST_RECOVERY_ENV, SCENARIO_NAMES
 

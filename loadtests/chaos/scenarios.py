@@ -17,13 +17,12 @@ import httpx
 from django.conf import settings
 from django.db import connections
 
-from config.devstack import Process, Stack
-from orders import services as order_services
+from devstack.stack import Process, Stack
+from orders import charging, checkout
 from orders.models import Order, OrderEvent, OrderStatus
-from payments import services
-from payments.queues import queue_depth, sqs_client
-from payments.sandbox.client import SandboxClient
-from payments.tasks import charge_order_task
+from orders.tasks import charge_order_task
+from queues.sqs import queue_depth, sqs_client
+from sandbox.client import SandboxClient
 
 EMAIL = "chaos@example.com"
 
@@ -253,21 +252,19 @@ def same_order_race(lab: Lab, *, runs: int = 200, racers: int = 8) -> dict:
     ids: list[str] = []
     barrier = threading.Barrier(racers)
 
-    def race(order_id) -> services.Outcome:
+    def race(order_id) -> charging.Outcome:
         try:
             barrier.wait()
-            return services.charge_order(order_id, timeout=5)
+            return charging.charge_order(order_id, timeout=5)
         finally:
             connections.close_all()
 
     with ThreadPoolExecutor(racers) as pool:
         for _ in range(runs):
-            order = order_services.create_order(
-                email=EMAIL, lines=[order_services.Line(lab.sku, 1)], mode="async"
-            )
+            order = checkout.create_order(email=EMAIL, lines=[checkout.Line(lab.sku, 1)], mode="async")
             ids.append(str(order.id))
             outcomes = list(pool.map(race, [order.id] * racers))
-            winners.append(outcomes.count(services.Outcome.PAID))
+            winners.append(outcomes.count(charging.Outcome.PAID))
     result = tally(ids, lab.sandbox)
     extra = sum(lab.sandbox.charges_per_key().values()) - result.paid
     return {

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.conf import settings
 
-from config.devstack import Stack
+from devstack.stack import Stack
 from loadtests.chaos import FAST_RECOVERY_ENV
 from loadtests.chaos.scenarios import (
     Lab,
@@ -18,8 +18,10 @@ from loadtests.chaos.scenarios import (
     same_order_race,
     sigkill_workers,
 )
-from payments.queues import ensure_queues, sqs_client
+from queues.sqs import ensure_queues, sqs_client
 from tests.fixtures import WORKER_POLL_SECONDS, database_url
+
+pytestmark = pytest.mark.chaos
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from config.devstack import BASE_DIR
+from devstack.stack import BASE_DIR
+
+pytestmark = pytest.mark.lab
 
 TINY = [
     "--users",

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from config.devstack import BASE_DIR
+from devstack.stack import BASE_DIR
 from loadtests.lab import EMAIL_DOMAIN, LOCUSTFILE
 from orders.models import Order
+
+pytestmark = pytest.mark.lab
 
 
 def locust(host: str, prefix: Path, *args: str) -> dict[str, dict]:

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from orders.services import MAX_QUANTITY
+from orders.checkout import MAX_QUANTITY
 
 
 class StrictIntegerField(serializers.IntegerField):

@@ -7,8 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders import idempotency, selectors, services
-from payments.services import Outcome
+from orders import checkout, idempotency, selectors
+from orders.charging import Outcome
 
 from .serializers import CheckoutInput, OrderOutput
 
@@ -21,8 +21,8 @@ SYNC_STATUS = {
 }
 
 
-def _lines(data: dict) -> list[services.Line]:
-    return [services.Line(sku=item["sku"], quantity=item["quantity"]) for item in data["items"]]
+def _lines(data: dict) -> list[checkout.Line]:
+    return [checkout.Line(sku=item["sku"], quantity=item["quantity"]) for item in data["items"]]
 
 
 def _order_response(order_id: uuid.UUID, http_status: int, **extra) -> Response:
@@ -80,7 +80,7 @@ class AsyncCheckoutApi(CheckoutApi):
     def checkout(self, request: Request) -> Response:
         form = CheckoutInput(data=request.data)
         form.is_valid(raise_exception=True)
-        order = services.place_async_order(
+        order = checkout.place_async_order(
             email=form.validated_data["email"], lines=_lines(form.validated_data)
         )
         return _order_response(order.id, status.HTTP_202_ACCEPTED)
@@ -94,7 +94,7 @@ class SyncCheckoutApi(CheckoutApi):
     def checkout(self, request: Request) -> Response:
         form = CheckoutInput(data=request.data)
         form.is_valid(raise_exception=True)
-        order, outcome = services.place_sync_order(
+        order, outcome = checkout.place_sync_order(
             email=form.validated_data["email"], lines=_lines(form.validated_data)
         )
         extra = {}

@@ -3,8 +3,7 @@
 import pytest
 
 from orders import transitions
-
-from .factories import make_order
+from tests.factories import make_order
 
 
 @pytest.fixture

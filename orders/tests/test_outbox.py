@@ -12,7 +12,7 @@ BODY = {"email": "buyer@example.com", "items": [{"sku": "mug", "quantity": 1}]}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_async_checkout_answers_while_the_broker_is_still_busy(products, monkeypatch):
+def test_an_async_checkout_answers_while_the_broker_is_still_busy(products, jobs):
     broker_answers = threading.Event()
     published: list = []
 
@@ -21,7 +21,7 @@ def test_an_async_checkout_answers_while_the_broker_is_still_busy(products, monk
         published.append(order_id)
         return True
 
-    monkeypatch.setattr("orders.services.enqueue_charge", slow_broker)
+    jobs.accept = slow_broker
 
     response = APIClient().post("/api/orders/async", BODY, format="json")
 
@@ -33,8 +33,8 @@ def test_an_async_checkout_answers_while_the_broker_is_still_busy(products, monk
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_job_the_broker_refuses_leaves_the_order_for_the_sweeper(products, monkeypatch):
-    monkeypatch.setattr("orders.services.enqueue_charge", lambda order_id: False)
+def test_a_job_the_broker_refuses_leaves_the_order_for_the_sweeper(products, jobs):
+    jobs.accept = lambda order_id: False
 
     response = APIClient().post("/api/orders/async", BODY, format="json")
 

@@ -7,12 +7,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from orders.models import Order
-from orders.services import sweep_stuck_orders
-from payments.queues import describe_message, sqs_client
-from payments.tasks import charge_order_task
+from orders.recovery import sweep_stuck_orders
+from orders.tasks import charge_order_task
+from queues.sqs import describe_message, sqs_client
+from tests.factories import make_order
 from tests.fixtures import at_once, wait_for_status
-
-from .factories import make_order
 
 
 def queued_order_ids(queue_url: str) -> list[str]:

@@ -7,8 +7,7 @@ from django.utils import timezone
 from orders import transitions
 from orders.exceptions import IllegalTransition, TransitionConflict
 from orders.models import Order, OrderEvent, OrderStatus
-
-from .factories import make_order
+from tests.factories import make_order
 
 STATUSES = [s.value for s in OrderStatus]
 ALLOWED = [(a, b) for a, targets in transitions.ALLOWED_TRANSITIONS.items() if a for b in targets]

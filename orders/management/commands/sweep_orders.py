@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from orders.services import sweep_stuck_orders
+from orders.recovery import sweep_stuck_orders
 
 log = logging.getLogger("orders.sweeper")
 

@@ -1,0 +1,101 @@
+"""The charge workflow: claim the order, call the provider outside any transaction, record the answer.
+
+The order domain decides (claim, lease, attempt cap, the final status); `payments.gateway` only
+talks to the provider.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+
+from django.conf import settings
+
+from payments import gateway
+from payments.exceptions import PaymentDeclined, PaymentRejected, PaymentUnavailable
+
+from . import transitions
+from .exceptions import TransitionConflict
+from .models import Order
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    PAID = "paid"
+    FAILED = "failed"  # declined, rejected, or out of attempts: final
+    RETRY = "retry"  # provider unavailable: released to accepted, try again later
+    SKIPPED = "skipped"  # not ours to charge: unknown, finished, or claimed by someone else
+
+
+def charge_order(order_id: uuid.UUID | str, *, timeout: float) -> Outcome:
+    """Charge one order at most once, whoever calls this and however often.
+
+    The provider sees the order's own idempotency key on every attempt, so a retry after a
+    timeout or a crash returns the first charge instead of making a second one. After
+    PAYMENT_MAX_ATTEMPTS claims an unavailable provider fails the order instead of retrying.
+    """
+    parsed = _parse_id(order_id)
+    if parsed is None:
+        return Outcome.SKIPPED
+    return _charge(parsed, timeout=timeout)
+
+
+def _claim(order_id: uuid.UUID) -> bool:
+    """Claim an accepted order, or one whose previous worker's lease ran out (a redelivery after a crash)."""
+    if transitions.claim(order_id, lease_seconds=settings.ORDER_LEASE_SECONDS, detail="payment started"):
+        return True
+    # Rare, so not tried first: releasing is a write, and most charges find the order accepted.
+    return transitions.release_if_lease_expired(order_id) and transitions.claim(
+        order_id, lease_seconds=settings.ORDER_LEASE_SECONDS, detail="payment started"
+    )
+
+
+def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
+    if not _claim(order_id):
+        log.info("order %s not claimable (missing, finished, or another worker has it)", order_id)
+        return Outcome.SKIPPED
+    order = Order.objects.get(pk=order_id)
+
+    try:
+        result = gateway.charge(
+            gateway.ChargeRequest(
+                amount_minor=order.amount_minor,
+                currency=order.currency,
+                idempotency_key=order.payment_key,
+                description=f"Order {order.id}",
+                metadata={"order_id": str(order.id), "email": order.email},
+            ),
+            timeout=timeout,
+        )
+    except (PaymentDeclined, PaymentRejected) as exc:
+        return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc))
+    except PaymentUnavailable as exc:
+        if order.attempts >= settings.PAYMENT_MAX_ATTEMPTS:
+            reason = f"payment provider unavailable after {order.attempts} attempts: {exc}"
+            return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=reason)
+        return _record(order_id, transitions.release, Outcome.RETRY, detail=f"{exc}; will retry")
+    detail = f"charged {result.charge_id}" + (
+        " (provider replayed an earlier charge)" if result.replayed else ""
+    )
+    return _record(order_id, transitions.mark_paid, Outcome.PAID, charge_id=result.charge_id, detail=detail)
+
+
+def _record(order_id: uuid.UUID, action, outcome: Outcome, **kwargs) -> Outcome:
+    try:
+        action(order_id, **kwargs)
+    except TransitionConflict:
+        # Our lease ran out and another attempt took over; it holds the same idempotency key,
+        # so it records the same charge. Nothing to undo here.
+        log.warning("order %s moved on while we charged it; leaving it to the newer attempt", order_id)
+        return Outcome.SKIPPED
+    return outcome
+
+
+def _parse_id(order_id: uuid.UUID | str) -> uuid.UUID | None:
+    try:
+        return order_id if isinstance(order_id, uuid.UUID) else uuid.UUID(str(order_id))
+    except ValueError:
+        log.error("ignoring a payment job for a malformed order id %r", order_id)
+        return None

@@ -1,0 +1,40 @@
+"""The payment-jobs port: how the order domain hands orders to the background workers.
+
+Two questions, nothing more: publish a job for this order, and how many jobs wait. The order
+modules ask them through `payment_jobs()`; the one adapter (`orders.sqs_jobs`) answers them with
+Celery on SQS. No other module under `orders/` touches a broker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+class JobsUnavailable(Exception):
+    """The job queue did not answer (a broker outage, a network error)."""
+
+
+class PaymentJobs(Protocol):
+    def publish(self, order_id: uuid.UUID) -> bool:
+        """Publish one order's payment job; False (never an exception) if the broker refused it."""
+
+    def waiting(self) -> int:
+        """How many payment jobs the queue holds (waiting, in flight or delayed).
+
+        Raises JobsUnavailable when the queue cannot tell.
+        """
+
+
+@cache
+def _adapter(path: str) -> PaymentJobs:
+    return import_string(path)()
+
+
+def payment_jobs() -> PaymentJobs:
+    """The configured adapter (settings.PAYMENT_JOBS_ADAPTER), made once per process."""
+    return _adapter(settings.PAYMENT_JOBS_ADAPTER)

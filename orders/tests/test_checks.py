@@ -1,0 +1,94 @@
+"""The configuration contract: `manage.py check` refuses a broken timeout chain; production needs secrets."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+
+def errors() -> dict[str, str]:
+    return {e.id: e.msg for e in run_checks() if e.id and e.id.startswith("orders.")}
+
+
+def test_the_default_settings_keep_the_chain():
+    assert errors() == {}
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"ORDER_LEASE_SECONDS": 60}, "ORDER_LEASE_SECONDS"),  # payment timeout is 120
+        ({"SQS_VISIBILITY_TIMEOUT": 100}, "SQS_VISIBILITY_TIMEOUT"),  # the lease is 150
+        ({"SQS_VISIBILITY_TIMEOUT": 50_000, "ORDER_LEASE_SECONDS": 150}, "SQS_VISIBILITY_TIMEOUT"),
+        ({"SYNC_PAYMENT_TIMEOUT_SECONDS": 200}, "SYNC_PAYMENT_TIMEOUT_SECONDS"),  # the web's is 120
+        ({"IDEMPOTENCY_LOCK_SECONDS": 90}, "IDEMPOTENCY_LOCK_SECONDS"),
+    ],
+)
+def test_a_broken_link_is_an_error_naming_the_setting(settings, override, named):
+    for name, value in override.items():
+        setattr(settings, name, value)
+
+    assert errors()["orders.E001"].startswith(f"{named}: ")
+
+
+def test_the_check_command_fails_on_a_broken_chain(settings):
+    settings.ORDER_LEASE_SECONDS = 10
+
+    with pytest.raises(SystemCheckError, match="ORDER_LEASE_SECONDS: the order lease"):
+        call_command("check")
+
+
+def test_a_missing_provider_key_is_an_error(settings):
+    settings.PAYMENT_PROVIDER_API_KEY = ""
+
+    assert "orders.E002" in errors()
+
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "DJANGO_SECRET_KEY": "x" * 50,
+    "DATABASE_URL": "sqlite:///:memory:",
+    "PAYMENT_PROVIDER_URL": "https://provider.example.com",
+    "PAYMENT_PROVIDER_API_KEY": "sk_live_example",
+    "SQS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/flashsale-payments",
+    "SQS_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/flashsale-payments-dlq",
+}
+
+
+def manage(*args: str, **env: str | None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and not k.startswith("SQS_")}
+    merged = {**base, **PRODUCTION_ENV, **env}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env={k: v for k, v in merged.items() if v is not None},
+        cwd=django_settings.BASE_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.integration
+def test_production_settings_start_with_every_variable_given():
+    result = manage("check")
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("missing", [name for name in PRODUCTION_ENV if name != "DJANGO_SETTINGS_MODULE"])
+def test_production_settings_refuse_to_start_without(missing):
+    result = manage("check", **{missing: None})
+
+    assert result.returncode != 0
+    assert f"Set the {missing} environment variable" in result.stderr
+
+
+@pytest.mark.integration
+def test_manage_check_refuses_a_timeout_override_that_breaks_charge_once():
+    result = manage("check", ORDER_LEASE_SECONDS="30", PAYMENT_TIMEOUT_SECONDS="120")
+
+    assert result.returncode != 0
+    assert "ORDER_LEASE_SECONDS: the order lease (30s) must outlast a worker's payment call" in result.stderr

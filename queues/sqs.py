@@ -1,0 +1,75 @@
+"""The SQS queues behind Celery: creation (local use) and inspection."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import boto3
+from django.conf import settings
+
+from queues.setup import QueueDepth, ensure_queue_pair, read_depth
+
+
+def sqs_client():
+    return boto3.client(
+        "sqs", region_name=settings.SQS_REGION, endpoint_url=settings.SQS_ENDPOINT_URL or None
+    )
+
+
+def ensure_queues() -> dict[str, str]:
+    """Create the payment queue and its dead-letter queue if missing; return their URLs.
+
+    Idempotent and converging; the boto3 logic lives in `queues.setup` so that deploy
+    tooling without Django settings runs the very same steps.
+    """
+    return ensure_queue_pair(
+        sqs_client(),
+        queue_name=settings.SQS_QUEUE_NAME,
+        dlq_name=settings.SQS_DLQ_NAME,
+        visibility_timeout=settings.SQS_VISIBILITY_TIMEOUT,
+        max_receive_count=settings.SQS_MAX_RECEIVE_COUNT,
+    )
+
+
+def queue_depth(queue_url: str | None = None) -> QueueDepth:
+    return read_depth(sqs_client(), queue_url or settings.SQS_QUEUE_URL)
+
+
+def describe_message(body: str) -> str:
+    """A one-line summary of a queued message: the Celery task and its arguments, or the raw text."""
+    try:
+        envelope = json.loads(base64.b64decode(body, validate=True))
+        headers = envelope["headers"]
+        return f"{headers['task']}{headers.get('argsrepr', '')}"
+    except (ValueError, KeyError, TypeError):
+        return f"unreadable message: {body[:80]!r}"
+
+
+def peek(queue_url: str, limit: int = 10) -> list[str]:
+    """Describe up to `limit` messages without consuming them (they reappear at once)."""
+    client = sqs_client()
+    messages = client.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=min(limit, 10), VisibilityTimeout=0
+    ).get("Messages", [])
+    return [describe_message(m["Body"]) for m in messages]
+
+
+def redrive(source_url: str, target_url: str, limit: int = 10_000) -> int:
+    """Move messages from `source_url` (the DLQ) back to `target_url`, each sent before it is deleted."""
+    client = sqs_client()
+    moved = 0
+    while moved < limit:
+        messages = client.receive_message(
+            QueueUrl=source_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=30
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            attributes = message.get("MessageAttributes") or {}
+            client.send_message(
+                QueueUrl=target_url, MessageBody=message["Body"], MessageAttributes=attributes
+            )
+            client.delete_message(QueueUrl=source_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    return moved
