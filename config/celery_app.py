@@ -2,10 +2,32 @@
 
 import os
 
+import django
 from celery import Celery
+from celery.signals import worker_init
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from config.startup import refuse_broken_settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("flashsale")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _refuse_broken_settings(sender=None, **kwargs) -> None:
+    """A worker runs Django's system checks before it consumes, as `manage.py` commands do.
+
+    The checks see the concurrency the worker really runs (`--concurrency` wins over the setting).
+    Celery logs and swallows a signal handler's exception; SystemExit stops the worker for real.
+    """
+    django.setup()
+    if isinstance(getattr(sender, "concurrency", None), int):
+        settings.CELERY_WORKER_CONCURRENCY = sender.concurrency
+    try:
+        refuse_broken_settings()
+    except ImproperlyConfigured as exc:
+        raise SystemExit(f"worker refused to start: {exc}") from exc

@@ -57,7 +57,7 @@ def argv_from_environment(role: str, environ: Mapping[str, str] = os.environ) ->
             bind=bind,
             timeout=settings.WEB_TIMEOUT_SECONDS,
             processes=int(environ.get("WEB_PROCESSES", 2)),
-            threads=int(environ.get("WEB_THREADS", 32)),
+            threads=int(environ.get("WEB_THREADS", settings.WEB_THREADS)),
         )
     if role == "worker":
         return worker_argv(

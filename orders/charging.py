@@ -11,6 +11,7 @@ import logging
 import uuid
 
 from django.conf import settings
+from django.db import connection
 
 from payments import gateway
 from payments.exceptions import PaymentDeclined, PaymentRejected, PaymentUnavailable
@@ -57,6 +58,7 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
         log.info("order %s not claimable (missing, finished, or another worker has it)", order_id)
         return Outcome.SKIPPED
     order = Order.objects.get(pk=order_id)
+    _release_connection()  # the provider takes seconds: nobody else's connection waits on it
 
     try:
         result = gateway.charge(
@@ -80,6 +82,17 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
         " (provider replayed an earlier charge)" if result.replayed else ""
     )
     return _record(order_id, transitions.mark_paid, Outcome.PAID, charge_id=result.charge_id, detail=detail)
+
+
+def _release_connection() -> None:
+    """Give this thread's database connection back (to the pool, or closed) before a slow call.
+
+    A worker of 200 threads would otherwise hold 200 connections through 3 s provider calls and
+    exhaust the database's max_connections; recording the result takes one again. Inside a
+    transaction (a test case, a caller's atomic block) the connection stays.
+    """
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _record(order_id: uuid.UUID, action, outcome: Outcome, **kwargs) -> Outcome:

@@ -19,6 +19,7 @@ from . import charging, transitions
 from .exceptions import InvalidOrder
 from .models import CheckoutMode, Order, OrderItem
 from .publishing import publish_in_background, publish_payment_job
+from .selectors import order_with_history
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,9 @@ def place_sync_order(*, email: str, lines: Sequence[Line]) -> tuple[Order, charg
     if outcome is charging.Outcome.RETRY:
         Order.objects.filter(pk=order.id).update(enqueued_at=timezone.now())
         publish_payment_job(order.id)
-    order.refresh_from_db()
-    return order, outcome
+    charged = order_with_history(order.id)  # the charge moved it on: read it back, with its history
+    assert charged is not None  # orders are never deleted
+    return charged, outcome
 
 
 def create_order(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None) -> Order:
@@ -76,7 +78,7 @@ def create_order(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=No
         payment_key=Order.payment_key_for(order_id),
         enqueued_at=enqueued_at,
     )
-    OrderItem.objects.bulk_create(
+    items = OrderItem.objects.bulk_create(
         OrderItem(
             order=order,
             product=products[sku],
@@ -87,7 +89,10 @@ def create_order(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=No
         )
         for sku, qty in quantities.items()
     )
-    transitions.record_placed(order, detail=f"order placed ({mode} checkout)")
+    event = transitions.record_placed(order, detail=f"order placed ({mode} checkout)")
+    # The order as just written is the whole order: `order.items` and `order.events` answer from
+    # memory, so the 202 is built without reading back what this transaction wrote.
+    order._prefetched_objects_cache = {"items": items, "events": [event]}  # type: ignore[attr-defined]
     return order
 
 

@@ -35,3 +35,41 @@ def payment_provider_credentials(app_configs=None, **kwargs) -> list[Error]:
             id="orders.E002",
         )
     ]
+
+
+@register()
+def database_connection_budget(app_configs=None, **kwargs) -> list[Error]:
+    threads = max(settings.CELERY_WORKER_CONCURRENCY, settings.WEB_THREADS)
+    problem = connection_budget_problem(
+        settings.DATABASES["default"], budget=settings.DATABASE_CONNECTION_BUDGET, threads=threads
+    )
+    if problem is None:
+        return []
+    message, hint = problem
+    return [Error(message, hint=hint, id="orders.E003")]
+
+
+def connection_budget_problem(database: dict, *, budget: int, threads: int) -> tuple[str, str] | None:
+    """Why a process could open more connections than its budget, and the fix; None if it cannot.
+
+    With the pool a process opens at most its max_size; without it, every worker thread (or web
+    thread) may hold its own. SQLite has no server-side limit.
+    """
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        return None
+    pool = database.get("OPTIONS", {}).get("pool")
+    if pool:
+        size = pool["max_size"] if isinstance(pool, dict) else 100  # psycopg_pool's own default
+        if size <= budget:
+            return None
+        why, fix = (
+            f"the pool's max_size {size}",
+            "Lower DB_POOL_MAX_SIZE or raise DATABASE_CONNECTION_BUDGET.",
+        )
+    else:
+        if threads <= budget:
+            return None
+        why = f"{threads} threads (WORKER_CONCURRENCY / WEB_THREADS), each with its own connection"
+        fix = "Turn the pool on (DB_POOL_MAX_SIZE > 0) or raise DATABASE_CONNECTION_BUDGET."
+    message = f"one process may open {why}, more than its budget of {budget} connections."
+    return f"DATABASE_CONNECTION_BUDGET: {message}", fix

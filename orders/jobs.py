@@ -8,6 +8,7 @@ Celery on SQS. No other module under `orders/` touches a broker.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from functools import cache
 from typing import Protocol
 
@@ -20,8 +21,11 @@ class JobsUnavailable(Exception):
 
 
 class PaymentJobs(Protocol):
-    def publish(self, order_id: uuid.UUID) -> bool:
-        """Publish one order's payment job; False (never an exception) if the broker refused it."""
+    def publish(self, order_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        """Publish these orders' payment jobs (at most 10, one request); return the ids refused.
+
+        Never raises: a broker outage refuses them all.
+        """
 
     def waiting(self) -> int:
         """How many payment jobs the queue holds (waiting, in flight or delayed).

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from . import idempotency, jobs, transitions
 from .models import Order, OrderStatus
-from .publishing import publish_payment_job
+from .publishing import publish_payment_jobs
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def sweep_stuck_orders() -> SweepResult:
                 .values_list("id", flat=True)[:room]
             )
         Order.objects.filter(pk__in=order_ids).update(enqueued_at=now)
-    failed = sum(not publish_payment_job(order_id) for order_id in order_ids)
+    failed = publish_payment_jobs(order_ids)  # in batches of SendMessageBatch's 10
     return SweepResult(
         released=len(released),
         published=len(order_ids) - failed,

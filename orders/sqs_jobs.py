@@ -1,12 +1,19 @@
-"""The payment-jobs port on Celery and SQS: the only order module that knows about a broker."""
+"""The payment-jobs port on Celery and SQS: the only order module that knows about a broker.
+
+Jobs are Celery tasks (`orders.tasks.charge_order_task`), published as kombu would publish them,
+but up to 10 in one SendMessageBatch (config.sqs_transport.collect_sends): one request per batch
+instead of one per order, ten times fewer billed SQS requests.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from config.sqs_transport import collect_sends
 from queues.sqs import queue_depth
 
 from .jobs import JobsUnavailable
@@ -14,17 +21,38 @@ from .tasks import charge_order_task
 
 log = logging.getLogger(__name__)
 
+ENTRY_FIELDS = ("MessageBody", "DelaySeconds", "MessageAttributes", "MessageGroupId")
+
 
 class SqsPaymentJobs:
-    def publish(self, order_id: uuid.UUID) -> bool:
+    def publish(self, order_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        if not order_ids:
+            return []
         try:
-            charge_order_task.apply_async((str(order_id),))
-        except Exception as exc:  # whatever the broker raised, the order is safe in the database
+            with collect_sends() as sends:
+                for order_id in order_ids:
+                    charge_order_task.apply_async((str(order_id),))
+            client, queue_url = sends[0].client, sends[0].arguments["QueueUrl"]
+            entries = [
+                {"Id": str(index), **{k: v for k, v in send.arguments.items() if k in ENTRY_FIELDS}}
+                for index, send in enumerate(sends)
+            ]
+            response = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except Exception as exc:  # whatever the broker raised, the orders are safe in the database
             log.warning(
-                "could not enqueue payment of order %s (%r); the sweeper will publish it", order_id, exc
+                "could not enqueue payment of %d order(s) (%r); the sweeper will publish them",
+                len(order_ids),
+                exc,
             )
-            return False
-        return True
+            return list(order_ids)
+        refused = [order_ids[int(failure["Id"])] for failure in response.get("Failed", [])]
+        if refused:
+            log.warning(
+                "SQS refused %d of %d payment jobs; the sweeper will publish them",
+                len(refused),
+                len(order_ids),
+            )
+        return refused
 
     def waiting(self) -> int:
         try:

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import connection, connections
 
 from devstack.stack import Process, Stack
-from orders import outbox
 from orders.models import Order
+from orders.publishing import drain_outbox
 from queues.sqs import ensure_queues, sqs_client
 from sandbox.client import SandboxClient
 from shop.models import Product
@@ -144,11 +144,10 @@ class RecordingJobs:
         self.published: list[uuid.UUID] = []
         self.accept: Callable[[uuid.UUID], bool] = lambda order_id: True
 
-    def publish(self, order_id: uuid.UUID) -> bool:
-        if not self.accept(order_id):
-            return False
-        self.published.append(order_id)
-        return True
+    def publish(self, order_ids) -> list[uuid.UUID]:
+        refused = [order_id for order_id in order_ids if not self.accept(order_id)]
+        self.published += [order_id for order_id in order_ids if order_id not in refused]
+        return refused
 
     def waiting(self) -> int:
         return len(self.published)
@@ -167,7 +166,7 @@ def published_jobs(jobs: RecordingJobs) -> Callable[[], list]:
     """Record payment jobs instead of publishing them; call it to get them once all are out."""
 
     def settled() -> list:
-        assert outbox.drain(timeout=10), "the outbox did not drain"
+        assert drain_outbox(timeout=10), "the outbox did not drain"
         return list(jobs.published)
 
     return settled

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from orders import checkout, idempotency, selectors
 from orders.charging import Outcome
+from orders.models import Order
 
 from .serializers import CheckoutInput, OrderOutput
 
@@ -25,9 +26,9 @@ def _lines(data: dict) -> list[checkout.Line]:
     return [checkout.Line(sku=item["sku"], quantity=item["quantity"]) for item in data["items"]]
 
 
-def _order_response(order_id: uuid.UUID, http_status: int, **extra) -> Response:
-    body = OrderOutput(selectors.order_with_history(order_id)).data
-    return Response({**body, **extra}, status=http_status, headers={"Location": f"/api/orders/{order_id}"})
+def _order_response(order: Order, http_status: int, **extra) -> Response:
+    body = OrderOutput(order).data
+    return Response({**body, **extra}, status=http_status, headers={"Location": f"/api/orders/{order.id}"})
 
 
 class CheckoutApi(APIView):
@@ -83,7 +84,7 @@ class AsyncCheckoutApi(CheckoutApi):
         order = checkout.place_async_order(
             email=form.validated_data["email"], lines=_lines(form.validated_data)
         )
-        return _order_response(order.id, status.HTTP_202_ACCEPTED)
+        return _order_response(order, status.HTTP_202_ACCEPTED)  # as written: nothing read back
 
 
 class SyncCheckoutApi(CheckoutApi):
@@ -103,7 +104,7 @@ class SyncCheckoutApi(CheckoutApi):
                 "The payment provider did not confirm in time. Your order is kept and will be "
                 "charged once in the background; follow its status at the Location URL."
             )
-        return _order_response(order.id, SYNC_STATUS[outcome], **extra)
+        return _order_response(order, SYNC_STATUS[outcome], **extra)
 
 
 class OrderDetailApi(APIView):

@@ -10,6 +10,8 @@ from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from orders.checks import connection_budget_problem
+
 
 def errors() -> dict[str, str]:
     return {e.id: e.msg for e in run_checks() if e.id and e.id.startswith("orders.")}
@@ -92,3 +94,30 @@ def test_manage_check_refuses_a_timeout_override_that_breaks_charge_once():
 
     assert result.returncode != 0
     assert "ORDER_LEASE_SECONDS: the order lease (30s) must outlast a worker's payment call" in result.stderr
+
+
+def postgres(options: dict) -> dict:
+    return {"ENGINE": "django.db.backends.postgresql", "NAME": "x", "OPTIONS": options}
+
+
+def test_a_pool_within_the_budget_passes():
+    assert connection_budget_problem(postgres({"pool": {"max_size": 10}}), budget=20, threads=200) is None
+
+
+def test_a_pool_larger_than_the_budget_is_a_problem():
+    message, _ = connection_budget_problem(postgres({"pool": {"max_size": 50}}), budget=20, threads=4)
+
+    assert "the pool's max_size 50" in message
+
+
+def test_more_threads_than_the_budget_without_a_pool_is_a_problem():
+    message, hint = connection_budget_problem(postgres({}), budget=90, threads=200)
+
+    assert message.startswith("DATABASE_CONNECTION_BUDGET: one process may open 200 threads")
+    assert "DB_POOL_MAX_SIZE" in hint
+
+
+def test_sqlite_has_no_connection_budget():
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "x"}
+
+    assert connection_budget_problem(sqlite, budget=1, threads=200) is None

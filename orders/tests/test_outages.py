@@ -12,19 +12,29 @@ from orders.models import IdempotencyKey, Order, OrderEvent
 BODY = {"email": "buyer@example.com", "items": [{"sku": "mug", "quantity": 1}]}
 
 
+def close_pool() -> None:
+    """Drop the connection pool, if any: the next connection builds one from the settings as they are now."""
+    connection.close()
+    if hasattr(connection, "close_pool"):
+        connection.close_pool()
+
+
 @contextmanager
 def unreachable_database():
     """Point the connection at a database that does not answer; restore it afterwards."""
-    saved = dict(connection.settings_dict)
-    connection.close()
+    saved = {**connection.settings_dict, "OPTIONS": dict(connection.settings_dict["OPTIONS"])}
+    close_pool()
     if connection.vendor == "sqlite":
         connection.settings_dict["NAME"] = "/nonexistent/dir/shop.sqlite3"
     else:
         connection.settings_dict["PORT"] = "1"  # nothing listens there
+        if pool := connection.settings_dict["OPTIONS"].get("pool"):
+            # A pool waits this long for a connection before giving up (the 503 comes after it).
+            connection.settings_dict["OPTIONS"]["pool"] = {**pool, "timeout": 1}
     try:
         yield
     finally:
-        connection.close()
+        close_pool()
         connection.settings_dict.update(saved)
 
 

@@ -5,8 +5,8 @@ import threading
 import pytest
 from rest_framework.test import APIClient
 
-from orders import outbox
 from orders.models import Order
+from orders.publishing import drain_outbox
 
 BODY = {"email": "buyer@example.com", "items": [{"sku": "mug", "quantity": 1}]}
 
@@ -28,7 +28,7 @@ def test_an_async_checkout_answers_while_the_broker_is_still_busy(products, jobs
     assert response.status_code == 202
     assert published == []  # answered before the job went out
     broker_answers.set()
-    assert outbox.drain(timeout=10)
+    assert drain_outbox(timeout=10)
     assert [str(i) for i in published] == [response.json()["id"]]
 
 
@@ -39,7 +39,7 @@ def test_a_job_the_broker_refuses_leaves_the_order_for_the_sweeper(products, job
     response = APIClient().post("/api/orders/async", BODY, format="json")
 
     assert response.status_code == 202
-    assert outbox.drain(timeout=10)
+    assert drain_outbox(timeout=10)
     assert Order.objects.get(pk=response.json()["id"]).enqueued_at is None
 
 

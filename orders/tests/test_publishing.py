@@ -1,0 +1,58 @@
+"""Payment jobs go out in SendMessageBatch requests of up to 10, each a Celery task a worker can run."""
+
+import pytest
+from botocore.client import BaseClient
+from botocore.exceptions import EndpointConnectionError
+
+from orders import sqs_jobs
+from orders.models import Order
+from orders.publishing import publish_payment_jobs
+from tests.factories import make_order
+
+from .test_sweeper import queued_order_ids
+
+
+@pytest.fixture
+def sqs_operations(monkeypatch) -> list[str]:
+    """Every AWS operation boto3 sends from now on, by name (the witness for request counts)."""
+    operations: list[str] = []
+    real = BaseClient._make_api_call
+
+    def recording(self, operation_name, api_params):
+        operations.append(operation_name)
+        return real(self, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    return operations
+
+
+def test_twenty_five_jobs_take_three_batch_requests_and_each_names_its_order(
+    products, empty_queue, sqs_operations
+):
+    orders = [make_order(product=products["mug"]) for _ in range(25)]
+
+    refused = publish_payment_jobs([o.id for o in orders])
+
+    assert refused == 0
+    assert sqs_operations.count("SendMessageBatch") == 3
+    assert "SendMessage" not in sqs_operations  # none went out one by one
+    assert sorted(queued_order_ids(empty_queue)) == sorted(str(o.id) for o in orders)
+
+
+def test_a_batch_the_broker_refuses_flags_every_order_for_the_sweeper(products, payment_queue, monkeypatch):
+    orders = [make_order(product=products["mug"]) for _ in range(3)]
+
+    def unreachable(self, operation_name, api_params):
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", unreachable)
+
+    assert publish_payment_jobs([o.id for o in orders]) == 3
+    assert set(Order.objects.filter(enqueued_at__isnull=True).values_list("id", flat=True)) == {
+        o.id for o in orders
+    }
+
+
+def test_publishing_nothing_sends_nothing(sqs_operations):
+    assert sqs_jobs.SqsPaymentJobs().publish([]) == []
+    assert sqs_operations == []
