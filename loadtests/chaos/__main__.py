@@ -1,8 +1,8 @@
 """Fault injection: the shop's promises (lose no accepted order, charge none twice) under stress.
 
 ``make chaos`` (``python -m loadtests.chaos``) starts its own stack — the SQS emulator, the payment
-sandbox, gunicorn, celery workers and the sweeper — on a fresh database (PostgreSQL when
-DATABASE_URL is set, else SQLite), runs the seven scenarios and prints one line of figures each.
+sandbox, gunicorn, celery workers and the sweeper — on a fresh database (PostgreSQL whenever one
+answers, else SQLite; loadtests/bench.py), runs the scenarios and prints one line of figures each.
 Figures come from the database and the sandbox's ledger, never from the shop's own counters.
 ``make test`` runs small versions of the same scenarios (loadtests/tests/test_chaos.py).
 """
@@ -11,34 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-from devstack.stack import BASE_DIR, Stack, free_port
-from sandbox.client import SandboxClient
+from devstack.stack import BASE_DIR
 
+from ..bench import Bench, fresh_database
 from . import FAST_RECOVERY_ENV, SCENARIO_NAMES
-
-
-def _fresh_database(run_dir: Path) -> str:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        return f"sqlite:///{run_dir / 'chaos.sqlite3'}"
-    import psycopg
-    from environ import Env
-
-    config = Env.db_url_config(url)
-    name = f"flashsale_chaos_{os.getpid()}"
-    admin = {"host": config["HOST"] or "127.0.0.1", "port": config["PORT"] or 5432, "user": config["USER"],
-             "password": config["PASSWORD"] or None, "dbname": "postgres", "autocommit": True}  # fmt: skip
-    with psycopg.connect(**admin) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,37 +38,24 @@ def main(argv: list[str] | None = None) -> int:
 
     run_dir = BASE_DIR / "reports" / f"chaos-{datetime.now():%Y%m%d-%H%M%S}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    database_url = _fresh_database(run_dir)
+    database = fresh_database(run_dir, f"flashsale_chaos_{os.getpid()}")
     env = {
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": database.url,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         **FAST_RECOVERY_ENV,
     }
-    stack = Stack.create(run_dir / "logs", extra_env=env)
-    sqs_port = free_port()
+    bench = Bench.start(
+        run_dir, database=database, env=env, web=True,
+        PAYMENT_LATENCY_SECONDS="0.1", PAYMENT_PROVIDER_CONCURRENCY="0",
+    )  # fmt: skip
     try:
-        stack.start_sqs(sqs_port)
-        stack.start_sandbox(PAYMENT_LATENCY_SECONDS="0.1", PAYMENT_PROVIDER_CONCURRENCY="0")
-        os.environ.update({k: stack.env[k] for k in ("SQS_ENDPOINT_URL", "PAYMENT_PROVIDER_URL")})
-        os.environ.update(env)
-        stack.manage("migrate", "--noinput")
-        stack.manage("seed_catalogue")
-        stack.manage("create_queues")
-        stack.start_web()
-        import django
-
-        django.setup()
-        logging.getLogger().setLevel(logging.WARNING)  # the figures are the output
-        # The scenarios read the database through Django, so they load once it is set up.
+        # The scenarios read the database through Django, so they load once the bench has set it up.
         from .scenarios import SCENARIOS, Lab
 
-        def restart_sqs() -> None:
-            stack.start_sqs(sqs_port)
-            stack.manage("create_queues")
-
-        sandbox = SandboxClient(stack.env["PAYMENT_PROVIDER_URL"])
-        lab = Lab(stack, stack.env["WEB_URL"], sandbox, env, restart_sqs, sku="travel-mug")
-        print(f"chaos: database {database_url.split('@')[-1]}, logs in {run_dir / 'logs'}", flush=True)
+        lab = Lab(
+            bench.stack, bench.stack.env["WEB_URL"], bench.sandbox, env, bench.restart_sqs, sku="travel-mug"
+        )
+        print(f"chaos: {database.description}, logs in {run_dir / 'logs'}", flush=True)
         results = []
         for name in args.scenarios or SCENARIO_NAMES:
             started = time.monotonic()
@@ -98,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         broken = [r for r in results if r.get("lost") or r.get("charged_twice") or r.get("extra_charges")]
         return 1 if broken else 0
     finally:
-        stack.stop()
+        bench.stop()
 
 
 if __name__ == "__main__":

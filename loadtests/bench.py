@@ -1,0 +1,106 @@
+"""The bench that `make experiment`, the drain study and `make chaos` share: a database, the stack, Django.
+
+- `fresh_database` picks PostgreSQL whenever it is reachable (DATABASE_URL, else the machine's
+  local server), SQLite otherwise, and says which: a figure means little without its database.
+- `Bench.start` starts the SQS server and the payment sandbox (and the web when asked) on free
+  loopback ports, migrates, seeds the catalogue, creates the queues and sets Django up in this
+  process with the same environment, so the caller can read orders with the ORM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import django
+import psycopg
+from environ import Env
+
+from devstack.stack import Stack, free_port
+from sandbox.client import SandboxClient
+
+LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
+# The long poll (SQS_WAIT_TIME_SECONDS) of the workers a bench starts: short, so that a worker the
+# bench kills cannot hold a message for long in a poll it left open.
+POLL_SECONDS = 1
+
+
+@dataclass(frozen=True)
+class Database:
+    url: str
+    description: str  # e.g. "PostgreSQL 15.19" or "SQLite (file)"
+
+
+def _admin_connection(url: str) -> psycopg.Connection:
+    config = Env.db_url_config(url)
+    return psycopg.connect(
+        host=config["HOST"] or "127.0.0.1", port=config["PORT"] or 5432, user=config["USER"],
+        password=config["PASSWORD"] or None, dbname="postgres", autocommit=True, connect_timeout=3,
+    )  # fmt: skip
+
+
+def fresh_database(run_dir: Path, name: str, *, url: str | None = None) -> Database:
+    """An empty database called `name` on PostgreSQL if one answers, else an SQLite file in run_dir."""
+    candidates = [u for u in (url, os.environ.get("DATABASE_URL"), LOCAL_POSTGRES) if u]
+    for candidate in candidates:
+        if not candidate.startswith("postgres"):
+            continue
+        try:
+            with _admin_connection(candidate) as conn:
+                version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.OperationalError:
+            continue
+        return Database(candidate.rsplit("/", 1)[0] + f"/{name}", f"PostgreSQL {version}")
+    return Database(f"sqlite:///{run_dir / (name + '.sqlite3')}", "SQLite (file, WAL)")
+
+
+@dataclass
+class Bench:
+    stack: Stack
+    database: Database
+    sandbox: SandboxClient
+    sqs_port: int
+
+    @classmethod
+    def start(
+        cls,
+        run_dir: Path,
+        *,
+        database: Database,
+        env: dict[str, str],
+        web: bool = False,
+        **sandbox: str,
+    ) -> Bench:
+        """Start the stack; `sandbox` are the sandbox's environment knobs (PAYMENT_LATENCY_SECONDS=...)."""
+        env = {"DATABASE_URL": database.url, "DJANGO_SETTINGS_MODULE": "config.settings.local", **env}
+        stack = Stack.create(run_dir / "logs", extra_env=env)
+        sqs_port = free_port()
+        try:
+            stack.start_sqs(sqs_port)
+            stack.start_sandbox(**sandbox)
+            os.environ.update(env)
+            os.environ.update({k: stack.env[k] for k in ("SQS_ENDPOINT_URL", "PAYMENT_PROVIDER_URL")})
+            stack.manage("migrate", "--noinput")
+            stack.manage("seed_catalogue")
+            stack.manage("create_queues")
+            if web:
+                stack.start_web()
+        except BaseException:
+            stack.stop()
+            raise
+        django.setup()
+        logging.getLogger().setLevel(logging.WARNING)  # the figures are the output; logs go to logs/
+        return cls(stack, database, SandboxClient(stack.env["PAYMENT_PROVIDER_URL"]), sqs_port)
+
+    def restart_sqs(self) -> None:
+        """Restart the SQS server on its port: its queues come back empty, as after an outage."""
+        self.stack.stop_named("sqs")
+        self.stack.start_sqs(self.sqs_port)
+        self.stack.manage("create_queues")
+
+    def stop(self) -> None:
+        self.stack.stop()

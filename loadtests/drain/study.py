@@ -1,0 +1,161 @@
+"""The drain study: K orders queued first, then one worker of N threads; how close to N / L does it pay?
+
+Pure worker efficiency, without a load generator on the same two cores: the orders and their jobs
+exist before the worker starts, so the run measures the worker, the SQS server, the database and
+the provider sandbox, and CPU is accounted per process so that a limit of the lab is not taken
+for one of the shop.
+
+    python -m loadtests.drain                          # N = 1, 5, 20, 100, 200; no limit; 3 s payments
+    python -m loadtests.drain --workers 100,200 --provider-limits 1,0 --latency 1 --waves 5
+
+η = paid per second (first claim to last payment) ÷ the ideal min(N, limit) / latency. Every
+order is checked against the sandbox's ledger (charged exactly once) and the worker's log (no
+task errors).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import psutil
+from django.db import transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from orders import checkout
+from orders.models import CheckoutMode, Order, OrderEvent, OrderStatus
+from orders.publishing import publish_payment_jobs
+
+from ..bench import POLL_SECONDS, Bench
+from ..lab import CpuMeter, discard, tree_memory, wait_for_log
+
+TASK_ERROR = re.compile(r"\] (ERROR|CRITICAL)|raised unexpected|too many (clients|connections)")
+
+
+@dataclass(frozen=True)
+class DrainRun:
+    workers: int
+    provider_limit: int  # 0 = none
+    latency: float
+    orders: int
+    paid: int
+    failed: int
+    charged_twice: int
+    not_charged: int
+    task_errors: int
+    seconds: float  # first claim to last payment
+    rate: float  # paid / seconds
+    ideal_rate: float
+    efficiency: float
+    overhead_ms: float  # per order and busy thread, beyond the provider's latency
+    provider_peak: int  # most charges the sandbox ran at once
+    worker_rss_mb: float
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # per process, plus machine and wall
+
+    @property
+    def line(self) -> str:
+        limit = self.provider_limit or "none"
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in self.cpu_seconds.items() if k not in ("wall",))
+        return (
+            f"N={self.workers:<4} limit {limit:<4} orders {self.orders:<5} paid {self.paid:<5} "
+            f"{self.rate:6.2f}/s of {self.ideal_rate:6.2f}  η {self.efficiency:.3f}  "
+            f"overhead {self.overhead_ms:5.0f} ms/order  errors {self.task_errors}  "
+            f"twice {self.charged_twice}  "
+            f"RSS {self.worker_rss_mb:.0f} MB  CPU s: {cpu}"
+        )
+
+
+def postgres_pid() -> int | None:
+    """The PostgreSQL postmaster (its children are every backend), if one runs here."""
+    for proc in psutil.process_iter(["name", "ppid"]):
+        try:
+            if proc.info["name"] == "postgres" and psutil.Process(proc.info["ppid"]).name() != "postgres":
+                return proc.pid
+        except psutil.Error:
+            continue
+    return None
+
+
+def queue_orders(count: int) -> list[uuid.UUID]:
+    """Accept `count` async orders and publish their jobs (in batches) before any worker runs."""
+    ids: list[uuid.UUID] = []
+    lines = [checkout.Line("travel-mug", 1)]
+    for index in range(count):
+        with transaction.atomic():
+            order = checkout.create_order(
+                email=f"drain{index}@loadtest.example", lines=lines, mode=CheckoutMode.ASYNC,
+                enqueued_at=timezone.now(),
+            )  # fmt: skip
+        ids.append(order.id)
+    refused = publish_payment_jobs(ids)
+    if refused:
+        raise RuntimeError(f"the SQS server refused {refused} jobs")
+    return ids
+
+
+def run(bench: Bench, *, workers: int, limit: int, latency: float, waves: int) -> DrainRun:
+    slots = min(workers, limit) if limit else workers
+    count = max(1, slots * waves)
+    bench.sandbox.reset(latency_seconds=latency, concurrency=limit)
+    ids = queue_orders(count)
+    worker = bench.stack.start_worker(f"drain-w{workers}-l{limit}", concurrency=workers)
+    wait_for_log(worker, " ready.", timeout=120)
+    pids = {"worker": worker.pid, "sqs": _pid(bench, "sqs"), "sandbox": _pid(bench, "sandbox")}
+    if (pg := postgres_pid()) is not None and bench.database.description.startswith("PostgreSQL"):
+        pids["postgres"] = pg
+    pids["bench"] = os.getpid()
+    meter = CpuMeter(pids).start()
+    deadline = time.monotonic() + waves * latency * 3 + 60
+    peak_rss = 0.0
+    while time.monotonic() < deadline:
+        peak_rss = max(peak_rss, tree_memory(worker.pid)["rss_mb"])
+        open_count = Order.objects.filter(
+            pk__in=ids, status__in=[OrderStatus.ACCEPTED, OrderStatus.PROCESSING]
+        )
+        if not open_count.exists():
+            break
+        time.sleep(0.5)
+    cpu = meter.stop()
+    discard(bench.stack, worker)
+    time.sleep(POLL_SECONDS + 0.5)  # a killed worker's open long poll would take the next run's first job
+
+    orders = Order.objects.filter(pk__in=ids)
+    paid = orders.filter(status=OrderStatus.PAID).count()
+    failed = orders.filter(status=OrderStatus.FAILED).count()
+    first_claim = OrderEvent.objects.filter(order__in=ids, to_status=OrderStatus.PROCESSING).aggregate(
+        t=Min("at")
+    )["t"]
+    last_paid = orders.aggregate(t=Max("paid_at"))["t"]
+    seconds = (last_paid - first_claim).total_seconds() if paid and first_claim else 0.0
+    rate = paid / seconds if seconds > 0 else 0.0
+    ideal = slots / latency
+    per_key = bench.sandbox.charges_per_key()
+    keys = [Order.payment_key_for(i) for i in ids]
+    log = worker.log_path.read_text(errors="replace")
+    return DrainRun(
+        workers=workers,
+        provider_limit=limit,
+        latency=latency,
+        orders=count,
+        paid=paid,
+        failed=failed,
+        charged_twice=sum(per_key[k] > 1 for k in keys),
+        not_charged=sum(per_key[k] == 0 for k in keys),
+        task_errors=len(TASK_ERROR.findall(log)),
+        seconds=round(seconds, 2),
+        rate=round(rate, 3),
+        ideal_rate=round(ideal, 3),
+        efficiency=round(rate / ideal, 3) if ideal else 0.0,
+        overhead_ms=round((seconds * slots / paid - latency) * 1000, 1) if paid else 0.0,
+        provider_peak=bench.sandbox.stats().get("max_in_flight", 0),
+        worker_rss_mb=round(peak_rss, 1),
+        cpu_seconds=cpu,
+    )
+
+
+def _pid(bench: Bench, name: str) -> int:
+    return next(p.pid for p in bench.stack.processes if p.name == name)
