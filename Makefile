@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PIP_VERSION := 26.3
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml devstack/sqs_server/package-lock.json | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-fast chaos experiment lint format clean
@@ -11,14 +11,16 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-# pyproject.toml's dependency groups: runtime, local, test, lab, lint; `dev` is all of them.
-$(STAMP): pyproject.toml
+# pyproject.toml's dependency groups: runtime, local, test, lab, lint; `dev` is all of them. The local
+# SQS server (fauxqs) comes from npm, pinned by devstack/sqs_server/package-lock.json.
+$(STAMP): pyproject.toml devstack/sqs_server/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
 	$(BIN)/python -m pip install --quiet --group dev
+	npm ci --prefix devstack/sqs_server --no-audit --no-fund --loglevel=error
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) ## Create .venv and install every pinned dependency group
+install: $(STAMP) ## Create .venv, install every pinned dependency group and the local SQS server
 
 # `make run` settings; override any of them: `make run WORKER_CONCURRENCY=5 PAYMENT_LATENCY_SECONDS=1`
 run: export DJANGO_SETTINGS_MODULE = config.settings.local

@@ -26,6 +26,17 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+SQS_SERVER = BASE_DIR / "devstack" / "sqs_server" / "server.mjs"
+
+
+def sqs_server_argv(*, port: int, queues: list[str]) -> list[str]:
+    """The local SQS server's command (`npm ci --prefix devstack/sqs_server` installs it)."""
+    if not (SQS_SERVER.parent / "node_modules" / "fauxqs").is_dir():
+        raise RuntimeError("the local SQS server is missing: `make install` runs npm ci in devstack/sqs_server")
+    queue_args = [arg for queue in queues for arg in ("--queue", queue)]
+    return ["node", str(SQS_SERVER), "--host", "127.0.0.1", "--port", str(port), *queue_args]
+
+
 def local(argv: list[str]) -> list[str]:
     """Run a process command with this interpreter's own python and scripts (the venv's)."""
     if argv[0] == "python":
@@ -124,7 +135,7 @@ class Stack:
         return process
 
     def start_sqs(self, port: int | None = None) -> Process:
-        """moto's server speaks the SQS protocol over HTTP; its state lives in the process.
+        """The local SQS server (devstack/sqs_server, fauxqs on Node) speaks the protocol over HTTP.
 
         The payment queue and its DLQ exist from the start (`manage.py create_queues` sets their
         attributes), so a restart looks like an SQS outage that lost the messages in flight.
@@ -133,19 +144,9 @@ class Stack:
         url = f"http://127.0.0.1:{port}"
         queue = self.env.get("SQS_QUEUE_NAME", "flashsale-payments")
         dlq = self.env.get("SQS_DLQ_NAME", f"{queue}-dlq")
-        argv = [
-            sys.executable,
-            "-m",
-            "devstack.sqs_emulator",
-            "--port",
-            str(port),
-            "--queue",
-            queue,
-            "--queue",
-            dlq,
-        ]
+        argv = sqs_server_argv(port=port, queues=[queue, dlq])
         proc = self.spawn("sqs", argv)
-        wait_for_http(f"{url}/moto-api/", proc=proc.popen)
+        wait_for_http(f"{url}/health", proc=proc.popen)
         self.env["SQS_PORT"] = str(port)
         self.env["SQS_ENDPOINT_URL"] = url
         return proc
