@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from shop import services as stock
 from shop.selectors import active_products_by_sku
 
 from . import charging, transitions
@@ -62,7 +63,11 @@ def place_sync_order(*, email: str, lines: Sequence[Line]) -> tuple[Order, charg
 
 
 def create_order(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None) -> Order:
-    """Create an accepted order from catalogue prices; publishes nothing (callers decide)."""
+    """Create an accepted order from catalogue prices and reserve its limited stock.
+
+    Call inside a transaction: on shop.exceptions.OutOfStock it rolls back whole (no order, no
+    reservation). Publishes nothing (callers decide).
+    """
     products, quantities = _resolve_lines(lines)
     total = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0"))
     order_id = uuid.uuid4()
@@ -84,10 +89,13 @@ def create_order(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=No
             name=products[sku].name,
             quantity=qty,
             unit_price=products[sku].price,
+            stock_reserved=products[sku].limited,
         )
         for sku, qty in quantities.items()
     )
     transitions.record_placed(order, detail=f"order placed ({mode} checkout)")
+    # Last statement before the commit: a hot product's row stays locked only from here to COMMIT.
+    stock.reserve((products[sku].pk, qty) for sku, qty in quantities.items() if products[sku].limited)
     return order
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 
 from devstack.stack import Process, Stack
 from orders import charging, checkout
@@ -261,7 +261,8 @@ def same_order_race(lab: Lab, *, runs: int = 200, racers: int = 8) -> dict:
 
     with ThreadPoolExecutor(racers) as pool:
         for _ in range(runs):
-            order = checkout.create_order(email=EMAIL, lines=[checkout.Line(lab.sku, 1)], mode="async")
+            with transaction.atomic():
+                order = checkout.create_order(email=EMAIL, lines=[checkout.Line(lab.sku, 1)], mode="async")
             ids.append(str(order.id))
             outcomes = list(pool.map(race, [order.id] * racers))
             winners.append(outcomes.count(charging.Outcome.PAID))
