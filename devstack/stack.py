@@ -201,3 +201,20 @@ class Stack:
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
+
+
+def fresh_database(run_dir: Path, name: str) -> str:
+    """An empty database for a tool's own stack: `name` on DATABASE_URL's PostgreSQL, else SQLite."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{run_dir / (name + '.sqlite3')}"
+    import psycopg
+    from environ import Env
+
+    config = Env.db_url_config(url)
+    admin = {"host": config["HOST"] or "127.0.0.1", "port": config["PORT"] or 5432, "user": config["USER"],
+             "password": config["PASSWORD"] or None, "dbname": "postgres", "autocommit": True}  # fmt: skip
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + f"/{name}"

@@ -18,27 +18,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from devstack.stack import BASE_DIR, Stack, free_port
+from devstack.stack import BASE_DIR, Stack, free_port, fresh_database
 from sandbox.client import SandboxClient
 
 from . import FAST_RECOVERY_ENV, SCENARIO_NAMES
-
-
-def _fresh_database(run_dir: Path) -> str:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        return f"sqlite:///{run_dir / 'chaos.sqlite3'}"
-    import psycopg
-    from environ import Env
-
-    config = Env.db_url_config(url)
-    name = f"flashsale_chaos_{os.getpid()}"
-    admin = {"host": config["HOST"] or "127.0.0.1", "port": config["PORT"] or 5432, "user": config["USER"],
-             "password": config["PASSWORD"] or None, "dbname": "postgres", "autocommit": True}  # fmt: skip
-    with psycopg.connect(**admin) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run_dir = BASE_DIR / "reports" / f"chaos-{datetime.now():%Y%m%d-%H%M%S}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    database_url = _fresh_database(run_dir)
+    database_url = fresh_database(run_dir, f"flashsale_chaos_{os.getpid()}")
     env = {
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
