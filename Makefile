@@ -50,7 +50,7 @@ test: install ## Run the whole test suite (uses DATABASE_URL when set, else SQLi
 test-fast: install ## The unit tier alone: no subprocess, a few seconds (the inner loop)
 	$(BIN)/python -m pytest -m unit -q $(ARGS)
 
-chaos: install ## Fault injection on a stack of its own: seven scenarios, one line of figures each
+chaos: install ## Fault injection on a stack of its own: nine scenarios, one line of figures each
 	$(BIN)/python -m loadtests.chaos $(ARGS)
 
 # The load study on a stack of its own: `make experiment` (about 25 min), `make experiment ARGS=--quick`

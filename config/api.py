@@ -15,6 +15,7 @@ from orders.exceptions import (
     InvalidOrder,
     TransitionConflict,
 )
+from shop.exceptions import OutOfStock
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,23 @@ def exception_handler(exc, context):
         return Response({"Idempotency-Key": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, IdempotencyKeyReused):
         return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if isinstance(exc, OutOfStock):
+        return Response(
+            {
+                "detail": str(exc),
+                "code": "out_of_stock",
+                "sku": exc.sku,
+                "left": exc.left,
+                "requested": exc.requested,
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, IdempotencyKeyInUse):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
+        return Response(
+            {"detail": str(exc), "code": "request_in_progress"},
+            status=status.HTTP_409_CONFLICT,
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, (IllegalTransition, TransitionConflict)):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, (OperationalError, InterfaceError)):

@@ -188,7 +188,8 @@ class Study:
         self.sandbox = Sandbox(self.stack.env["PAYMENT_PROVIDER_URL"])
         self.web = self.stack.start_web()
         self.host = self.stack.env["WEB_URL"]
-        self.skus = list(Product.objects.filter(active=True).values_list("sku", flat=True))
+        # Unlimited products only: a sold-out flash product would turn the load into 409s.
+        self.skus = list(Product.objects.filter(active=True, stock=None).values_list("sku", flat=True))
 
     def empty_queue(self) -> None:
         """Start the next run on an empty queue by restarting the SQS emulator.

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from shop import services as stock
 from shop.selectors import active_products_by_sku
 
 from . import charging, transitions
@@ -64,7 +65,11 @@ def place_sync_order(*, email: str, lines: Sequence[Line]) -> tuple[Order, charg
 
 
 def create_order(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None) -> Order:
-    """Create an accepted order from catalogue prices; publishes nothing (callers decide)."""
+    """Create an accepted order from catalogue prices and reserve its limited stock.
+
+    Call inside a transaction: on shop.exceptions.OutOfStock it rolls back whole (no order, no
+    reservation). Publishes nothing (callers decide).
+    """
     products, quantities = _resolve_lines(lines)
     total = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0"))
     order_id = uuid.uuid4()
@@ -86,14 +91,28 @@ def create_order(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=No
             name=products[sku].name,
             quantity=qty,
             unit_price=products[sku].price,
+            stock_reserved=products[sku].limited,
         )
         for sku, qty in quantities.items()
     )
     event = transitions.record_placed(order, detail=f"order placed ({mode} checkout)")
-    # The order as just written is the whole order: `order.items` and `order.events` answer from
-    # memory, so the 202 is built without reading back what this transaction wrote.
-    order._prefetched_objects_cache = {"items": items, "events": [event]}  # type: ignore[attr-defined]
+    # The order as just written is the whole order: the 202 is built without reading it back.
+    _answer_from_memory(order, "items", items)
+    _answer_from_memory(order, "events", [event])
+    # Last statement before the commit: a hot product's row stays locked only from here to COMMIT.
+    stock.reserve((products[sku].pk, qty) for sku, qty in quantities.items() if products[sku].limited)
     return order
+
+
+def _answer_from_memory(order: Order, relation: str, rows: list) -> None:
+    """Make `order.<relation>.all()` return `rows` without a query, as prefetch_related leaves it.
+
+    Only `.all()` is served from memory; any other query on the relation reads the database.
+    """
+    queryset = getattr(order, relation).all()
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    order.__dict__.setdefault("_prefetched_objects_cache", {})[relation] = queryset
 
 
 def _resolve_lines(lines: Sequence[Line]) -> tuple[dict, OrderedDict[str, int]]:

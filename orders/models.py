@@ -75,6 +75,10 @@ class OrderItem(models.Model):
     name = models.CharField(max_length=200)
     quantity = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(100)])
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    # Set at checkout for a limited product: this line holds `quantity` units of its stock, sold
+    # or released by the order's final transition. Recorded so that staff making a product limited
+    # or unlimited mid-sale cannot unbalance the counters.
+    stock_reserved = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["id"]

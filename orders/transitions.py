@@ -2,6 +2,8 @@
 
 Each move is a compare-and-set on the current status plus one `OrderEvent`, in one transaction,
 so two workers racing for the same order cannot both win and history never disagrees with state.
+The two final moves also settle the order's limited stock in that transaction (paid: reserved →
+sold; failed: reserved → back on sale): the compare-and-set succeeds once, so stock is settled once.
 """
 
 from datetime import timedelta
@@ -11,8 +13,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from shop import services as stock
+
 from .exceptions import IllegalTransition, TransitionConflict
-from .models import Order, OrderEvent
+from .models import Order, OrderEvent, OrderItem
 from .models import OrderStatus as S
 
 # processing → accepted releases an order for another attempt (lease expired, provider timed
@@ -98,18 +102,49 @@ def release_if_lease_expired(order_id: Any) -> bool:
     return True
 
 
+def _reserved_units(order_id: Any) -> tuple[list[tuple[int, int]], str]:
+    """The (product id, quantity) pairs this order holds from limited stock, and how to say so."""
+    lines = list(
+        OrderItem.objects.filter(order_id=order_id, stock_reserved=True).values_list(
+            "product_id", "quantity", "sku"
+        )
+    )
+    return [(product_id, quantity) for product_id, quantity, _ in lines], ", ".join(
+        f"{quantity} × {sku}" for _, quantity, sku in lines
+    )
+
+
+def _with_stock_note(detail: str, note: str) -> str:
+    return f"{detail}; {note}"[:255] if note else detail[:255]
+
+
+@transaction.atomic
 def mark_paid(order_id: Any, *, charge_id: str, detail: str = "") -> None:
+    """processing → paid; the order's reserved units become sold."""
+    units, lines = _reserved_units(order_id)
     transition(
         order_id,
         S.PROCESSING,
         S.PAID,
-        detail=detail or f"charged ({charge_id})",
+        detail=_with_stock_note(detail or f"charged ({charge_id})", lines and f"sold {lines}"),
         charge_id=charge_id,
         paid_at=timezone.now(),
         lease_expires_at=None,
     )
+    stock.sell(units)  # last: the product row is locked from here to the commit only
 
 
+@transaction.atomic
 def mark_failed(order_id: Any, *, reason: str) -> None:
+    """processing → failed; the order's reserved units go back on sale."""
     reason = reason[:255]
-    transition(order_id, S.PROCESSING, S.FAILED, detail=reason, failure_reason=reason, lease_expires_at=None)
+    units, lines = _reserved_units(order_id)
+    transition(
+        order_id,
+        S.PROCESSING,
+        S.FAILED,
+        detail=_with_stock_note(reason, lines and f"released {lines} to stock"),
+        failure_reason=reason,
+        lease_expires_at=None,
+    )
+    stock.release(units)

@@ -17,14 +17,22 @@ DEMO_PRODUCTS: list[tuple[str, str, Decimal]] = [
     ("water-bottle", "Steel Water Bottle", Decimal("22.50")),
 ]
 
+# The flash sale: limited stock (units for sale in total). Everything else is unlimited.
+DEMO_STOCK: dict[str, int] = {"flash-sneakers": 100, "limited-hoodie": 250}
+
 
 @transaction.atomic
 def seed_demo_catalogue() -> tuple[int, int]:
-    """Create or refresh the demo products; return (created, updated)."""
+    """Create or refresh the demo products; return (created, updated).
+
+    Stock is set when a product is created only: a refresh never undoes staff's stock or the
+    units already reserved and sold.
+    """
     created = updated = 0
     for sku, name, price in DEMO_PRODUCTS:
+        defaults = {"name": name, "price": price, "active": True}
         _, was_created = Product.objects.update_or_create(
-            sku=sku, defaults={"name": name, "price": price, "active": True}
+            sku=sku, defaults=defaults, create_defaults={**defaults, "stock": DEMO_STOCK.get(sku)}
         )
         created += was_created
         updated += not was_created

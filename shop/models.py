@@ -1,9 +1,11 @@
-"""The catalogue."""
+"""The catalogue, and the stock of limited products."""
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import F, Q
 
 
 class Product(models.Model):
@@ -13,6 +15,18 @@ class Product(models.Model):
         max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
     )
     active = models.BooleanField(default=True, help_text="Only active products can be ordered.")
+    # Stock counts units put up for sale in total; what is left is stock − reserved − sold. Checkout
+    # only ever adds to `reserved` (one conditional UPDATE) and the order's final transition moves
+    # units from `reserved` to `sold` or back, so staff setting `stock` never races a checkout.
+    stock = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Units for sale in total, reserved and sold ones included. Empty: unlimited.",
+    )
+    reserved = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Units held by orders not yet paid or failed."
+    )
+    sold = models.PositiveIntegerField(default=0, editable=False, help_text="Units in paid orders.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -20,7 +34,51 @@ class Product(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive"),
+            # The last line of defence against overselling: no write can hold or sell more than stock.
+            models.CheckConstraint(
+                condition=Q(stock__isnull=True) | Q(stock__gte=F("reserved") + F("sold")),
+                name="product_stock_covers_reserved_and_sold",
+                violation_error_message="Stock cannot be less than the units already reserved and sold.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.sku})"
+
+    @property
+    def limited(self) -> bool:
+        return self.stock is not None
+
+    @property
+    def left(self) -> int | None:
+        """Units still for sale; None for an unlimited product."""
+        if self.stock is None:
+            return None
+        return max(self.stock - self.reserved - self.sold, 0)
+
+    @property
+    def sold_out(self) -> bool:
+        return self.left == 0
+
+
+class StockChange(models.Model):
+    """The audit trail of stock set by staff: who changed it, from what, to what, and when."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="stock_changes")
+    old_stock = models.PositiveIntegerField(null=True, blank=True)
+    new_stock = models.PositiveIntegerField(null=True, blank=True)
+    reserved = models.PositiveIntegerField(help_text="Units reserved when the change was made.")
+    sold = models.PositiveIntegerField(help_text="Units sold when the change was made.")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        def shown(value: int | None) -> str:
+            return "unlimited" if value is None else str(value)
+
+        return f"{self.product.sku}: {shown(self.old_stock)} → {shown(self.new_stock)}"

@@ -10,6 +10,8 @@ SCENARIO_NAMES = [
     "provider-faults",
     "poison",
     "idempotent-checkout",
+    "oversell-race",
+    "stock-release",
 ]
 # Short timings so that recovery paths run within seconds instead of minutes: the same chain as
 # production (config/timeouts.py), with tight margins.

@@ -1,4 +1,4 @@
-"""The seven fault-injection scenarios. Import after Django is set up (they read the database)."""
+"""The fault-injection scenarios. Import after Django is set up (they read the database)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 
 import httpx
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 
 from devstack.stack import Process, Stack
 from orders import charging, checkout
-from orders.models import Order, OrderEvent, OrderStatus
+from orders.models import Order, OrderEvent, OrderItem, OrderStatus
 from orders.tasks import charge_order_task
 from queues.sqs import queue_depth, sqs_client
 from sandbox.client import SandboxClient
+from shop.models import Product
 
 EMAIL = "chaos@example.com"
 
@@ -261,7 +262,8 @@ def same_order_race(lab: Lab, *, runs: int = 200, racers: int = 8) -> dict:
 
     with ThreadPoolExecutor(racers) as pool:
         for _ in range(runs):
-            order = checkout.create_order(email=EMAIL, lines=[checkout.Line(lab.sku, 1)], mode="async")
+            with transaction.atomic():
+                order = checkout.create_order(email=EMAIL, lines=[checkout.Line(lab.sku, 1)], mode="async")
             ids.append(str(order.id))
             outcomes = list(pool.map(race, [order.id] * racers))
             winners.append(outcomes.count(charging.Outcome.PAID))
@@ -379,6 +381,180 @@ def idempotent_checkout(lab: Lab, *, clients: int = 50) -> dict:
     }
 
 
+def flash_product(stock: int) -> Product:
+    """A fresh limited product for one scenario run, so runs never share stock."""
+    sku = f"chaos-flash-{uuid.uuid4().hex[:8]}"
+    return Product.objects.create(sku=sku, name=f"Chaos flash {sku[-8:]}", price="10.00", stock=stock)
+
+
+def post_for_product(lab: Lab, sku: str, keys: list[str | None], *, threads: int) -> list[httpx.Response]:
+    """POST one unit of `sku` per key (None: no Idempotency-Key), `threads` at a time."""
+    body = {"email": EMAIL, "items": [{"sku": sku, "quantity": 1}]}
+
+    def post(client: httpx.Client, key: str | None) -> httpx.Response:
+        return client.post("/api/orders/async", json=body, headers={"Idempotency-Key": key} if key else {})
+
+    with httpx.Client(base_url=lab.web_url, timeout=60) as client, ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda key: post(client, key), keys))
+
+
+def _code(response: httpx.Response) -> str | None:
+    try:
+        return response.json().get("code")
+    except ValueError:
+        return None
+
+
+@dataclass
+class StockTally:
+    """A limited product's figures, all read back from the database and the provider's ledger."""
+
+    stock: int
+    reserved: int
+    sold: int
+    left: int
+    orders: int  # orders holding the product
+    units_in_orders: int
+    units_paid: int  # units in paid orders: must equal `sold`
+    units_waiting: int  # units in accepted/processing orders: must equal `reserved`
+    failed_orders: int
+    released_events: int  # final events that say the units went back: one per failed order
+    paid_orders: int
+    charged_in_ledger: int  # orders of the product with a charge in the provider's ledger
+    charged_twice: int
+
+    @property
+    def oversold(self) -> int:
+        """Units held or sold beyond the stock, by the orders' account or by the counters'."""
+        held = max(self.units_paid + self.units_waiting, self.reserved + self.sold)
+        return max(0, held - self.stock)
+
+    @property
+    def leaked(self) -> int:
+        """Units the counters disagree with the orders about (held, sold or released wrongly)."""
+        return abs(self.sold - self.units_paid) + abs(self.reserved - self.units_waiting)
+
+
+def stock_tally(product: Product, sandbox: SandboxClient) -> StockTally:
+    product.refresh_from_db()
+    assert product.stock is not None
+    items = OrderItem.objects.filter(product=product)
+    orders = list(Order.objects.filter(pk__in=items.values("order_id")).only("status", "payment_key"))
+    units = dict(items.values_list("order_id", "quantity"))
+    per_key = sandbox.charges_per_key()
+    waiting = (OrderStatus.ACCEPTED, OrderStatus.PROCESSING)
+    failed = [o for o in orders if o.status == OrderStatus.FAILED]
+    return StockTally(
+        stock=product.stock,
+        reserved=product.reserved,
+        sold=product.sold,
+        left=product.left or 0,
+        orders=len(orders),
+        units_in_orders=sum(units.values()),
+        units_paid=sum(units[o.id] for o in orders if o.status == OrderStatus.PAID),
+        units_waiting=sum(units[o.id] for o in orders if o.status in waiting),
+        failed_orders=len(failed),
+        released_events=OrderEvent.objects.filter(
+            order_id__in=[o.id for o in failed], to_status=OrderStatus.FAILED, detail__contains="released"
+        ).count(),
+        paid_orders=sum(o.status == OrderStatus.PAID for o in orders),
+        charged_in_ledger=sum(per_key[o.payment_key] > 0 for o in orders),
+        charged_twice=sum(per_key[o.payment_key] > 1 for o in orders),
+    )
+
+
+def oversell_race(lab: Lab, *, stock: int = 100, requests: int = 500, threads: int = 50,
+                  shared_every: int = 5, latency: float = 0.05, timeout: float = 120) -> dict:  # fmt: skip
+    """`requests` buyers (every `shared_every`-th re-using one of a few keys) race for `stock` units."""
+    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
+    lab.start_workers(2)
+    product = flash_product(stock)
+    run = uuid.uuid4().hex[:8]
+    # Every fifth request shares a key with three others (a double-click, a retry); the rest are unique.
+    keys = [f"{run}-shared-{i % 25}" if i % shared_every == 0 else f"{run}-{i}" for i in range(requests)]
+    responses = post_for_product(lab, product.sku, keys, threads=threads)
+    replayed = [r for r in responses if r.headers.get("Idempotent-Replayed") == "true"]
+    fresh = [r for r in responses if r.headers.get("Idempotent-Replayed") != "true"]
+    accepted = [r.json()["id"] for r in fresh if r.status_code == 202]
+    out_of_stock = sum(r.status_code == 409 and _code(r) == "out_of_stock" for r in fresh)
+    in_progress = sum(r.status_code == 409 and _code(r) == "request_in_progress" for r in fresh)
+    other = len(fresh) - len(accepted) - out_of_stock - in_progress
+    wait_settled(accepted, timeout=timeout)
+    result = tally(accepted, lab.sandbox)
+    figures = stock_tally(product, lab.sandbox)
+    lab.stop_all()
+    ledger_disagrees = figures.paid_orders != figures.charged_in_ledger
+    return {
+        "scenario": "oversell-race",
+        "requests": requests,
+        "threads": threads,
+        "accepted_202": len(accepted),
+        "out_of_stock_409": out_of_stock,
+        "in_progress_409": in_progress,
+        "replays": len(replayed),
+        "unexpected_responses": other,
+        **{k: v for k, v in figures.__dict__.items() if k != "charged_twice"},
+        **result.__dict__,
+        "oversold": figures.oversold,
+        "leaked": figures.leaked,
+        "ledger_disagrees": ledger_disagrees,
+        "line": (
+            f"{requests} requests / {threads} threads for {stock} units  202s {len(accepted)}  "
+            f"409 sold out {out_of_stock}  409 in progress {in_progress}  replays {len(replayed)}  "
+            f"other {other}  units sold {figures.sold} reserved {figures.reserved} left {figures.left}  "
+            f"oversold {figures.oversold}  paid {result.paid} = charged in ledger "
+            f"{figures.charged_in_ledger}  charged twice {result.charged_twice}  lost {result.lost}"
+        ),
+    }
+
+
+def stock_release(lab: Lab, *, stock: int = 100, decline_rate: float = 0.3, error_rate: float = 0.1,
+                  latency: float = 0.05, threads: int = 20, timeout: float = 180) -> dict:  # fmt: skip
+    """The provider declines a share: each declined order's units come back once and sell again.
+
+    Wave 1 buys the whole stock; declined orders release their units. Wave 2 asks for twice what
+    came back, so the released units are sold again and the rest is refused.
+    """
+    lab.sandbox.reset(
+        latency_seconds=latency, concurrency=0, decline_rate=decline_rate, error_rate=error_rate
+    )
+    lab.start_workers(2)
+    lab.start_sweeper()
+    product = flash_product(stock)
+    first = post_for_product(lab, product.sku, [None] * stock, threads=threads)
+    ids = order_ids(first)
+    wait_settled(ids, timeout=timeout)
+    after_first = stock_tally(product, lab.sandbox)
+    second = post_for_product(lab, product.sku, [None] * max(2 * after_first.left, 1), threads=threads)
+    ids += order_ids(second)
+    wait_settled(ids, timeout=timeout)
+    result = tally(ids, lab.sandbox)
+    figures = stock_tally(product, lab.sandbox)
+    lab.stop_all()
+    balance = figures.left + figures.reserved + figures.sold
+    resold, refused = sum(r.status_code == 202 for r in second), sum(r.status_code == 409 for r in second)
+    released_once = abs(figures.failed_orders - figures.released_events)
+    return {
+        "scenario": "stock-release",
+        "decline_rate": decline_rate,
+        "released_after_first_wave": after_first.left,
+        "resold_202": resold,
+        "refused_409": refused,
+        **{k: v for k, v in figures.__dict__.items() if k != "charged_twice"},
+        **result.__dict__,
+        "oversold": figures.oversold,
+        "leaked": figures.leaked + released_once + abs(balance - stock),
+        "line": (
+            f"declines {decline_rate:.0%} errors {error_rate:.0%}  wave 1: {len(order_ids(first))} orders, "
+            f"{after_first.failed_orders} failed, {after_first.left} units back  wave 2: "
+            f"{resold} resold, {refused} 409  "
+            f"failed {figures.failed_orders} released {figures.released_events}  "
+            f"left+reserved+sold {figures.left}+{figures.reserved}+{figures.sold} = {balance}/{stock}  "
+            f"oversold {figures.oversold}  charged twice {result.charged_twice}  lost {result.lost}"
+        ),
+    }
+
+
 SCENARIOS: dict[str, Callable[..., dict]] = {
     "sigkill": sigkill_workers,
     "broker-outage": broker_outage,
@@ -387,4 +563,6 @@ SCENARIOS: dict[str, Callable[..., dict]] = {
     "provider-faults": provider_faults,
     "poison": poison_messages,
     "idempotent-checkout": idempotent_checkout,
+    "oversell-race": oversell_race,
+    "stock-release": stock_release,
 }

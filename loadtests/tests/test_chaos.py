@@ -13,10 +13,12 @@ from loadtests.chaos.scenarios import (
     broker_outage,
     duplicate_delivery,
     idempotent_checkout,
+    oversell_race,
     poison_messages,
     provider_faults,
     same_order_race,
     sigkill_workers,
+    stock_release,
 )
 from queues.sqs import ensure_queues, sqs_client
 from tests.fixtures import WORKER_POLL_SECONDS, database_url
@@ -122,3 +124,26 @@ def test_concurrent_clients_with_one_idempotency_key_create_one_order(lab):
     assert result["orders_created"] == 1
     assert result["first"] == 1
     assert result["first"] + result["conflicts_409"] + result["replays"] == 20
+
+
+def test_racing_buyers_take_exactly_the_stock_and_the_rest_get_409s_or_replays(lab):
+    result = oversell_race(lab, stock=20, requests=100, threads=20, timeout=60)
+
+    assert_promises_kept(result)
+    assert result["accepted_202"] == result["orders"] == 20
+    assert result["sold"] + result["reserved"] == 20
+    assert result["oversold"] == result["leaked"] == result["unexpected_responses"] == 0
+    assert result["out_of_stock_409"] + result["in_progress_409"] + result["replays"] == 80
+    assert result["paid"] == result["charged_in_ledger"] == result["sold"] == 20
+
+
+def test_declined_orders_give_their_units_back_once_and_they_sell_again(lab):
+    result = stock_release(lab, stock=20, decline_rate=0.3, error_rate=0.1, timeout=90)
+
+    assert_promises_kept(result)
+    assert result["failed"] > 0
+    assert result["released_events"] == result["failed_orders"]
+    assert result["reserved"] == 0
+    assert result["left"] + result["sold"] == 20
+    assert result["sold"] == result["units_paid"] == result["charged_in_ledger"]
+    assert result["oversold"] == result["leaked"] == 0

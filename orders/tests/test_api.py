@@ -4,6 +4,8 @@ import json
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from orders.models import Order, OrderEvent
@@ -153,3 +155,19 @@ def test_a_form_post_is_refused_as_unsupported_media_type(api, products, publish
 
     assert response.status_code == 415
     assert Order.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_202_is_built_from_what_the_checkout_wrote_without_reading_the_order_back(
+    api, products, published_jobs
+):
+    with CaptureQueriesContext(connection) as queries:
+        response = post(
+            api, "/api/orders/async", {"email": "a@example.com", "items": [{"sku": "mug", "quantity": 2}]}
+        )
+
+    assert response.status_code == 202
+    assert [e["to"] for e in response.json()["events"]] == ["accepted"]
+    assert [i["sku"] for i in response.json()["items"]] == ["mug"]
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert not [sql for sql in reads if '"orders_' in sql], reads  # only the catalogue is read

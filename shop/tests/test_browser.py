@@ -6,11 +6,14 @@ import shutil
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from orders import checkout
 from orders.models import Order
+from shop.models import Product
 
 pytestmark = pytest.mark.browser
 
@@ -50,6 +53,8 @@ def test_a_shopper_checks_out_and_watches_the_order_get_paid(
     WebDriverWait(chromium, 30).until(
         ec.text_to_be_present_in_element_attribute((By.ID, "status"), "data-status", "paid")
     )
+    steps = chromium.find_elements(By.CSS_SELECTOR, "#steps li.done time")
+    assert len(steps) == 3 and all(step.text for step in steps)  # accepted, processing, paid: with times
     events = chromium.find_element(By.ID, "events").text
     assert "new → accepted" in events
     assert "accepted → processing" in events
@@ -67,6 +72,10 @@ def test_a_bad_email_is_explained_on_the_page_and_places_no_order(chromium, live
 
     WebDriverWait(chromium, 10).until(ec.text_to_be_present_in_element((By.ID, "message"), "Email"))
     assert Order.objects.count() == 0
+    # What the customer typed is kept, to correct rather than retype.
+    assert chromium.find_element(By.NAME, "email").get_attribute("value") == "not-an-email"
+    assert chromium.find_element(By.CSS_SELECTOR, "input[data-sku=mug]").get_attribute("value") == "1"
+    assert chromium.find_element(By.CSS_SELECTOR, "button[type=submit]").is_enabled()
 
 
 def test_an_empty_basket_is_explained_on_the_page(chromium, live_server, products):
@@ -78,3 +87,76 @@ def test_an_empty_basket_is_explained_on_the_page(chromium, live_server, product
         ec.text_to_be_present_in_element((By.ID, "message"), "at least one item")
     )
     assert Order.objects.count() == 0
+
+
+def fill_basket(chromium, sku: str, quantity: int, email: str = "shopper@example.com") -> None:
+    box = chromium.find_element(By.CSS_SELECTOR, f"input[data-sku={sku}]")
+    box.clear()
+    box.send_keys(str(quantity))
+    chromium.find_element(By.NAME, "email").send_keys(email)
+
+
+def test_a_double_click_on_place_order_places_one_order(chromium, live_server, products, worker, provider):
+    chromium.get(live_server.url + "/")
+    fill_basket(chromium, "mug", 1)
+
+    ActionChains(chromium).double_click(
+        chromium.find_element(By.CSS_SELECTOR, "button[type=submit]")
+    ).perform()
+
+    WebDriverWait(chromium, 10).until(ec.url_contains("/orders/"))
+    WebDriverWait(chromium, 30).until(
+        ec.text_to_be_present_in_element_attribute((By.ID, "status"), "data-status", "paid")
+    )
+    assert Order.objects.count() == 1
+    assert len(provider.charges_for(Order.objects.get())) == 1
+
+
+def test_reloading_the_page_while_the_order_is_placed_still_places_one_order(
+    chromium, live_server, products, provider
+):
+    provider.reset(latency_seconds=2)  # the sync checkout waits this long for the charge
+    chromium.get(live_server.url + "/")
+    fill_basket(chromium, "mug", 1)
+    chromium.find_element(By.CSS_SELECTOR, "input[name=mode][value=sync]").click()
+    chromium.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(chromium, 5).until(lambda _: Order.objects.exists())  # the first request is running
+
+    chromium.refresh()  # the page resumes the same attempt, with the same Idempotency-Key
+
+    WebDriverWait(chromium, 20).until(ec.url_contains("/orders/"))
+    WebDriverWait(chromium, 20).until(
+        ec.text_to_be_present_in_element_attribute((By.ID, "status"), "data-status", "paid")
+    )
+    assert Order.objects.count() == 1
+    assert provider.stats()["charges"] == 1
+
+
+def test_a_sold_out_product_shows_sold_out_and_cannot_be_chosen(chromium, live_server, products):
+    Product.objects.filter(sku="sneakers").update(stock=3, sold=3)
+
+    chromium.get(live_server.url + "/")
+
+    assert chromium.find_element(By.CSS_SELECTOR, "td.stock[data-sku=sneakers]").text == "Sold out"
+    assert not chromium.find_element(By.CSS_SELECTOR, "input[data-sku=sneakers]").is_enabled()
+
+
+def test_a_product_selling_out_while_the_customer_chooses_is_explained_and_the_form_kept(
+    chromium, live_server, products
+):
+    Product.objects.filter(sku="sneakers").update(stock=2)
+    chromium.get(live_server.url + "/")
+    assert chromium.find_element(By.CSS_SELECTOR, "td.stock[data-sku=sneakers]").text == "2 left"
+    fill_basket(chromium, "sneakers", 2)
+    checkout.place_async_order(email="fast@example.com", lines=[checkout.Line("sneakers", 2)])  # faster
+
+    chromium.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    WebDriverWait(chromium, 10).until(ec.text_to_be_present_in_element((By.ID, "message"), "sold out"))
+    assert (
+        chromium.find_element(By.ID, "message").text
+        == "Sorry, Sneakers is sold out. Remove it to order the rest."
+    )
+    assert chromium.find_element(By.CSS_SELECTOR, "td.stock[data-sku=sneakers]").text == "Sold out"
+    assert chromium.find_element(By.NAME, "email").get_attribute("value") == "shopper@example.com"
+    assert Order.objects.count() == 1  # the faster customer's

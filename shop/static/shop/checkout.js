@@ -1,12 +1,92 @@
-// Browser checkout: gather the form into the API's JSON and follow the order it creates.
+// Browser checkout: gather the form into the API's JSON, send it with one Idempotency-Key per
+// checkout attempt, and follow the order it creates.
+//
+// An attempt (its key, endpoint and body) is kept in sessionStorage until the shop gives a final
+// answer, so a double-click, a reload while the request runs, or a retry after a network error or
+// a 503/429 sends the same key again: the shop then answers with the first order instead of
+// placing a second one. Changing the basket starts a new attempt with a new key.
 (function () {
   "use strict";
+  const PENDING = "checkout.pending";
+  const RESUME_WITHIN_MS = 10 * 60 * 1000;
+  const MAX_IN_PROGRESS_RETRIES = 30;
   const form = document.getElementById("checkout");
   const message = document.getElementById("message");
+  const button = form.querySelector("button[type=submit]");
+  let busy = false;
 
-  function firstError(body) {
-    if (body.detail) return body.detail;
-    if (body.email) return "Email: " + body.email[0];
+  function newKey() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    // randomUUID needs a secure context (https or localhost); getRandomValues does not.
+    const b = window.crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, function (x) { return x.toString(16).padStart(2, "0"); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  function loadPending() {
+    try { return JSON.parse(sessionStorage.getItem(PENDING) || "null"); } catch (e) { return null; }
+  }
+  function savePending(attempt) {
+    try { sessionStorage.setItem(PENDING, JSON.stringify(attempt)); } catch (e) { /* private mode: memory only */ }
+  }
+  function clearPending() {
+    try { sessionStorage.removeItem(PENDING); } catch (e) { /* nothing kept */ }
+  }
+
+  function say(text, kind) {
+    message.textContent = text;
+    message.dataset.kind = kind || "error";
+  }
+
+  function readForm() {
+    const items = [];
+    for (const input of form.querySelectorAll("input[name=qty]")) {
+      const quantity = Number(input.value);
+      if (!input.disabled && quantity > 0) items.push({ sku: input.dataset.sku, quantity: quantity });
+    }
+    const mode = form.querySelector("input[name=mode]:checked").value;
+    return { path: "/api/orders/" + mode, body: JSON.stringify({ email: form.email.value.trim(), items: items }) };
+  }
+
+  function restoreForm(attempt) {
+    const body = JSON.parse(attempt.body);
+    form.email.value = body.email;
+    for (const input of form.querySelectorAll("input[name=qty]")) {
+      const line = body.items.find(function (item) { return item.sku === input.dataset.sku; });
+      input.value = line ? line.quantity : 0;
+    }
+    const mode = attempt.path.endsWith("/sync") ? "sync" : "async";
+    form.querySelector("input[name=mode][value=" + mode + "]").checked = true;
+  }
+
+  function nameOf(sku) {
+    const input = form.querySelector("input[name=qty][data-sku='" + CSS.escape(sku) + "']");
+    return input ? input.dataset.name : sku;
+  }
+
+  function showStock(sku, left) {
+    const cell = form.querySelector("td.stock[data-sku='" + CSS.escape(sku) + "']");
+    const input = form.querySelector("input[name=qty][data-sku='" + CSS.escape(sku) + "']");
+    if (!cell || !input) return;
+    const soldOut = left === 0;
+    cell.textContent = left === null ? "In stock" : soldOut ? "Sold out" : left + " left";
+    cell.closest("tr").classList.toggle("sold-out", soldOut);
+    input.max = left === null ? 100 : Math.min(left, 100);
+    input.disabled = soldOut;
+  }
+
+  async function refreshStock() {
+    try {
+      const response = await fetch("/api/products", { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      for (const product of (await response.json()).results) showStock(product.sku, product.left);
+    } catch (e) { /* the page keeps what it showed */ }
+  }
+
+  function validationMessage(body) {
+    if (body.email) return "Email: please enter a valid email address (" + body.email[0] + ")";
     if (body.items) {
       const errors = Array.isArray(body.items) ? body.items : [body.items];
       for (const e of errors) {
@@ -14,36 +94,90 @@
         if (e && (e.sku || e.quantity || e.non_field_errors)) return (e.sku || e.quantity || e.non_field_errors)[0];
       }
     }
-    return "The order could not be placed.";
+    if (body["Idempotency-Key"]) return "Please try again.";
+    return body.detail || "The order could not be placed. Please check the form.";
   }
 
-  form.addEventListener("submit", async function (event) {
-    event.preventDefault();
-    message.textContent = "";
-    const items = [];
-    for (const input of form.querySelectorAll("input[name=qty]")) {
-      const quantity = Number(input.value);
-      if (quantity > 0) items.push({ sku: input.dataset.sku, quantity: quantity });
-    }
-    const mode = form.querySelector("input[name=mode]:checked").value;
-    const button = form.querySelector("button");
-    button.disabled = true;
-    try {
-      const response = await fetch("/api/orders/" + mode, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ email: form.email.value, items: items }),
-      });
-      const body = await response.json();
-      if (body.id) {
+  function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  async function send(attempt) {
+    for (let tries = 0; ; tries++) {
+      let response, body;
+      try {
+        response = await fetch(attempt.path, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": attempt.key },
+          body: attempt.body,
+        });
+      } catch (err) {
+        return say("We could not reach the shop. Check your connection and press Place order again: " +
+          "it is safe, your order will not be placed twice.");
+      }
+      try { body = await response.json(); } catch (err) { body = {}; }
+
+      if (body && body.id) {
+        clearPending();
         window.location.assign("/orders/" + body.id);
         return;
       }
-      message.textContent = firstError(body);
-    } catch (err) {
-      message.textContent = "The shop could not be reached. Please try again.";
+      if (response.status === 409 && body.code === "request_in_progress" && tries < MAX_IN_PROGRESS_RETRIES) {
+        // The first request with this key is still running (a double-click, a reload): wait for its answer.
+        say("Placing your order…", "info");
+        await sleep(1000 * Number(response.headers.get("Retry-After") || 1));
+        continue;
+      }
+      if (response.status === 409 && body.code === "out_of_stock") {
+        clearPending();
+        showStock(body.sku, body.left);
+        refreshStock();
+        return say(body.left === 0
+          ? "Sorry, " + nameOf(body.sku) + " is sold out. Remove it to order the rest."
+          : "Sorry, only " + body.left + " of " + nameOf(body.sku) + " left. Lower the quantity and try again.");
+      }
+      if (response.status === 429) {
+        return say("The shop is very busy right now. Wait a few seconds and press Place order again: " +
+          "it is safe, your order will not be placed twice.");
+      }
+      if (response.status === 503 || response.status >= 500) {
+        return say("The shop cannot take orders this moment. Nothing was charged. Press Place order again " +
+          "in a few seconds: it is safe, your order will not be placed twice.");
+      }
+      clearPending(); // a final answer about this basket: a changed basket is a new attempt
+      return say(validationMessage(body));
+    }
+  }
+
+  async function submit(attempt) {
+    if (busy) return;
+    busy = true;
+    button.disabled = true;
+    say("Placing your order…", "info");
+    try {
+      await send(attempt);
     } finally {
+      busy = false;
       button.disabled = false;
     }
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (busy) return;
+    const current = readForm();
+    const pending = loadPending();
+    const attempt = pending && pending.path === current.path && pending.body === current.body
+      ? pending
+      : { key: newKey(), path: current.path, body: current.body, at: Date.now() };
+    savePending(attempt);
+    submit(attempt);
   });
+
+  // A reload while a request was running (or after a network error): finish that same attempt.
+  const pending = loadPending();
+  if (pending && Date.now() - pending.at < RESUME_WITHIN_MS) {
+    restoreForm(pending);
+    submit(pending);
+  } else if (pending) {
+    clearPending();
+  }
 })();

@@ -1,0 +1,21 @@
+"""Domain errors of the catalogue. `config.api.exception_handler` maps them to HTTP."""
+
+
+class ShopError(Exception):
+    """Base of every shop error."""
+
+
+class OutOfStock(ShopError):
+    """A limited product has fewer units left than an order asks for (409); nothing was reserved."""
+
+    def __init__(self, *, sku: str, name: str, requested: int, left: int):
+        self.sku, self.name, self.requested, self.left = sku, name, requested, left
+        if left == 0:
+            message = f"{name} is sold out."
+        else:
+            message = f"Only {left} of {name} left; the order asked for {requested}."
+        super().__init__(message)
+
+
+class StockBelowCommitted(ShopError):
+    """Staff tried to set stock below the units already reserved and sold."""

@@ -1,0 +1,78 @@
+"""Writes of stock: reserve at checkout, sell or release when an order ends, set by staff.
+
+Every checkout write is ONE conditional UPDATE per limited product, so no reader ever decides
+for a writer (no read-then-write race) and no lock outlives the caller's short transaction. The
+callers (orders.checkout, orders.transitions) own the transaction and run these last in it, so
+the hot row's lock is held from this statement to the commit only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from .exceptions import OutOfStock, StockBelowCommitted
+from .models import Product, StockChange
+
+# (product id, quantity) pairs. Callers pass lines of limited products only.
+Units = Iterable[tuple[int, int]]
+
+
+def _in_lock_order(units: Units) -> list[tuple[int, int]]:
+    # Two orders touching the same two products lock them in the same order: no deadlock.
+    return sorted(units)
+
+
+def reserve(units: Units) -> None:
+    """Hold `quantity` units of each product, or raise OutOfStock (the caller's transaction rolls back).
+
+        UPDATE shop_product SET reserved = reserved + q
+         WHERE id = p AND (stock IS NULL OR stock >= reserved + sold + q)
+
+    A product made unlimited since the order read it still counts the units it holds, so that
+    selling or releasing them later balances.
+    """
+    for product_id, quantity in _in_lock_order(units):
+        enough = Q(stock__isnull=True) | Q(stock__gte=F("reserved") + F("sold") + quantity)
+        if not Product.objects.filter(enough, pk=product_id).update(reserved=F("reserved") + quantity):
+            product = Product.objects.get(pk=product_id)
+            raise OutOfStock(sku=product.sku, name=product.name, requested=quantity, left=product.left or 0)
+
+
+def sell(units: Units) -> None:
+    """Turn reservations into sales (the order was paid)."""
+    for product_id, quantity in _in_lock_order(units):
+        Product.objects.filter(pk=product_id).update(
+            reserved=F("reserved") - quantity, sold=F("sold") + quantity
+        )
+
+
+def release(units: Units) -> None:
+    """Put reserved units back on sale (the order failed)."""
+    for product_id, quantity in _in_lock_order(units):
+        Product.objects.filter(pk=product_id).update(reserved=F("reserved") - quantity)
+
+
+@transaction.atomic
+def set_stock(product_id: int, stock: int | None, *, by=None) -> StockChange:
+    """Set a product's total stock (None = unlimited) and record who did it, in one transaction.
+
+    Raises StockBelowCommitted when `stock` is below the units already reserved and sold.
+    """
+    # Staff edits are rare: lock the row so the audit's "before" is exactly what was replaced.
+    product = Product.objects.select_for_update().get(pk=product_id)
+    if stock is not None and stock < product.reserved + product.sold:
+        raise StockBelowCommitted(
+            f"{product.sku} has {product.reserved} reserved and {product.sold} sold; stock cannot be {stock}."
+        )
+    Product.objects.filter(pk=product_id).update(stock=stock)
+    return StockChange.objects.create(
+        product=product,
+        old_stock=product.stock,
+        new_stock=stock,
+        reserved=product.reserved,
+        sold=product.sold,
+        changed_by=by,
+    )
