@@ -19,11 +19,19 @@ Acks are collected here and deleted 10 at a time (DeleteMessageBatch) by a flush
 latest `ACK_FLUSH_SECONDS` after the ack and at once when the channel closes. The prefetch slot is
 released at ack time, as kombu does. An ack lost in a crash only means the job comes back after the
 visibility timeout, and the charge workflow turns a finished order away (charge once holds).
+
+Addition 3, parallel receives. kombu keeps one ReceiveMessage in flight per queue, and SQS returns
+at most 10 messages per call, so a worker of 200 threads whose charges end together refills its
+slots 10 at a time, one round trip after another (measured: ~0.3 s per wave at N = 100, 3-6 % of
+throughput). With free slots for more than 10 messages this channel keeps up to `receive_polls`
+(transport option, default 4) receives in flight, each asking for no more than the slots not
+already asked for, so nothing is fetched that the worker cannot start.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import defaultdict
@@ -129,6 +137,34 @@ class AckBatcher:
 class Channel(SQS.Channel):
     _acks: AckBatcher | None = None
     _acks_lock = threading.Lock()
+    _polls: dict[str, int] | None = None  # receives in flight per queue (touched by the hub thread only)
+
+    def _schedule_queue(self, queue):
+        """kombu's poll loop, with up to `receive_polls` receives in flight instead of one.
+
+        Every receive asks for at most the free slots not already asked for. Each poll's completion
+        (`_poll_done`) comes back here; a call that starts nothing while others are in flight ends
+        its chain, so the number of chains stays bounded by the polls allowed.
+        """
+        if queue not in self._active_queues:
+            return
+        polls = self._polls = self._polls if self._polls is not None else {}
+        in_flight = polls.get(queue, 0)
+        if not self.qos.can_consume():
+            if not in_flight:
+                self._loop1(queue)  # nothing will call back: look again after polling_interval
+            return
+        estimate = self.qos.can_consume_max_estimate()
+        free = SQS.SQS_MAX_MESSAGES if estimate is None else estimate
+        wanted = min(max(1, int(self.transport_options.get("receive_polls", 4))), math.ceil(free / 10))
+        while in_flight < wanted and (count := min(SQS.SQS_MAX_MESSAGES, free - 10 * in_flight)) > 0:
+            in_flight = polls[queue] = in_flight + 1
+            self._get_async(queue, count, callback=SQS.promise(self._poll_done, (queue,)))
+
+    def _poll_done(self, queue, messages_fetched=None):
+        if self._polls and self._polls.get(queue):
+            self._polls[queue] -= 1
+        self._loop1(queue, messages_fetched)
 
     def basic_ack(self, delivery_tag, multiple=False):
         try:

@@ -77,7 +77,7 @@ DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=10)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE > 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django refuses both
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": min(2, DB_POOL_MAX_SIZE),
+        "min_size": DB_POOL_MAX_SIZE,  # opened at start: no thread waits for a new connection
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=10),  # then OperationalError: a 503
     }
@@ -198,6 +198,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A freed thread waits this long for its next poll while the pool is saturated (0.1 s cost 3–6 % of
     # throughput at every worker count; 0.01 s sent no extra requests).
     "polling_interval": env.float("SQS_POLLING_INTERVAL", default=0.01),
+    # Receives a worker keeps in flight while it has more than 10 free slots (config/sqs_transport.py).
+    "receive_polls": env.int("SQS_RECEIVE_POLLS", default=4),
     # boto3 for sends and acks: fail fast when SQS is unreachable (the sweeper re-publishes), but
     # leave reads longer than the long poll.
     "client-config": {
