@@ -32,7 +32,9 @@ SQS_SERVER = BASE_DIR / "devstack" / "sqs_server" / "server.mjs"
 def sqs_server_argv(*, port: int, queues: list[str]) -> list[str]:
     """The local SQS server's command (`npm ci --prefix devstack/sqs_server` installs it)."""
     if not (SQS_SERVER.parent / "node_modules" / "fauxqs").is_dir():
-        raise RuntimeError("the local SQS server is missing: `make install` runs npm ci in devstack/sqs_server")
+        raise RuntimeError(
+            "the local SQS server is missing: `make install` runs npm ci in devstack/sqs_server"
+        )
     queue_args = [arg for queue in queues for arg in ("--queue", queue)]
     return ["node", str(SQS_SERVER), "--host", "127.0.0.1", "--port", str(port), *queue_args]
 
