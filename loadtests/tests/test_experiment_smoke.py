@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from io import StringIO
 from itertools import pairwise
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from django.core.management import call_command
 
 from devstack.stack import BASE_DIR
+from loadtests.bench import drop_database
 from loadtests.study.results import StudyResults
 
 pytestmark = pytest.mark.lab
@@ -34,19 +36,25 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
+def report(tmp_path_factory) -> Iterator[Path]:
     """Run the study once for every test in this module; return its report folder."""
     out = tmp_path_factory.mktemp("reports")
     url = os.environ.get("DATABASE_URL", "")
-    database = ["--database-url", url if url.startswith("postgres") else f"sqlite:///{out / 'shop.sqlite3'}"]
-    result = subprocess.run(
-        [sys.executable, "-m", "loadtests.experiment", *TINY, "--out", str(out), *database,
-         "--database-name", f"flashsale_labsmoke_{os.getpid()}"],
-        cwd=BASE_DIR, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (folder,) = [p for p in out.iterdir() if p.is_dir()]
-    return folder
+    postgres = url.startswith("postgres")
+    name = f"flashsale_labsmoke_{os.getpid()}"
+    database = ["--database-url", url if postgres else f"sqlite:///{out / 'shop.sqlite3'}"]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "loadtests.experiment", *TINY, "--out", str(out), *database,
+             "--database-name", name],
+            cwd=BASE_DIR, capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        (folder,) = [p for p in out.iterdir() if p.is_dir()]
+        yield folder
+    finally:
+        if postgres:
+            drop_database(url, name)
 
 
 def results(report: Path) -> dict:
