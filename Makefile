@@ -53,8 +53,8 @@ test-fast: install ## The unit tier alone: no subprocess, a few seconds (the inn
 chaos: install ## Fault injection on a stack of its own: nine scenarios, one line of figures each
 	$(BIN)/python -m loadtests.chaos $(ARGS)
 
-# The load study on a stack of its own: `make experiment` (about 25 min), `make experiment ARGS=--quick`
-# (about 5 min); `make experiment ARGS=--help` lists the knobs.
+# The load study on a stack of its own: `make experiment` (about 30 min), `make experiment ARGS=--quick`
+# (under 6 min); `make experiment ARGS=--help` lists the knobs.
 experiment: install ## Re-create the seed's measurements; writes reports/<timestamp>/report.md (ARGS=--quick)
 	$(BIN)/python -m loadtests.experiment $(ARGS)
 

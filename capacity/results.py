@@ -1,25 +1,53 @@
-"""The load lab's results file, `reports/<timestamp>/results.json`: the part of it capacity reads.
+"""The load lab's results file, `reports/<timestamp>/results.json`: its documented schema.
 
-`make experiment` writes the whole file; this module documents, and is the only reader of, what
-capacity planning relies on. Other keys may come and go with the lab's report.
+`make experiment` writes the whole file from typed results (loadtests/study/results.py) and its
+report renders from the same file. This module documents it, and is the only reader of what
+capacity planning relies on: the worker runs of both scaling studies.
 
     {
-      "schema": 1,
-      "scaling": [                      # one entry per worker-scaling run
+      "schema": 2,
+      "parameters": {...},              # the run's knobs (latency, N, limits, durations, command)
+      "environment": {...},             # CPUs, versions, "database": "PostgreSQL 15.x" | "SQLite ..."
+      "phases": [{"name", "estimated_seconds", "seconds"}, ...],
+      "sqs_ceilings": [{"depth", "threads", "sends", "send_seconds", "received", "receive_seconds",
+                        "client_cores", "server_cores"}, ...],
+      "sync": {...},                    # sync checkout: Locust stats, order counts, provider, cpu
+      "accept": [{"database", "checkout", "trivial_get", "cpu", ...}, ...],
+      "drain": [                        # the drain study: K orders queued, then one worker of N threads
         {
-          "name": "w20-l0",             # the run's label
+          "name": "drain-w20-l0",
           "workers": 20,                # worker threads (one worker process)
           "provider_limit": 0,          # charges the sandbox ran at once; 0 = no limit
           "latency": 3.0,               # seconds per charge at the sandbox
-          "measured_rate": 6.4,         # orders paid per second, first claim to the end
+          "rate": 6.5,                  # orders paid per second, first claim to last payment
           "ideal_rate": 6.67,           # min(workers, limit) / latency
-          "efficiency": 0.96            # measured_rate / ideal_rate
+          "efficiency": 0.98,           # rate / ideal_rate
+          "task_errors": 0, "charged_twice": 0, "not_charged": 0,
+          "orders": 160, "paid": 160, "failed": 0, "seconds": 24.6, "overhead_ms": 40.0,
+          "provider_peak": 20, "worker_rss_mb": 80.0,
+          "cpu_seconds": {"worker": 3.1, "sqs": 0.4, "postgres": 1.2, "machine": 9.0, "wall": 25.1, ...}
         }, ...
       ],
-      ...                               # the rest belongs to the lab's report
+      "scaling": [                      # under the seed's flash-sale load (Locust), then the drain watched
+        {
+          "name": "w20-l0", "workers": 20, "provider_limit": 0, "latency": 3.0,
+          "measured_rate": 6.4,         # orders paid per second, first claim to the end
+          "ideal_rate": 6.67,
+          "efficiency": 0.96,           # measured_rate / ideal_rate
+          "overhead_ms": 90.0, "peak_depth": 2500, "incoming_rate": 59.1,
+          "drain": {"kind": "measured" | "extrapolated", "seconds", "observed_seconds", "remaining_at_stop"},
+          "checkout": {Locust stats}, "orders": {"orders", "accepted", "processing", "paid", "failed"},
+          "cpu": {"wall", "machine", "cores", "processes": {"locust", "web", "sqs", "worker", ...}}, ...
+        }, ...
+      ],
+      "capacity": {"p99_limit_ms", "steps": [...]},
+      "memory": [{"pool", "concurrency", "idle_rss_mb", "peak_rss_mb", "peak_pss_mb", "processes"}, ...]
     }
 
-A file without "schema" comes from before version 1 and has the same scaling fields.
+Capacity reads, from "drain" and "scaling", only: workers, provider_limit, latency, the rate
+("rate" in drain, "measured_rate" in scaling), ideal_rate, efficiency (and a drain run's name,
+task_errors and charged_twice). Schema 1 files (before the drain study) have "scaling" only, with
+the same fields; they are still read.
 """
 
 from __future__ import annotations
@@ -29,7 +57,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE = (1, 2)
+DRAIN, SCALING = "drain study", "flash-sale scaling"
 
 
 class ResultsError(Exception):
@@ -37,7 +67,10 @@ class ResultsError(Exception):
 
 
 @dataclass(frozen=True)
-class ScalingRun:
+class WorkerRun:
+    """One worker count measured by either study."""
+
+    source: str  # DRAIN or SCALING
     name: str
     workers: int
     provider_limit: int
@@ -45,43 +78,57 @@ class ScalingRun:
     measured_rate: float
     ideal_rate: float
     efficiency: float | None
+    clean: bool = True  # no task error, nothing charged twice (a drain run checks both)
 
     @classmethod
-    def from_json(cls, row: dict) -> ScalingRun:
+    def from_json(cls, source: str, row: dict) -> WorkerRun:
         try:
+            workers, limit = int(row["workers"]), int(row["provider_limit"])
+            drain = source == DRAIN
             return cls(
-                name=str(row["name"]),
-                workers=int(row["workers"]),
-                provider_limit=int(row["provider_limit"]),
+                source=source,
+                name=str(row.get("name") or f"drain-w{workers}-l{limit}") if drain else str(row["name"]),
+                workers=workers,
+                provider_limit=limit,
                 latency=float(row["latency"]),
-                measured_rate=float(row["measured_rate"]),
+                measured_rate=float(row["rate" if drain else "measured_rate"]),
                 ideal_rate=float(row["ideal_rate"]),
                 efficiency=None if row.get("efficiency") is None else float(row["efficiency"]),
+                clean=not drain or (int(row["task_errors"]) == 0 and int(row["charged_twice"]) == 0),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ResultsError(f"a scaling run lacks a documented field: {exc!r}") from exc
+            raise ResultsError(f"a {source} run lacks a documented field: {exc!r}") from exc
 
 
-def scaling_runs(path: Path) -> list[ScalingRun]:
-    """The scaling runs of a results.json (or of the report directory holding it)."""
+def worker_runs(path: Path) -> list[WorkerRun]:
+    """The worker runs of a results.json (or of the report directory holding it): drain, then scaling."""
     path = path / "results.json" if path.is_dir() else path
     try:
         results = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ResultsError(f"cannot read {path}: {exc}") from exc
-    version = results.get("schema", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise ResultsError(f"{path} has results schema {version}; this shop reads {SCHEMA_VERSION}")
-    return [ScalingRun.from_json(row) for row in results.get("scaling", [])]
+    version = results.get("schema", 1)
+    if version not in READABLE:
+        raise ResultsError(
+            f"{path} has results schema {version}; this shop reads {', '.join(map(str, READABLE))}"
+        )
+    return [WorkerRun.from_json(DRAIN, row) for row in results.get("drain", [])] + [
+        WorkerRun.from_json(SCALING, row) for row in results.get("scaling", [])
+    ]
 
 
-def worker_efficiency(runs: list[ScalingRun], near_workers: int) -> ScalingRun:
+def worker_efficiency(runs: list[WorkerRun], near_workers: int) -> WorkerRun:
     """The no-limit run whose worker count is nearest `near_workers` (on a log scale).
 
-    Only runs without a provider limit measure the workers themselves; with a limit the provider
-    sets the pace. 20 is nearer to 40 than 5 is.
+    The drain study's runs come first: they measure the workers alone (no load generator sharing
+    the CPU); the flash-sale runs are the fallback. A drain run with task errors or a double
+    charge does not count. Only runs without a provider limit measure the workers themselves.
+    20 is nearer to 40 than 5 is.
     """
-    candidates = [r for r in runs if r.provider_limit == 0 and r.efficiency]
-    if not candidates:
-        raise ResultsError("no worker-scaling run without a provider limit")
-    return min(candidates, key=lambda r: abs(math.log(r.workers) - math.log(max(near_workers, 1))))
+    for source in (DRAIN, SCALING):
+        candidates = [
+            r for r in runs if r.source == source and r.provider_limit == 0 and r.efficiency and r.clean
+        ]
+        if candidates:
+            return min(candidates, key=lambda r: abs(math.log(r.workers) - math.log(max(near_workers, 1))))
+    raise ResultsError("no worker-scaling run without a provider limit")

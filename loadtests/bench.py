@@ -58,6 +58,12 @@ def fresh_database(run_dir: Path, name: str, *, url: str | None = None) -> Datab
     return Database(f"sqlite:///{run_dir / (name + '.sqlite3')}", "SQLite (file, WAL)")
 
 
+def drop_database(url: str, name: str) -> None:
+    """Drop database `name` on the PostgreSQL server of `url` (a test's own, once it is done)."""
+    with _admin_connection(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @dataclass
 class Bench:
     stack: Stack

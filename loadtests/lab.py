@@ -6,6 +6,8 @@ Everything here talks to 127.0.0.1 only: the processes come from `devstack.stack
 from __future__ import annotations
 
 import csv
+import itertools
+import os
 import signal
 import subprocess
 import sys
@@ -22,6 +24,7 @@ import psutil
 from django.db import connection
 
 from devstack.stack import BASE_DIR, Process, Stack
+from loadtests.study.results import LocustStats
 from queues.setup import read_depth
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -53,26 +56,31 @@ class CpuMeter:
     """CPU seconds used by named process trees, and by the whole machine, between start() and stop().
 
     On a shared machine this says where the CPU went: the shop's own processes or something else.
+    Each process counts once, in the nearest named tree: a tree stops at another named root (the
+    lab's own process is the parent of the whole stack, and must not count the stack twice). A
+    process that ended (a PostgreSQL backend, a prefork child) stays counted through its parent's
+    children_* times, except under the lab's own process, whose reaped children are Locust (metered
+    on its own when it exits) and the set-up's `manage.py` commands.
     """
 
     def __init__(self, pids: dict[str, int]):
         self.pids = pids
         self.began: dict[str, float] = {}
 
-    @staticmethod
-    def _tree_seconds(pid: int) -> float:
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return 0.0
-        total = 0.0
-        for proc in procs:
+    def _tree_seconds(self, pid: int) -> float:
+        roots = set(self.pids.values()) - {pid}
+        total, todo = 0.0, [pid]
+        while todo:
             try:
+                proc = psutil.Process(todo.pop())
                 times = proc.cpu_times()
+                children = [child.pid for child in proc.children() if child.pid not in roots]
             except psutil.NoSuchProcess:
                 continue
+            todo.extend(children)
             total += times.user + times.system
+            if proc.pid != os.getpid():
+                total += times.children_user + times.children_system
         return total
 
     @staticmethod
@@ -145,36 +153,17 @@ class Queue:
         }
 
 
-def send_ceiling(endpoint: str, *, seconds: float, threads: int) -> dict:
-    """Measure how many SendMessage calls per second the SQS emulator takes from `threads` boto3 clients."""
-    setup = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
-    url = setup.create_queue(QueueName="lab-send-ceiling")["QueueUrl"]
-    body = '{"task": "orders.charge_order", "args": ["00000000-0000-0000-0000-000000000000"]}'
-
-    def sender() -> int:
-        client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
-        client.send_message(QueueUrl=url, MessageBody=body)  # warm the connection outside the clock
-        sent, deadline = 0, time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            client.send_message(QueueUrl=url, MessageBody=body)
-            sent += 1
-        return sent
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(threads) as pool:
-        total = sum(pool.map(lambda _: sender(), range(threads)))
-    elapsed = time.monotonic() - started
-    setup.delete_queue(QueueUrl=url)
-    return {"sends": total, "seconds": round(elapsed, 2), "threads": threads, "rate": total / elapsed}
-
-
 @dataclass
 class LocustRun:
-    """One headless Locust run as a subprocess; its CSVs land at `prefix`_*.csv."""
+    """One headless Locust run as a subprocess; its CSVs land at `prefix`_*.csv.
+
+    `cpu_seconds` is the CPU Locust used, read from the kernel when it exits (wait4), so that a
+    run can say how much of the machine the load generator itself took.
+    """
 
     prefix: Path
     host: str
-    user_class: str
+    user_classes: list[str]
     users: int
     seconds: float
     tag: str
@@ -182,36 +171,15 @@ class LocustRun:
     popen: subprocess.Popen | None = None
     started_at: float = 0.0
     ended_at: float = 0.0
+    cpu_seconds: float = 0.0
 
     def start(self) -> LocustRun:
         argv = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(LOCUSTFILE),
-            "--headless",
-            "--host",
-            self.host,
-            "-u",
-            str(self.users),
-            "-r",
-            str(self.users),
-            "-t",
-            f"{max(1, round(self.seconds))}s",
-            "--csv",
-            str(self.prefix),
-            "--only-summary",
-            "--loglevel",
-            "WARNING",
-            "--stop-timeout",
-            "0",
-            "--order-tag",
-            self.tag,
-            "--user-rate",
-            f"{self.user_rate:g}",
-            self.user_class,
-        ]
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", self.host,
+            "-u", str(self.users), "-r", str(self.users), "-t", f"{max(1, round(self.seconds))}s",
+            "--csv", str(self.prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "0",
+            "--order-tag", self.tag, "--user-rate", f"{self.user_rate:g}", *self.user_classes,
+        ]  # fmt: skip
         log = open(f"{self.prefix}_locust.log", "wb")  # noqa: SIM115 - kept for the child's lifetime
         self.started_at = time.time()
         self.popen = subprocess.Popen(argv, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
@@ -219,53 +187,47 @@ class LocustRun:
         return self
 
     def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
+        return self.popen is not None and self.popen.returncode is None
 
-    def wait(self) -> dict:
+    def wait(self, on_tick: Callable[[], None] | None = None) -> None:
+        """Wait for Locust to finish (killing it past its time plus a minute) and keep its CPU time."""
         assert self.popen is not None
-        try:
-            self.popen.wait(self.seconds + 60)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(10)
+        deadline = time.monotonic() + self.seconds + 60
+        for tick in itertools.count():
+            if on_tick is not None and tick % 10 == 0:
+                on_tick()
+            pid, status, usage = os.wait4(self.popen.pid, os.WNOHANG)
+            if pid:
+                self.popen.returncode = os.waitstatus_to_exitcode(status)
+                self.cpu_seconds = usage.ru_utime + usage.ru_stime
+                break
+            if time.monotonic() > deadline:
+                self.popen.kill()
+            time.sleep(0.1)
         self.ended_at = time.time()
-        return self.summary()
 
-    def summary(self) -> dict:
-        """The checkout row of Locust's stats CSV (the POST this user class makes)."""
+    def stats(self, prefix: str) -> LocustStats:
+        """The row of Locust's stats CSV whose name starts with `prefix` (e.g. "POST /api/orders/")."""
         path = Path(f"{self.prefix}_stats.csv")
         if not path.exists():
             raise RuntimeError(f"Locust wrote no stats; see {self.prefix}_locust.log")
         with path.open() as fh:
-            rows = list(csv.DictReader(fh))
-        row = next((r for r in rows if r["Name"].startswith("POST /api/orders/")), None)
+            row = next((r for r in csv.DictReader(fh) if r["Name"].startswith(prefix)), None)
         if row is None:
-            return {
-                "requests": 0,
-                "failures": 0,
-                "median_ms": 0,
-                "avg_ms": 0,
-                "p95_ms": 0,
-                "p99_ms": 0,
-                "rps": 0.0,
-                "success_rate": 0.0,
-                "percentiles_ms": {},
-            }
+            return LocustStats(prefix, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         percentiles = {k: _num(v) for k, v in row.items() if k.endswith("%")}
-        requests, failures = int(row["Request Count"]), int(row["Failure Count"])
-        return {
-            "name": row["Name"],
-            "requests": requests,
-            "failures": failures,
-            "median_ms": _num(row["Median Response Time"]),
-            "avg_ms": _num(row["Average Response Time"]),
-            "p95_ms": percentiles.get("95%", 0),
-            "p99_ms": percentiles.get("99%", 0),
-            "max_ms": _num(row["Max Response Time"]),
-            "rps": float(row["Requests/s"]),
-            "success_rate": (requests - failures) / requests if requests else 0.0,
-            "percentiles_ms": percentiles,
-        }
+        return LocustStats(
+            name=row["Name"],
+            requests=int(row["Request Count"]),
+            failures=int(row["Failure Count"]),
+            median_ms=_num(row["Median Response Time"]),
+            avg_ms=_num(row["Average Response Time"]),
+            p95_ms=percentiles.get("95%", 0.0),
+            p99_ms=percentiles.get("99%", 0.0),
+            max_ms=_num(row["Max Response Time"]),
+            rps=_num(row["Requests/s"]),
+            percentiles_ms=percentiles,
+        )
 
 
 def _num(value: str) -> float:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 import uuid
 
@@ -190,6 +191,30 @@ class AsyncCheckoutUser(CheckoutUser):
             exception=Exception(f"not final after {timeout:g}s"),
             context={},
         )
+
+
+class CatalogueUser(FastHttpUser):
+    """A probe beside the shoppers: the trivial DRF GET (`GET /api/products`) served by the same web.
+
+    Its latency is the framework's floor under the same load, the yardstick for the checkout's.
+    It joins a run only when named on the command line, and then as exactly 2 users (the rest of
+    -u go to the other classes named); unnamed, weight 0 makes Locust drop it, so plain runs and
+    `--tags` runs are unchanged. Its requests are named `GET /api/products [probe]`, apart from the
+    shoppers' own first read of the catalogue.
+    """
+
+    weight = 0
+    fixed_count = 2 if "CatalogueUser" in sys.argv else 0
+    network_timeout = CLIENT_TIMEOUT_SECONDS
+    connection_timeout = CLIENT_TIMEOUT_SECONDS
+
+    def wait_time(self):
+        return constant_throughput(_user_rate(self.environment))(self)
+
+    @tag("probe")
+    @task
+    def catalogue(self) -> None:
+        self.client.get("/api/products", name="GET /api/products [probe]")
 
 
 class FlashSaleShape(LoadTestShape):

@@ -1,13 +1,15 @@
-"""Turn a study's results (results.json and the sample CSVs) into report.md and PNG charts.
+"""Turn a study's typed results (loadtests/study/results.py) into report.md and PNG charts.
 
-Every figure in the tables comes from `results`; the only literal figures are the seed's own,
-quoted in SEED and labelled as the seed's wherever they appear.
+Every figure in the tables comes from `StudyResults` (as saved in results.json, so
+`python -m loadtests.report <report dir>` renders a saved run again); the only literal figures are
+the seed's own, quoted in SEED and labelled as the seed's wherever they appear.
 """
 
 from __future__ import annotations
 
 import csv
-import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -15,30 +17,18 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
+from capacity import results as schema
 from capacity.sizing import Sizing
+from loadtests.drain.results import DrainRun
+from loadtests.measure import human_seconds
+from loadtests.study.results import AcceptRun, CpuShares, LocustStats, ScalingRun, StudyResults
+
+Add = Callable[[str], None]
 
 # The seed report's own figures (HW7 report, 20 users, 60 s on AWS ECS), quoted for comparison.
 SEED = {
-    "sync": {
-        "requests": "49",
-        "failures": "20 (41%)",
-        "median_ms": "30,000",
-        "avg_ms": "25,365",
-        "p95_ms": "—",
-        "p99_ms": "—",
-        "throughput": "0.4 RPS",
-        "success_rate": "59%",
-    },
-    "async": {
-        "requests": "3,430",
-        "failures": "1 (0.03%)",
-        "median_ms": "41",
-        "avg_ms": "—",
-        "p95_ms": "—",
-        "p99_ms": "—",
-        "throughput": "57 RPS",
-        "success_rate": "100%",
-    },
+    "sync": {"requests": "49", "failures": "20 (41%)", "median": "30,000 ms", "throughput": "0.4/s"},
+    "async": {"requests": "3,430", "failures": "1 (0.03%)", "median": "41 ms", "throughput": "57/s"},
     "scaling": {
         1: ("0.33/s", "3,420", "2.9 hours"),
         5: ("1.67/s", "3,277", "32.7 min"),
@@ -47,165 +37,282 @@ SEED = {
     },
     "target_rate": 60,
 }
+CPU_COLUMNS = ("locust", "web", "sqs", "worker", "postgres", "sandbox", "bench")
 
 
-def write(report_dir: Path, results: dict) -> Path:
+def write(report_dir: Path, results: StudyResults) -> Path:
     charts = {
         "queue_depth": _chart_queue_depth(report_dir, results),
         "response_times": _chart_response_times(report_dir, results),
         "processing_rate": _chart_processing_rate(report_dir, results),
     }
-    text = render(results, charts)
     path = report_dir / "report.md"
-    path.write_text(text)
+    path.write_text(render(results, charts, report_dir))
     return path
 
 
-def render(results: dict, charts: dict[str, str | None]) -> str:
-    p, env = results["parameters"], results["environment"]
+def render(results: StudyResults, charts: dict[str, str | None], report_dir: Path) -> str:
     out: list[str] = []
     add = out.append
-    add(f"# Flash-sale checkout: load study ({'quick' if p['quick'] else 'full'} run, {env['started_at']})\n")
+    p, env = results.parameters, results.environment
+    add(f"# Flash-sale checkout: load study ({'quick' if p.quick else 'full'} run, {env.started_at})\n")
     add("## Environment\n")
     add("| | |\n| --- | --- |")
-    add(f"| CPUs | {env['cpu_count']} × {env['cpu_model'] or 'unknown model'}; {env['memory_gb']} GB RAM |")
+    add(f"| database | **{env.database}** (every phase; the accept latency also on SQLite when listed) |")
+    add(f"| CPUs | {env.cpu_count} × {env.cpu_model or 'unknown model'}; {env.memory_gb} GB RAM |")
     add(
-        f"| load average (1, 5, 15 min) | at start {', '.join(map(str, env['load_average_at_start']))}; "
-        f"at end "
-        f"{', '.join(map(str, env.get('load_average_at_end', [])))} (other work shares this machine) |"
+        f"| load average (1, 5, 15 min) | at start {', '.join(map(str, env.load_average_at_start))}; at end "
+        f"{', '.join(map(str, env.load_average_at_end))} (other work shares this machine) |"
     )
-    add(f"| payment latency | {p['latency']:g} s per charge (sandbox) |")
+    add(f"| payment latency | {p.latency:g} s per charge (sandbox) |")
+    add(f"| provider limits studied | {', '.join(_limit(x) for x in p.provider_limits)} (sync run: 1) |")
     add(
-        f"| provider limits studied | {', '.join(_limit(x) for x in p['provider_limits'])} "
-        f"(sync run: 1, the seed's stated limit) |"
+        f"| flash-sale load | {p.users} Locust users × {p.user_rate:g} checkouts/s each, {p.duration:g} "
+        f"s per "
+        f"run, drain watched up to {p.drain_cap:g} s; N = {', '.join(map(str, p.workers))} |"
     )
     add(
-        f"| load | {p['users']} Locust users × {p['user_rate']:g} checkouts/s each, "
-        f"{p['duration']:g} s per run; "
-        f"30 s client timeout |"
+        f"| drain study | min(N, limit) × {p.drain_waves} orders queued; N = "
+        f"{', '.join(map(str, p.drain_workers))} |"
     )
-    add(f"| drain watched | up to {p['drain_cap']:g} s after the load, then extrapolated |")
-    add(f"| Python / platform | {env['python']} / {env['platform']} |")
-    add(f"| versions | {', '.join(f'{k} {v}' for k, v in env['versions'].items())} |")
-    add(f"| database | {env['database']} |")
-    add(f"| web / workers | {env['web']} / {env['worker_pool']} |")
-    add(f"| code | git {env['git_commit']}; `{p['command']}`; {env.get('wall_seconds', '?')} s wall time |")
+    add(f"| Python / platform | {env.python} / {env.platform} |")
+    add(f"| versions | {', '.join(f'{k} {v}' for k, v in env.versions.items())} |")
+    add(f"| web / workers | {env.web} / {env.worker_pool} |")
+    add(f"| code | git {env.git_commit}; `{p.command}`; {env.wall_seconds:.0f} s wall time |")
     add("")
+    _phases(results, add)
     add(
         "Every figure below was measured in this run, except the columns marked *seed*, which quote the "
-        "seed report (AWS ECS, 3 s payments) for comparison.\n"
+        "seed report (AWS ECS, 3 s payments). CPU is in cores (CPU seconds ÷ wall seconds) per process "
+        "tree, measured with psutil; *machine* is the whole machine's busy CPU, *other* what no measured "
+        "tree used (other work on this shared machine, the kernel). A run names its limit when the "
+        "machine was ≥ 90 % busy or one process tree sat at its one-core ceiling.\n"
     )
-
     _sync_vs_async(results, charts, add)
+    _accept(results, add)
+    _ceilings(results, add)
+    _drain(results, add)
     _scaling(results, charts, add)
     _provider_limits(results, add)
     _capacity(results, add)
     _memory(results, add)
-    _sizing(results, add)
+    _sizing(results, report_dir, add)
     add("## Data files\n")
     add(
-        "`data/results.json` (everything above), `data/locust_<run>_stats.csv` (Locust's own statistics), "
-        "`data/samples_<run>.csv` (one row a second: SQS visible / not visible / delayed, order counts by "
-        "status, worker memory), `data/orders_<run>.csv` (every order: created, claimed, paid), "
-        "`data/capacity.csv`, `data/memory.csv`, `logs/` (each process's log).\n"
+        "`results.json` (everything above; schema in `capacity/results.py`), `data/locust_<run>_stats.csv` "
+        "(Locust's own statistics), `data/samples_<run>.csv` (one row a second: SQS visible / not visible / "
+        "delayed, order counts by status, worker memory), `data/orders_<run>.csv` (every order: created, "
+        "claimed, paid; the drain study's runs are `drain-w<N>-l<limit>`), `data/capacity.csv`, "
+        "`logs/` (each process's log).\n"
     )
     return "\n".join(out) + "\n"
 
 
-def _sync_vs_async(results: dict, charts: dict, add) -> None:
-    sva = results.get("sync_vs_async", {})
-    sync, asyn = sva.get("sync"), sva.get("async")
-    if not sync or not asyn:
+def _phases(results: StudyResults, add: Add) -> None:
+    if not results.phases:
         return
-    p = results["parameters"]
-    add("## 1. Sync vs async at the seed's load\n")
-    rows = [
-        ("Requests", "requests", lambda r: f"{r['requests']:,}"),
-        ("Failures", "failures", lambda r: f"{r['failures']:,} ({_pct(r['failures'], r['requests'])})"),
-        ("Median response", "median_ms", lambda r: f"{r['median_ms']:,.0f} ms"),
-        ("Average response", "avg_ms", lambda r: f"{r['avg_ms']:,.0f} ms"),
-        ("p95 response", "p95_ms", lambda r: f"{r['p95_ms']:,.0f} ms"),
-        ("p99 response", "p99_ms", lambda r: f"{r['p99_ms']:,.0f} ms"),
-        ("Throughput (successful checkouts/s)", "throughput", lambda r: f"{r['throughput']:.1f}/s"),
-        ("Success rate", "success_rate", lambda r: f"{r['success_rate']:.0%}"),
+    add("| Phase | Estimated | Took |\n| --- | ---: | ---: |")
+    for t in results.phases:
+        add(f"| {t.name} | {t.estimated_seconds:.0f} s | {t.seconds:.0f} s |")
+    total = sum(t.seconds for t in results.phases)
+    add(f"| **total** | {results.parameters.estimated_seconds:.0f} s | {total:.0f} s |\n")
+
+
+def _cpu_cells(cpu: CpuShares) -> str:
+    cells = [f"{cpu.share(k):.2f}" if k in cpu.processes else "—" for k in CPU_COLUMNS]
+    return " | ".join([*cells, f"{cpu.other_cores:.2f}", f"{cpu.machine_cores:.2f}", cpu.limit or "—"])
+
+
+def _cpu_header() -> tuple[str, str]:
+    names = [
+        "Locust",
+        "web",
+        "SQS",
+        "worker",
+        "PostgreSQL",
+        "sandbox",
+        "lab",
+        "other",
+        "machine",
+        "limited by",
     ]
-    add("| Metric | Sync | Async | Sync (*seed*) | Async (*seed*) |")
-    add("| --- | ---: | ---: | ---: | ---: |")
-    for label, key, fmt in rows:
-        add(f"| {label} | {fmt(sync)} | {fmt(asyn)} | {SEED['sync'][key]} | {SEED['async'][key]} |")
+    return " | ".join(names), " | ".join(["---:"] * (len(names) - 1) + ["---"])
+
+
+def _sync_vs_async(results: StudyResults, charts: dict, add: Add) -> None:
+    sync = results.sync
+    asyn = results.accept[0] if results.accept else None
+    if sync is None or asyn is None:
+        return
+    add("## 1. Sync vs async at the seed's load\n")
+    rows: list[tuple[str, Callable[[LocustStats, float], str], str]] = [
+        ("Requests", lambda s, _: f"{s.requests:,}", "requests"),
+        ("Failures", lambda s, _: f"{s.failures:,} ({_pct(s.failures, s.requests)})", "failures"),
+        ("Median response", lambda s, _: f"{s.median_ms:,.0f} ms", "median"),
+        ("p99 response", lambda s, _: f"{s.p99_ms:,.0f} ms", ""),
+        ("Successful checkouts/s", lambda _, t: f"{t:.1f}/s", "throughput"),
+        ("Success rate", lambda s, _: f"{s.success_rate:.0%}", ""),
+    ]
+    add("| Metric | Sync | Async | Sync (*seed*) | Async (*seed*) |\n| --- | ---: | ---: | ---: | ---: |")
+    for label, fmt, key in rows:
+        seed = (SEED["sync"].get(key, "—"), SEED["async"].get(key, "—")) if key else ("—", "—")
+        add(f"| {label} | {fmt(sync.checkout, sync.throughput)} | {fmt(asyn.checkout, asyn.throughput)} "
+            f"| {seed[0]} | {seed[1]} |")  # fmt: skip
     add("")
-    ratio = (asyn["requests"] - asyn["failures"]) / max(1, sync["requests"] - sync["failures"])
+    o = sync.orders
     add(
-        f"Sync: {p['users']} users for {p['duration']:g} s against a provider taking one {p['latency']:g} s "
-        f"charge at a time, no workers (the pre-queue shop). The database holds {sync['db_orders']:,} sync "
-        f"orders: {sync['db_paid']:,} paid, {sync['db_processing']:,} still waiting for the provider "
-        f"when the "
-        f"load stopped (abandoned with their requests) and {sync['db_accepted']:,} handed to the background "
-        f"after a 504; the provider "
-        f"made {sync['provider']['charges']:,} charges, at most {sync['provider']['max_in_flight']} at once, "
-        f"with up to {sync['provider']['max_waiting']} requests queued behind them."
-    )
-    add(
-        f"Async: the worker-scaling run `{asyn['from_run']}` ({asyn['workers']} workers, provider limit "
-        f"{_limit(asyn['provider_limit'])}), same users and duration. "
-        f"Async accepted **{ratio:.0f}×** as many "
-        f"orders as sync completed; its median answer was "
-        f"{sync['median_ms'] / max(asyn['median_ms'], 1):,.0f}× faster.\n"
+        f"Sync: {sync.users} users for {sync.duration:g} s against a provider taking one "
+        f"{sync.latency:g} s charge "
+        f"at a time, no workers (the pre-queue shop). The database holds {o.orders:,} sync orders: "
+        f"{o.paid:,} "
+        f"paid, {o.processing:,} still waiting for the provider when the load stopped and "
+        f"{o.accepted:,} handed "
+        f"to the background after a 504; the provider made {sync.provider.charges:,} charges, at most "
+        f"{sync.provider.max_in_flight} at once, with up to {sync.provider.max_waiting} requests queued. "
+        f"Async: the accept run of section 2 ({asyn.database}, no worker).\n"
     )
     if charts.get("response_times"):
-        add(f"![Response-time percentiles, sync vs async]({charts['response_times']})\n")
+        add(f"![Response-time percentiles, sync vs async vs a trivial GET]({charts['response_times']})\n")
 
 
-def _scaling(results: dict, charts: dict, add) -> None:
-    runs = results.get("scaling", [])
+def _accept(results: StudyResults, add: Add) -> None:
+    if not results.accept:
+        return
+    add("## 2. Async accept latency beside a trivial GET\n")
+    first = results.accept[0]
+    add(
+        f"{first.users} Locust users checking out (`POST /api/orders/async`) and {first.probe_users} "
+        f"probe users "
+        "reading the catalogue (`GET /api/products`, a trivial DRF GET) in the same Locust run against the "
+        f"same web, {first.duration:g} s, no worker. The ratio is the checkout's latency over the GET's.\n"
+    )
+    add("| Database | Checkouts (fail) | Checkout p50 / p99 | GET p50 / p99 (requests) | p50 ratio | "
+        "p99 ratio "
+        "| Locust CPU | machine | limited by |")  # fmt: skip
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for a in results.accept:
+        add(_accept_row(a))
+    add("")
+
+
+def _accept_row(a: AcceptRun) -> str:
+    c, g = a.checkout, a.trivial_get
+    return (
+        f"| {a.database} | {c.requests:,} ({c.failures}) | {c.median_ms:.0f} / {c.p99_ms:.0f} ms "
+        f"| {g.median_ms:.0f} / {g.p99_ms:.0f} ms ({g.requests:,}) | {_ratio(c.median_ms, g.median_ms)} "
+        f"| {_ratio(c.p99_ms, g.p99_ms)} | {a.cpu.share('locust'):.2f} cores | {a.cpu.machine_cores:.2f} "
+        f"of {a.cpu.cores} | {a.cpu.limit or '—'} |"
+    )
+
+
+def _ceilings(results: StudyResults, add: Add) -> None:
+    if not results.sqs_ceilings:
+        return
+    env = results.environment
+    add("## 3. The SQS server's own ceiling\n")
+    add(
+        f"fauxqs {env.versions.get('fauxqs', '?')} alone, before the shop ran, on a queue of its own "
+        f"filled to "
+        "each depth: boto3 threads send single `SendMessage` calls, then receive 10 at a time and delete "
+        "them in batches until the backlog is back at its depth. The boto3 client is Python in this "
+        "process: when it uses most of a core, the figure is the client's ceiling as much as the server's.\n"
+    )
+    add("| Backlog | Threads | SendMessage/s | Received and deleted/s | Client CPU | Server CPU |")
+    add("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c in results.sqs_ceilings:
+        add(
+            f"| {c.depth:,} | {c.threads} | {c.send_rate:,.0f} ({c.sends:,} in {c.send_seconds:.1f} s) "
+            f"| {c.receive_rate:,.0f} ({c.received:,} in {c.receive_seconds:.1f} s) | "
+            f"{c.client_cores:.2f} cores "
+            f"| {c.server_cores:.2f} cores |"
+        )
+    add("")
+
+
+def _drain(results: StudyResults, add: Add) -> None:
+    if not results.drain:
+        return
+    add("## 4. Worker scaling as a drain: pure worker efficiency\n")
+    add(
+        "min(N, limit) × waves orders are created and their jobs published before one worker of N threads "
+        "starts (no load generator). η = paid/s (first claim to last payment) ÷ min(N, limit) / latency; "
+        "overhead = what each order cost a busy slot beyond the provider's latency; peak depth = the "
+        "backlog queued; drain time = first claim to last payment, measured. Charged once and task errors "
+        "come from the sandbox's ledger and the worker's log.\n"
+    )
+    head, rule = _cpu_header()
+    for limit in dict.fromkeys(r.provider_limit for r in results.drain):
+        runs = [r for r in results.drain if r.provider_limit == limit]
+        add(f"### Provider limit: {_limit(limit)}\n")
+        add("| N | Peak depth | Paid / failed | Paid/s | Ideal | η | Overhead | Drain time | Errors "
+            "| Charged twice / never | Worker RSS |")  # fmt: skip
+        add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in runs:
+            add(
+                f"| {r.workers} | {r.orders:,} | {r.paid:,} / {r.failed} | {r.rate:.2f} | {r.ideal_rate:.2f} "
+                f"| **{r.efficiency:.3f}** | {r.overhead_ms:.0f} ms | {human_seconds(r.seconds)} "
+                f"| {r.task_errors} | {r.charged_twice} / {r.not_charged} | {r.worker_rss_mb:.0f} MB |"
+            )
+        add(f"\nCPU (cores) during each run:\n\n| N | {head} |\n| ---: | {rule} |")
+        for r in runs:
+            add(f"| {r.workers} | {_cpu_cells(_drain_cpu(r, results.environment.cpu_count))} |")
+        add("")
+
+
+def _drain_cpu(run: DrainRun, cores: int) -> CpuShares:
+    return CpuShares.from_meter(run.cpu_seconds, cores=cores)
+
+
+def _scaling(results: StudyResults, charts: dict, add: Add) -> None:
+    runs = results.scaling
     if not runs:
         return
-    p = results["parameters"]
-    add("## 2. Worker scaling\n")
+    p = results.parameters
+    add("## 5. Worker scaling under the flash-sale load (the seed's picture)\n")
     add(
-        "Each run: a fresh worker process (`celery worker --pool=threads --concurrency=N`), "
-        f"then the async load "
-        f"({p['users']} users, {p['duration']:g} s), then the queue watched for up to {p['drain_cap']:g} s. "
-        "Queue depth is SQS's `ApproximateNumberOfMessages` + `…NotVisible` (+ delayed), sampled every "
-        "second. The processing rate is paid orders (from the database) per second from the first claim "
-        "to the last payment, or to the end of the run if the queue had not drained. Ideal = N / latency, "
-        "or the provider's limit / latency when that is lower. A drain time is measured when the queue "
-        "emptied within the watch, else extrapolated: watched time + orders left ÷ measured rate.\n"
+        f"Each run: a fresh sandbox and one worker of N threads, then {p.users} Locust users × "
+        f"{p.duration:g} s "
+        f"of async checkouts, then the queue watched for up to {p.drain_cap:g} s. Queue depth is SQS's "
+        "visible + in flight (+ delayed), sampled every second. Paid/s counts from the first claim to "
+        "the last "
+        "payment (or the end of the watch); η = that ÷ min(N, limit) / latency. The drain time is measured "
+        "when the run's orders were all final within the watch, else extrapolated from the measured rate.\n"
     )
-    for limit in dict.fromkeys(r["provider_limit"] for r in runs):
-        subset = [r for r in runs if r["provider_limit"] == limit]
+    head, rule = _cpu_header()
+    for limit in dict.fromkeys(r.provider_limit for r in runs):
+        subset = [r for r in runs if r.provider_limit == limit]
         add(f"### Provider limit: {_limit(limit)}\n")
-        add(
-            "| Workers | Requests (fail) | Median | Orders in | In rate | Peak depth (visible) "
-            "| Measured rate "
-            "| Ideal | Efficiency | Drain time | Keeps up? | Paid / failed / in flight |"
-        )
-        add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: |")
+        add("| N | Requests (fail) | p50 / p99 | Orders in | In rate | Peak depth | Paid/s | Ideal | η "
+            "| η arrivals allow | Overhead | Drain time | Paid / failed / open "
+            "| Charged twice |")  # fmt: skip
+        add("|" + " ---: |" * 14)
         for r in subset:
-            keeps_up = "yes" if r["measured_rate"] >= 0.95 * r["incoming_rate"] else "no"
+            c, o = r.checkout, r.orders
             add(
-                f"| {r['workers']} | {r['locust']['requests']:,} ({r['locust']['failures']}) "
-                f"| {r['locust']['median_ms']:.0f} ms | {r['db_orders']:,} | {r['incoming_rate']:.1f}/s "
-                f"| {r['peak_depth']:,} ({r['peak_visible']:,}) | {r['measured_rate']:.2f}/s "
-                f"| {r['ideal_rate']:.2f}/s | {r['efficiency']:.0%} | {r['drain_label']} | {keeps_up} "
-                f"| {r['db_paid']:,} / {r['db_failed']:,} / {r['in_flight']:,} |"
+                f"| {r.workers} | {c.requests:,} ({c.failures}) | {c.median_ms:.0f} / {c.p99_ms:.0f} ms "
+                f"| {o.orders:,} | {r.incoming_rate:.1f}/s | {r.peak_depth:,} | {r.measured_rate:.2f} "
+                f"| {r.ideal_rate:.2f} | **{r.efficiency:.2f}** | {_arrival_bound(r)} "
+                f"| {r.overhead_ms:.0f} ms | {r.drain.label} "
+                f"| {o.paid:,} / {o.failed} / {o.open:,} | {r.provider.keys_charged_more_than_once} |"
             )
-        add("")
-        checks = []
+        add(f"\nCPU (cores) over load and drain:\n\n| N | {head} |\n| ---: | {rule} |")
         for r in subset:
-            prov = r["provider"]
-            checks.append(
-                f"`{r['name']}`: 202s {r['accepted_202']:,} vs orders in the database {r['db_orders']:,}; "
-                f"provider charges {prov['charges']:,} vs paid {r['db_paid']:,} (a charge still "
-                f"running when the worker was stopped is not yet paid); keys charged twice "
-                f"{prov['keys_charged_more_than_once']}; backlog at the end of the load "
-                f"{r['backlog_at_load_end']:,}"
-            )
+            add(f"| {r.workers} | {_cpu_cells(r.cpu)} |")
+        add("")
+    add(
+        "*η arrivals allow*: when orders arrive more slowly than N / latency, the workers wait for work and "
+        "η cannot exceed about incoming rate ÷ ideal (a bound of the load, not of the workers); the drain "
+        "study measures them without that bound.\n"
+    )
+    target = p.users * p.user_rate
+    short = [r for r in runs if r.incoming_rate < 0.9 * target]
+    if short:
         add(
-            "Cross-checks (Locust does not count requests still open when it stops, so the database may "
-            "hold a few more orders than 202s): " + "; ".join(checks) + ".\n"
+            f"Runs whose orders arrived at under 90 % of the {target:g}/s asked for (the load generator "
+            f"or the "
+            f"machine could not keep up): "
+            f"{', '.join(f'`{r.name}` {r.incoming_rate:.1f}/s' for r in short)}.\n"
         )
-    _cpu(runs, add)
     add(
         "The seed's table for comparison (*seed*: workers, processing rate, peak queue depth, drain time): "
         + "; ".join(f"{n}: {v[0]}, {v[1]}, {v[2]}" for n, v in SEED["scaling"].items())
@@ -214,283 +321,187 @@ def _scaling(results: dict, charts: dict, add) -> None:
     if charts.get("queue_depth"):
         add(f"![Queue depth over time per worker count]({charts['queue_depth']})\n")
     if charts.get("processing_rate"):
-        add(f"![Processing rate vs workers, against the ideal]({charts['processing_rate']})\n")
+        add(f"![Processing rate vs workers, both studies, against the ideal]({charts['processing_rate']})\n")
 
 
-def _cpu(runs: list[dict], add) -> None:
-    """Add where the CPU went during each run, in cores (CPU seconds ÷ wall seconds)."""
-    runs = [r for r in runs if r.get("cpu_seconds", {}).get("wall")]
-    if not runs:
+def _arrival_bound(run: ScalingRun) -> str:
+    """At most incoming ÷ ideal when the orders arrive slower than the workers could pay them."""
+    return f"≤ {run.incoming_rate / run.ideal_rate:.2f}" if run.incoming_rate < run.ideal_rate else "1"
+
+
+def _provider_limits(results: StudyResults, add: Add) -> None:
+    limited = [r for r in results.drain if r.provider_limit == 1]
+    flash = [r for r in results.scaling if r.provider_limit == 1]
+    if not limited and not flash:
         return
+    latency = results.parameters.latency
+    add("## 6. The provider limited to one charge at a time\n")
     add(
-        "Where the CPU went during each run (cores busy on average over load and drain; *other* is "
-        "everything else on the machine: Locust, this runner and any other work):\n"
+        f"The provider's own ceiling is 1 / {latency:g} s = {1 / latency:.2f}/s whatever N. Share of it "
+        f"held:\n"
     )
-    add("| Run | Seconds | Machine busy | SQS emulator | Web | Worker | Sandbox | Other |")
-    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in runs:
-        cpu = r["cpu_seconds"]
-        wall = cpu["wall"]
-        ours = sum(cpu[k] for k in ("sqs", "web", "worker", "sandbox"))
-        cells = " | ".join(f"{cpu[k] / wall:.2f}" for k in ("machine", "sqs", "web", "worker", "sandbox"))
-        add(f"| `{r['name']}` | {wall:.0f} | {cells} | {max(0.0, cpu['machine'] - ours) / wall:.2f} |")
+    add("| N | drain study | flash-sale load |\n| ---: | ---: | ---: |")
+    for n in sorted({r.workers for r in limited} | {r.workers for r in flash}):
+        d = next((f"{r.rate * latency:.2f}" for r in limited if r.workers == n), "—")
+        f = next((f"{r.measured_rate * latency:.2f}" for r in flash if r.workers == n), "—")
+        add(f"| {n} | {d} | {f} |")
     add("")
-    names = {
-        "sqs": "the SQS emulator",
-        "web": "the web server",
-        "worker": "the worker",
-        "sandbox": "the sandbox",
-    }
-    share = {k: sum(r["cpu_seconds"][k] / r["cpu_seconds"]["wall"] for r in runs) / len(runs) for k in names}
-    busiest = max(share, key=share.get)
-    machine = sum(r["cpu_seconds"]["machine"] / r["cpu_seconds"]["wall"] for r in runs) / len(runs)
-    line = (
-        f"On average the busiest process was {names[busiest]} at {share[busiest]:.2f} cores, while the "
-        f"whole machine was busy {machine:.2f} of its {os.cpu_count()} cores"
-    )
-    if share[busiest] >= 0.6 and busiest != "web":  # gunicorn runs 2 processes; the others are one each
-        line += (
-            f". One Python process can use little more than one core, so {names[busiest]} is the likeliest "
-            "bottleneck here: it, more than the CPU count, sets the accept latency and the workers' pace"
-        )
-    add(line + ".\n")
 
 
-def _provider_limits(results: dict, add) -> None:
-    runs = results.get("scaling", [])
-    limited = [r for r in runs if r["provider_limit"] == 1]
-    free = [r for r in runs if r["provider_limit"] == 0]
-    if not limited or not free:
+def _capacity(results: StudyResults, add: Add) -> None:
+    cap = results.capacity
+    if cap is None or not cap.steps:
         return
-    latency = results["parameters"]["latency"]
-    lo, hi = min(free, key=lambda r: r["workers"]), max(free, key=lambda r: r["workers"])
-    rates = [r["measured_rate"] for r in limited]
-    waiting = max(r["provider"]["max_waiting"] or 0 for r in limited)
-    add("## 3. The provider limit, both readings\n")
+    add("## 7. Capacity: async accept rate on this machine\n")
     add(
-        f"With the provider taking one charge at a time (the seed's stated limit), "
-        f"{min(r['workers'] for r in limited)} to {max(r['workers'] for r in limited)} workers all paid "
-        f"between {min(rates):.2f} and {max(rates):.2f} orders/s, the provider's own ceiling of "
-        f"1 / {latency:g} s = {1 / latency:.2f}/s, because extra workers "
-        f"only queue at the provider (up to {waiting} waiting at once). Without a limit (the behaviour the "
-        f"seed measured) the rate grew with the workers, from {lo['measured_rate']:.2f}/s at "
-        f"{lo['workers']} to {hi['measured_rate']:.2f}/s at {hi['workers']} "
-        f"({hi['efficiency']:.0%} of the ideal), so the seed's "
-        "linear scaling table only holds if each worker effectively has its own provider slot.\n"
+        f"Async checkouts at rising target rates, no worker (the accept path: web, database, SQS); a step "
+        f"passes with p99 below {cap.p99_limit_ms:g} ms and no failures.\n"
     )
-
-
-def _capacity(results: dict, add) -> None:
-    cap, ceiling = results.get("capacity") or {}, results.get("sqs_send_ceiling")
-    if not cap.get("steps"):
-        return
-    add("## 4. Capacity: async accept rate on this machine\n")
-    add(
-        f"Async checkouts at rising target rates, no workers running (only the accept path: web, database, "
-        f"SQS); a step passes with p99 below {cap['p99_limit_ms']:g} ms and no failures.\n"
-    )
-    add("| Target | Users | Accepted | Accept rate | Median | p95 | p99 | Failures | Passes |")
-    add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |")
-    for s in cap["steps"]:
+    add("| Target | Users | Accepted | Accept rate | p50 | p99 | Failures | Passes |")
+    add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |")
+    for s in cap.steps:
         add(
-            f"| {s['target']:g}/s | {s['users']} | {s['accepted']:,} | {s['accept_rate']:.1f}/s "
-            f"| {s['median_ms']:.0f} ms | {s['p95_ms']:.0f} ms | {s['p99_ms']:.0f} ms | {s['failures']} "
-            f"| {'yes' if s['ok'] else 'no'} |"
+            f"| {s.target:g}/s | {s.users} | {s.accepted:,} | {s.accept_rate:.1f}/s | "
+            f"{s.checkout.median_ms:.0f} ms "
+            f"| {s.checkout.p99_ms:.0f} ms | {s.checkout.failures} | {'yes' if s.ok else 'no'} |"
         )
-    add("")
-    best = cap.get("best")
-    if best:
-        line = (
-            f"Highest accept rate with p99 < {cap['p99_limit_ms']:g} ms: "
-            f"**{best['accept_rate']:.1f} orders/s** "
-            f"(p99 {best['p99_ms']:.0f} ms)"
-        )
-    else:
-        line = f"No step kept p99 below {cap['p99_limit_ms']:g} ms"
-    if ceiling:
-        line += (
-            f". The SQS emulator alone took **{ceiling['rate']:.0f} SendMessage/s** "
-            f"({ceiling['threads']} boto3 threads, {ceiling['seconds']:g} s, measured in this run)"
-        )
-        if best:
-            line += (
-                f", so the shop reaches {best['accept_rate'] / ceiling['rate']:.0%} of its broker's ceiling"
-            )
-    add(line + ". Both share this machine's CPUs with Locust itself.\n")
+    best = cap.best
+    add(
+        f"\nHighest accept rate with p99 < {cap.p99_limit_ms:g} ms: **{best.accept_rate:.1f} orders/s**.\n"
+        if best
+        else f"\nNo step kept p99 below {cap.p99_limit_ms:g} ms.\n"
+    )
 
 
-def _memory(results: dict, add) -> None:
-    runs = results.get("scaling", [])
-    rows = []
-    for workers in sorted({r["workers"] for r in runs}):
-        candidates = [r for r in runs if r["workers"] == workers]
-        r = next((c for c in candidates if c["provider_limit"] == 0), candidates[0])
-        rows.append(
-            (
-                "threads",
-                workers,
-                r["worker_idle_rss_mb"],
-                r["worker_peak_rss_mb"],
-                "—",
-                1,
-                f"scaling run `{r['name']}`, under load",
-            )
-        )
-    for m in results.get("memory", []):
-        rows.append(
-            (
-                m["pool"],
-                m["concurrency"],
-                m["idle_rss_mb"],
-                m["peak_rss_mb"],
-                f"{m['peak_pss_mb']:.0f} MB",
-                m["processes"],
-                f"memory run, {m['orders']} orders",
-            )
-        )
+def _memory(results: StudyResults, add: Add) -> None:
+    rows = [
+        (f"threads, drain N={r.workers}", r.worker_rss_mb, "—", 1)
+        for r in results.drain
+        if r.provider_limit == 0
+    ]
+    for m in results.memory:
+        label = f"{m.pool}, memory run N={m.concurrency} ({m.orders} orders)"
+        rows.append((label, m.peak_rss_mb, f"{m.peak_pss_mb:.0f} MB", m.processes))
     if not rows:
         return
-    add("## 5. Worker memory\n")
+    add("## 8. Worker memory\n")
     add(
-        "Resident memory of the worker (all its processes: a prefork pool has one per slot). PSS shares "
-        "copy-on-write pages fairly between the processes, so it is the figure to compare with a "
-        "container's limit (the seed ran 100 workers in a 512 MB task).\n"
+        "Peak resident memory of the worker (all its processes: a prefork pool has one per slot); PSS shares "
+        "copy-on-write pages fairly, the figure to compare with a container's limit.\n"
     )
-    add("| Pool | Concurrency | Idle RSS | Peak RSS | Peak PSS | Processes | Measured in |")
-    add("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
-    for pool, n, idle, peak, pss, procs, source in rows:
-        add(f"| {pool} | {n} | {idle:.0f} MB | {peak:.0f} MB | {pss} | {procs} | {source} |")
+    add("| Pool and run | Peak RSS | Peak PSS | Processes |\n| --- | ---: | ---: | ---: |")
+    for label, rss, pss, procs in rows:
+        add(f"| {label} | {rss:.0f} MB | {pss} | {procs} |")
     add("")
 
 
-def _sizing(results: dict, add) -> None:
-    runs = [r for r in results.get("scaling", []) if r["provider_limit"] == 0]
-    latency = results["parameters"]["latency"]
-    add("## 6. Sizing: workers = rate × latency\n")
-    if runs:
-        add(
-            "The seed's formula predicts N / latency orders/s from N workers. Checked against this run "
-            "(no provider limit):\n"
-        )
-        add("| Workers | Formula N / latency | Measured | Measured ÷ formula |")
-        add("| ---: | ---: | ---: | ---: |")
-        for r in runs:
-            add(
-                f"| {r['workers']} | {r['ideal_rate']:.2f}/s | {r['measured_rate']:.2f}/s "
-                f"| {r['efficiency']:.0%} |"
-            )
-        add("")
-    largest = max(runs, key=lambda r: r["workers"]) if runs else None
-    efficiency = largest["efficiency"] if largest and largest["efficiency"] > 0 else 1.0
-    incoming = [r["incoming_rate"] for r in results.get("scaling", []) if r["incoming_rate"]]
-    targets = [("the seed's flash sale", SEED["target_rate"])]
-    if incoming:
-        targets.append(("this run's measured load", sum(incoming) / len(incoming)))
-    add("| Target | Formula: rate × latency | With measured efficiency | With provider limit 1 |")
-    add("| --- | ---: | ---: | --- |")
-    for label, rate in targets:
-        sizing = Sizing(rate, latency, 0, efficiency)
-        limited = Sizing(rate, latency, 1, efficiency)
-        measured_at = f" at {largest['workers']} workers" if largest else ""
-        add(
-            f"| {label}: {rate:.1f}/s | {sizing.ideal_workers} | {sizing.workers} "
-            f"(efficiency {efficiency:.0%}{measured_at}) "
-            f"| unreachable: the provider pays at most {limited.provider_ceiling:.2f}/s |"
-        )
-    add("")
+def _sizing(results: StudyResults, report_dir: Path, add: Add) -> None:
+    latency = results.parameters.latency
+    add("## 9. Sizing: workers = rate × latency\n")
+    try:
+        run = schema.worker_efficiency(schema.worker_runs(report_dir / "results.json"), near_workers=180)
+    except schema.ResultsError as exc:
+        add(f"No measured efficiency to size with: {exc}.\n")
+        return
+    sizing = Sizing(SEED["target_rate"], latency, 0, run.efficiency or 1.0)
     add(
-        "`python manage.py recommend_workers --rate 60 --latency "
-        f"{latency:g} --provider-limit 0 --report <this folder>` prints the same recommendation.\n"
+        f"`recommend_workers` reads this report's results.json: it takes the no-limit run of the "
+        f"{run.source} nearest the seed's 180 workers, {run.name} (η {run.efficiency:.2f}). For the seed's "
+        f"{SEED['target_rate']}/s at {latency:g} s: formula {sizing.ideal_workers} workers, with the "
+        f"measured "
+        f"efficiency {sizing.workers}; with the provider limited to 1 the rate is out of reach "
+        f"({1 / latency:.2f}/s at most).\n"
+    )
+    add(
+        f"`python manage.py recommend_workers --rate 60 --latency {latency:g} --provider-limit 0 "
+        "--report <this folder>` prints the same recommendation.\n"
     )
 
 
 # --- charts ---------------------------------------------------------------------------------------
 
 
-def _chart_queue_depth(report_dir: Path, results: dict) -> str | None:
-    runs = results.get("scaling", [])
+def _chart_queue_depth(report_dir: Path, results: StudyResults) -> str | None:
+    runs = results.scaling
     if not runs:
         return None
-    limits = list(dict.fromkeys(r["provider_limit"] for r in runs))
+    limits = list(dict.fromkeys(r.provider_limit for r in runs))
     fig, axes = plt.subplots(1, len(limits), figsize=(6.5 * len(limits), 4.2), sharey=True, squeeze=False)
-    duration = results["parameters"]["duration"]
     for ax, limit in zip(axes[0], limits, strict=True):
-        for r in (r for r in runs if r["provider_limit"] == limit):
-            samples = _read_csv(report_dir / "data" / f"samples_{r['name']}.csv")
+        for r in (r for r in runs if r.provider_limit == limit):
+            samples = _read_csv(report_dir / "data" / f"samples_{r.name}.csv")
             seconds = [float(s["t"]) for s in samples]
-            (line,) = ax.plot(
-                seconds,
-                [int(s["total"]) for s in samples],
-                label=f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}",
-            )
-            # The web publishes after answering (orders/outbox.py), so SQS can lag the orders
-            # waiting: the database's count of unpaid orders is the backlog itself.
+            label = f"{r.workers} worker{'s' if r.workers > 1 else ''}"
+            (line,) = ax.plot(seconds, [int(s["total"]) for s in samples], label=label)
+            # The web publishes after answering (orders/outbox.py): the database's unpaid orders are
+            # the backlog itself, SQS's depth may lag them.
             ax.plot(
                 seconds,
                 [int(s["db_accepted"]) + int(s["db_processing"]) for s in samples],
-                color=line.get_color(),
-                linestyle="--",
-                linewidth=1,
-            )
+                color=line.get_color(), linestyle="--", linewidth=1,
+            )  # fmt: skip
         ax.plot([], [], color="0.3", linestyle="--", linewidth=1, label="orders waiting (database)")
-        ax.axvspan(0, duration, color="0.92", zorder=0, label="load")
+        ax.axvspan(0, results.parameters.duration, color="0.92", zorder=0, label="load")
         ax.set_title(f"provider limit: {_limit(limit)}")
         ax.set_xlabel("seconds since the first order")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("messages in SQS (solid), orders waiting (dashed)")
-    fig.suptitle("Queue depth over time, by worker count")
+    fig.suptitle("Queue depth over time under the flash-sale load, by worker count")
     return _save(fig, report_dir, "queue-depth.png")
 
 
-def _chart_response_times(report_dir: Path, results: dict) -> str | None:
-    sva = results.get("sync_vs_async", {})
-    if not sva.get("sync") or not sva.get("async"):
+def _chart_response_times(report_dir: Path, results: StudyResults) -> str | None:
+    if results.sync is None or not results.accept:
         return None
+    series = [("sync checkout", results.sync.checkout), ("async checkout", results.accept[0].checkout),
+              ("GET /api/products", results.accept[0].trivial_get)]  # fmt: skip
     keys = ["50%", "66%", "75%", "90%", "95%", "99%", "100%"]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    width = 0.38
-    for offset, (label, data) in zip(
-        (-width / 2, width / 2), (("sync", sva["sync"]), ("async", sva["async"])), strict=True
-    ):
-        values = [max(data["percentiles_ms"].get(k, 0), 0.5) for k in keys]
-        bars = ax.bar([i + offset for i in range(len(keys))], values, width, label=label)
-        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7)
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    width = 0.27
+    for index, (label, stats) in enumerate(series):
+        values = [max(stats.percentiles_ms.get(k, 0.0), 0.5) for k in keys]
+        bars = ax.bar([i + (index - 1) * width for i in range(len(keys))], values, width, label=label)
+        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=6)
     ax.set_xticks(range(len(keys)), [f"p{k[:-1]}" if k != "100%" else "max" for k in keys])
     ax.set_yscale("log")
-    ax.set_ylim(top=ax.get_ylim()[1] * 6)  # room for the legend above the tallest bar
+    ax.set_ylim(top=ax.get_ylim()[1] * 6)
     ax.set_ylabel("response time (ms, log scale)")
-    ax.set_title("Checkout response-time percentiles, sync vs async")
-    ax.legend(loc="upper left", ncol=2)
+    ax.set_title(f"Response-time percentiles ({results.accept[0].database})")
+    ax.legend(loc="upper left", ncol=3, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, report_dir, "response-times.png")
 
 
-def _chart_processing_rate(report_dir: Path, results: dict) -> str | None:
-    runs = results.get("scaling", [])
-    if not runs:
+def _chart_processing_rate(report_dir: Path, results: StudyResults) -> str | None:
+    if not results.scaling and not results.drain:
         return None
-    latency = results["parameters"]["latency"]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    workers = sorted({r["workers"] for r in runs})
+    latency = results.parameters.latency
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    workers = sorted({r.workers for r in results.scaling} | {r.workers for r in results.drain})
     ax.plot(workers, [n / latency for n in workers], "k--", label=f"ideal N / {latency:g} s")
-    for limit in dict.fromkeys(r["provider_limit"] for r in runs):
-        subset = sorted((r for r in runs if r["provider_limit"] == limit), key=lambda r: r["workers"])
-        ax.plot(
-            [r["workers"] for r in subset],
-            [max(r["measured_rate"], 1e-3) for r in subset],
-            "o-",
-            label=f"measured, provider limit {_limit(limit)}",
-        )
-    if 1 in {r["provider_limit"] for r in runs}:
+    limits = list(
+        dict.fromkeys([r.provider_limit for r in results.drain] + [r.provider_limit for r in results.scaling])
+    )
+    for limit in limits:
+        drain = sorted((r for r in results.drain if r.provider_limit == limit), key=lambda r: r.workers)
+        flash = sorted((r for r in results.scaling if r.provider_limit == limit), key=lambda r: r.workers)
+        if drain:
+            ax.plot([r.workers for r in drain], [max(r.rate, 1e-3) for r in drain], "s-",
+                    label=f"drain study, provider limit {_limit(limit)}")  # fmt: skip
+        if flash:
+            ax.plot([r.workers for r in flash], [max(r.measured_rate, 1e-3) for r in flash], "o:",
+                    label=f"flash-sale load, provider limit {_limit(limit)}")  # fmt: skip
+    if 1 in limits:
         ax.axhline(1 / latency, color="tab:red", alpha=0.4, lw=1, label="limit-1 ceiling (1 / latency)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("workers (threads)")
+    ax.set_xticks(workers, [str(n) for n in workers])
+    ax.set_xlabel("workers N (threads)")
     ax.set_ylabel("paid orders per second")
-    ax.set_title("Processing rate vs workers")
+    ax.set_title("Processing rate vs workers, every N of both studies")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _save(fig, report_dir, "processing-rate.png")
 
 
@@ -514,3 +525,12 @@ def _limit(limit: int) -> str:
 
 def _pct(part: float, whole: float) -> str:
     return f"{part / whole:.0%}" if whole else "—"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.1f}×" if b else "—"
+
+
+if __name__ == "__main__":  # python -m loadtests.report <report dir>: render a saved run again
+    folder = Path(sys.argv[1])
+    print(write(folder, StudyResults.load(folder / "results.json")))

@@ -21,6 +21,22 @@ def run(*, workers: int, provider_limit: int, efficiency: float) -> dict:
     }
 
 
+def drain(*, workers: int, provider_limit: int, efficiency: float, task_errors: int = 0) -> dict:
+    """A drain-study run as capacity/results.py documents it."""
+    ideal = (min(workers, provider_limit) if provider_limit else workers) / 3.0
+    return {
+        "name": f"drain-w{workers}-l{provider_limit}",
+        "workers": workers,
+        "provider_limit": provider_limit,
+        "latency": 3.0,
+        "rate": ideal * efficiency,
+        "ideal_rate": ideal,
+        "efficiency": efficiency,
+        "task_errors": task_errors,
+        "charged_twice": 0,
+    }
+
+
 def recommend(*args: str) -> str:
     out = StringIO()
     call_command("recommend_workers", *args, stdout=out)
@@ -51,7 +67,7 @@ def test_a_rate_within_the_providers_limit_is_reachable():
 
 
 def test_a_reports_measured_efficiency_at_the_nearest_worker_count_raises_the_recommendation(tmp_path):
-    results = {
+    results = {  # schema 1 (before the drain study) is still read
         "schema": 1,
         "scaling": [
             run(workers=5, provider_limit=0, efficiency=0.9),
@@ -67,10 +83,40 @@ def test_a_reports_measured_efficiency_at_the_nearest_worker_count_raises_the_re
     assert "Recommended workers: 360" in output
 
 
-def test_a_results_file_of_another_schema_is_refused(tmp_path):
-    (tmp_path / "results.json").write_text(json.dumps({"schema": 2, "scaling": []}))
+def test_the_drain_studys_efficiency_is_preferred_to_the_flash_sale_runs(tmp_path):
+    results = {
+        "schema": 2,
+        "drain": [
+            drain(workers=200, provider_limit=0, efficiency=0.8),
+            drain(workers=200, provider_limit=1, efficiency=0.005),  # provider-bound
+        ],
+        "scaling": [run(workers=200, provider_limit=0, efficiency=0.4)],  # shares the CPU with Locust
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
 
-    with pytest.raises(CommandError, match="results schema 2"):
+    output = recommend("--rate", "60", "--latency", "3", "--provider-limit", "0", "--report", str(tmp_path))
+
+    assert "Efficiency 0.80 (measured at 200 workers (drain study)" in output
+    assert "Recommended workers: 225" in output
+
+
+def test_a_drain_run_with_task_errors_does_not_count_and_the_scaling_runs_are_the_fallback(tmp_path):
+    results = {
+        "schema": 2,
+        "drain": [drain(workers=200, provider_limit=0, efficiency=0.9, task_errors=3)],
+        "scaling": [run(workers=100, provider_limit=0, efficiency=0.5)],
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
+
+    output = recommend("--rate", "60", "--latency", "3", "--provider-limit", "0", "--report", str(tmp_path))
+
+    assert "Efficiency 0.50 (measured at 100 workers (flash-sale scaling)" in output
+
+
+def test_a_results_file_of_another_schema_is_refused(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"schema": 3, "scaling": []}))
+
+    with pytest.raises(CommandError, match="results schema 3"):
         recommend("--rate", "60", "--report", str(tmp_path))
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
 
 import psutil
 from django.db import transaction
@@ -30,42 +29,10 @@ from orders.models import CheckoutMode, Order, OrderEvent, OrderStatus
 from orders.publishing import publish_payment_jobs
 
 from ..bench import POLL_SECONDS, Bench
-from ..lab import CpuMeter, discard, tree_memory, wait_for_log
+from ..lab import EMAIL_DOMAIN, CpuMeter, discard, tree_memory, wait_for_log
+from .results import DrainRun
 
 TASK_ERROR = re.compile(r"\] (ERROR|CRITICAL)|raised unexpected|too many (clients|connections)")
-
-
-@dataclass(frozen=True)
-class DrainRun:
-    workers: int
-    provider_limit: int  # 0 = none
-    latency: float
-    orders: int
-    paid: int
-    failed: int
-    charged_twice: int
-    not_charged: int
-    task_errors: int
-    seconds: float  # first claim to last payment
-    rate: float  # paid / seconds
-    ideal_rate: float
-    efficiency: float
-    overhead_ms: float  # per order and busy thread, beyond the provider's latency
-    provider_peak: int  # most charges the sandbox ran at once
-    worker_rss_mb: float
-    cpu_seconds: dict[str, float] = field(default_factory=dict)  # per process, plus machine and wall
-
-    @property
-    def line(self) -> str:
-        limit = self.provider_limit or "none"
-        cpu = ", ".join(f"{k} {v:.1f}" for k, v in self.cpu_seconds.items() if k not in ("wall",))
-        return (
-            f"N={self.workers:<4} limit {limit:<4} orders {self.orders:<5} paid {self.paid:<5} "
-            f"{self.rate:6.2f}/s of {self.ideal_rate:6.2f}  η {self.efficiency:.3f}  "
-            f"overhead {self.overhead_ms:5.0f} ms/order  errors {self.task_errors}  "
-            f"twice {self.charged_twice}  "
-            f"RSS {self.worker_rss_mb:.0f} MB  CPU s: {cpu}"
-        )
 
 
 def postgres_pid() -> int | None:
@@ -79,14 +46,17 @@ def postgres_pid() -> int | None:
     return None
 
 
-def queue_orders(count: int) -> list[uuid.UUID]:
-    """Accept `count` async orders and publish their jobs (in batches) before any worker runs."""
+def queue_orders(count: int, tag: str) -> list[uuid.UUID]:
+    """Accept `count` async orders and publish their jobs (in batches) before any worker runs.
+
+    Their emails carry `tag` (buyer-<i>@<tag>.loadtest.example), so a run's orders can be found again.
+    """
     ids: list[uuid.UUID] = []
     lines = [checkout.Line("travel-mug", 1)]
     for index in range(count):
         with transaction.atomic():
             order = checkout.create_order(
-                email=f"drain{index}@loadtest.example", lines=lines, mode=CheckoutMode.ASYNC,
+                email=f"buyer-{index}@{tag}.{EMAIL_DOMAIN}", lines=lines, mode=CheckoutMode.ASYNC,
                 enqueued_at=timezone.now(),
             )  # fmt: skip
         ids.append(order.id)
@@ -97,11 +67,12 @@ def queue_orders(count: int) -> list[uuid.UUID]:
 
 
 def run(bench: Bench, *, workers: int, limit: int, latency: float, waves: int) -> DrainRun:
+    tag = f"drain-w{workers}-l{limit}"
     slots = min(workers, limit) if limit else workers
     count = max(1, slots * waves)
     bench.sandbox.reset(latency_seconds=latency, concurrency=limit)
-    ids = queue_orders(count)
-    worker = bench.stack.start_worker(f"drain-w{workers}-l{limit}", concurrency=workers)
+    ids = queue_orders(count, tag)
+    worker = bench.stack.start_worker(tag, concurrency=workers)
     wait_for_log(worker, " ready.", timeout=120)
     pids = {"worker": worker.pid, "sqs": _pid(bench, "sqs"), "sandbox": _pid(bench, "sandbox")}
     if (pg := postgres_pid()) is not None and bench.database.description.startswith("PostgreSQL"):
@@ -137,6 +108,7 @@ def run(bench: Bench, *, workers: int, limit: int, latency: float, waves: int) -
     keys = [Order.payment_key_for(i) for i in ids]
     log = worker.log_path.read_text(errors="replace")
     return DrainRun(
+        name=tag,
         workers=workers,
         provider_limit=limit,
         latency=latency,

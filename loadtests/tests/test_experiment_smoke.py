@@ -1,7 +1,9 @@
 """The experiment runner end to end with a tiny load: its report and data files, and their consistency.
 
-The runner starts its own stack (SQS emulator, sandbox, gunicorn, workers) as `make experiment` does;
-the checks recompute the report's figures from the raw files it wrote.
+The runner starts its own stack (SQS server, sandbox, gunicorn, workers) as `make experiment` does,
+on PostgreSQL when DATABASE_URL names one (a database of its own), else SQLite; the checks
+recompute the report's figures from the raw files it wrote (Locust's CSVs, every order's timings,
+the queue samples) and read results.json back into the typed results the report renders from.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from io import StringIO
 from itertools import pairwise
 from pathlib import Path
@@ -19,60 +22,39 @@ import pytest
 from django.core.management import call_command
 
 from devstack.stack import BASE_DIR
+from loadtests.bench import drop_database
+from loadtests.study.results import StudyResults
 
 pytestmark = pytest.mark.lab
 
 TINY = [
-    "--users",
-    "3",
-    "--duration",
-    "3",
-    "--latency",
-    "0.2",
-    "--workers",
-    "2",
-    "--provider-limits",
-    "1,0",
-    "--drain-cap",
-    "3",
-    "--capacity-rates",
-    "10",
-    "--capacity-seconds",
-    "2",
-    "--ceiling-seconds",
-    "1",
-    "--ceiling-threads",
-    "2",
-    "--prefork",
-    "2",
-]
+    "--users", "3", "--duration", "3", "--latency", "0.2", "--workers", "2", "--provider-limits", "1,0",
+    "--drain-cap", "3", "--drain-workers", "1,3", "--drain-waves", "3", "--accept-seconds", "3",
+    "--no-accept-sqlite", "--ceiling-depths", "0,200", "--ceiling-seconds", "0.5", "--ceiling-threads", "2",
+    "--capacity-rates", "10", "--capacity-seconds", "2", "--prefork", "2",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
+def report(tmp_path_factory) -> Iterator[Path]:
     """Run the study once for every test in this module; return its report folder."""
     out = tmp_path_factory.mktemp("reports")
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtests.experiment",
-            *TINY,
-            "--out",
-            str(out),
-            "--database-url",
-            f"sqlite:///{out / 'shop.sqlite3'}",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (folder,) = [p for p in out.iterdir() if p.is_dir()]
-    return folder
+    url = os.environ.get("DATABASE_URL", "")
+    postgres = url.startswith("postgres")
+    name = f"flashsale_labsmoke_{os.getpid()}"
+    database = ["--database-url", url if postgres else f"sqlite:///{out / 'shop.sqlite3'}"]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "loadtests.experiment", *TINY, "--out", str(out), *database,
+             "--database-name", name],
+            cwd=BASE_DIR, capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        (folder,) = [p for p in out.iterdir() if p.is_dir()]
+        yield folder
+    finally:
+        if postgres:
+            drop_database(url, name)
 
 
 def results(report: Path) -> dict:
@@ -84,71 +66,98 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def test_the_report_opens_with_the_environment_and_has_every_section_and_chart(report):
+def locust_row(report: Path, run: str, name: str) -> dict:
+    return next(r for r in read_csv(report / "data" / f"locust_{run}_stats.csv") if r["Name"] == name)
+
+
+def test_the_report_opens_with_the_environment_and_the_database_and_has_every_section_and_chart(report):
     text = (report / "report.md").read_text()
+    data = results(report)
 
     assert text.startswith("# Flash-sale checkout: load study")
     environment = text.split("## Environment", 1)[1].split("## 1.", 1)[0]
+    assert f"| database | **{data['environment']['database']}**" in environment
+    expected = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
+    assert data["environment"]["database"].startswith(expected)
     assert f"| CPUs | {os.cpu_count()} ×" in environment
     assert "| payment latency | 0.2 s per charge" in environment
-    assert "| provider limits studied | 1 at a time, none" in environment
+    assert [p["name"] for p in data["phases"]] == [
+        "stack", "sqs ceilings", "sync checkout", "async accept", "drain study", "flash-sale scaling",
+        "capacity", "memory", "report",
+    ]  # fmt: skip
     for heading in (
-        "## 1. Sync vs async",
-        "## 2. Worker scaling",
-        "## 3. The provider limit",
-        "## 4. Capacity",
-        "## 5. Worker memory",
-        "## 6. Sizing",
-    ):
+        "## 1. Sync vs async", "## 2. Async accept latency", "## 3. The SQS server's own ceiling",
+        "## 4. Worker scaling as a drain", "## 5. Worker scaling under the flash-sale load",
+        "## 6. The provider limited", "## 7. Capacity", "## 8. Worker memory", "## 9. Sizing",
+    ):  # fmt: skip
         assert heading in text
     for chart in ("queue-depth.png", "response-times.png", "processing-rate.png"):
         assert f"]({chart})" in text
         assert (report / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_results_json_is_schema_2_and_reads_back_into_the_typed_results_the_report_renders(report):
+    loaded = StudyResults.load(report / "results.json")
+
+    assert results(report)["schema"] == loaded.schema == 2
+    assert [(r.workers, r.provider_limit) for r in loaded.drain] == [(1, 1), (3, 1), (1, 0), (3, 0)]
+    assert [(r.workers, r.provider_limit) for r in loaded.scaling] == [(2, 1), (2, 0)]
+    assert loaded.scaling[0].drain.kind in ("measured", "extrapolated")
+
+
 def test_every_scaling_run_accounts_for_each_order_it_accepted(report):
     for run in results(report)["scaling"]:
         orders = read_csv(report / "data" / f"orders_{run['name']}.csv")
         statuses = [o["status"] for o in orders]
+        counts = run["orders"]
+        open_orders = counts["accepted"] + counts["processing"]
 
-        assert run["db_paid"] + run["db_failed"] + run["in_flight"] == run["db_orders"] == len(orders) > 0
-        assert statuses.count("paid") == run["db_paid"]
-        assert run["in_flight"] == statuses.count("accepted") + statuses.count("processing")
+        assert counts["paid"] + counts["failed"] + open_orders == counts["orders"] == len(orders) > 0
+        assert statuses.count("paid") == counts["paid"]
+        assert open_orders == statuses.count("accepted") + statuses.count("processing")
         # Locust misses only the requests still open when it stopped, at most one per user.
-        assert 0 <= run["db_orders"] - run["accepted_202"] <= 3
-        assert run["provider"]["charges"] >= run["db_paid"]
+        assert 0 <= counts["orders"] - run["accepted_202"] <= 3
+        assert run["accepted_202"] == int(
+            locust_row(report, run["name"], "POST /api/orders/async")["Request Count"]
+        )
+        assert run["provider"]["charges"] >= counts["paid"]
         assert run["provider"]["keys_charged_more_than_once"] == 0
-        cpu = run["cpu_seconds"]
-        assert cpu["wall"] > 0 and cpu["worker"] > 0 and cpu["web"] > 0
-        assert all(seconds >= 0 for seconds in cpu.values())
+        cpu = run["cpu"]
+        assert cpu["wall"] > 0 and cpu["machine"] > 0
+        assert (
+            cpu["processes"]["worker"] > 0 and cpu["processes"]["web"] > 0 and cpu["processes"]["locust"] > 0
+        )
+        assert all(seconds >= 0 for seconds in cpu["processes"].values())
 
 
-def test_the_processing_rate_and_efficiency_follow_from_the_order_timings(report):
+def test_the_processing_rate_efficiency_and_overhead_follow_from_the_order_timings(report):
     for run in results(report)["scaling"]:
         orders = read_csv(report / "data" / f"orders_{run['name']}.csv")
         paid = [o for o in orders if o["status"] == "paid"]
         first_claim = min(float(o["claimed_at"]) for o in orders if o["claimed_at"])
         end = run["drained_at"] if run["drained_at"] is not None else run["stopped_at"]
+        slots = min(run["workers"], run["provider_limit"] or run["workers"])
 
         assert run["measured_rate"] == pytest.approx(len(paid) / (end - first_claim))
-        slots = min(run["workers"], run["provider_limit"] or run["workers"])
         assert run["ideal_rate"] == pytest.approx(slots / run["latency"])
         assert run["efficiency"] == pytest.approx(run["measured_rate"] / run["ideal_rate"])
+        assert run["overhead_ms"] == pytest.approx(
+            ((end - first_claim) * slots / len(paid) - run["latency"]) * 1000
+        )
 
 
 def test_drain_figures_agree_with_the_measured_rate(report):
     for run in results(report)["scaling"]:
         drain = run["drain"]
+        open_orders = run["orders"]["accepted"] + run["orders"]["processing"]
         if drain["kind"] == "measured":
-            assert drain["remaining_at_stop"] == 0 == run["in_flight"]
+            assert drain["remaining_at_stop"] == 0 == open_orders
             assert 0 <= drain["seconds"] <= drain["observed_seconds"] + 1
-            assert "extrapolated" not in run["drain_label"]
         else:
-            assert drain["remaining_at_stop"] == run["in_flight"] > 0
+            assert drain["remaining_at_stop"] == open_orders > 0
             assert drain["seconds"] == pytest.approx(
                 drain["observed_seconds"] + drain["remaining_at_stop"] / run["measured_rate"]
             )
-            assert run["drain_label"].endswith("(extrapolated)")
 
 
 def test_queue_depth_was_sampled_every_second_and_the_peak_is_the_samples_maximum(report):
@@ -164,24 +173,61 @@ def test_queue_depth_was_sampled_every_second_and_the_peak_is_the_samples_maximu
         )
 
 
-def test_sync_and_async_figures_come_from_locusts_own_statistics(report):
+def test_the_drain_study_paid_every_queued_order_once_at_the_rate_its_order_timings_give(report):
+    waves = results(report)["parameters"]["drain_waves"]
+    for run in results(report)["drain"]:
+        orders = read_csv(report / "data" / f"orders_{run['name']}.csv")
+        slots = min(run["workers"], run["provider_limit"] or run["workers"])
+        first_claim = min(float(o["claimed_at"]) for o in orders)
+        last_paid = max(float(o["paid_at"]) for o in orders)
+
+        assert run["orders"] == len(orders) == slots * waves == run["paid"]
+        assert {o["status"] for o in orders} == {"paid"}
+        assert run["charged_twice"] == run["not_charged"] == run["task_errors"] == 0
+        assert run["seconds"] == pytest.approx(last_paid - first_claim, abs=0.01)
+        assert run["rate"] == pytest.approx(len(orders) / (last_paid - first_claim), rel=0.01)
+        assert run["ideal_rate"] == pytest.approx(slots / run["latency"])
+        assert run["efficiency"] == pytest.approx(run["rate"] / run["ideal_rate"], abs=0.002)
+        assert run["cpu_seconds"]["worker"] > 0 and run["cpu_seconds"]["wall"] > 0
+
+
+def test_accept_latency_and_the_trivial_get_come_from_the_same_locust_run(report):
+    (accept,) = results(report)["accept"]
+    checkout = locust_row(report, "accept", "POST /api/orders/async")
+    probe = locust_row(report, "accept", "GET /api/products [probe]")
+
+    assert accept["database"] == results(report)["environment"]["database"]
+    assert accept["checkout"]["requests"] == int(checkout["Request Count"]) > 0
+    assert accept["checkout"]["median_ms"] == float(checkout["Median Response Time"])
+    assert accept["trivial_get"]["requests"] == int(probe["Request Count"]) > 0
+    assert accept["trivial_get"]["p99_ms"] == float(probe["99%"])
+    assert 0 <= accept["orders"] - accept["checkout"]["requests"] <= accept["users"]
+    assert accept["cpu"]["processes"]["locust"] > 0
+
+
+def test_sync_figures_come_from_locusts_own_statistics(report):
+    sync = results(report)["sync"]
+    row = locust_row(report, "sync", "POST /api/orders/sync")
+
+    assert sync["checkout"]["requests"] == int(row["Request Count"]) > 0
+    assert sync["orders"]["paid"] <= sync["orders"]["orders"]
+    assert sync["provider"]["max_in_flight"] <= 1
+
+
+def test_the_sqs_ceilings_are_measured_at_each_depth_and_keep_the_backlog(report):
+    ceilings = results(report)["sqs_ceilings"]
+
+    assert [c["depth"] for c in ceilings] == [0, 200]
+    for c in ceilings:
+        assert c["sends"] > 0 and c["received"] > 0
+        # Receiving stops once it has taken what was sent (± one batch a thread): the backlog stays.
+        assert c["received"] <= c["sends"] + 10 * c["threads"]
+        assert c["client_cores"] >= 0 and c["server_cores"] >= 0
+
+
+def test_capacity_and_memory_are_measured(report):
     data = results(report)
-    sync, asyn = data["sync_vs_async"]["sync"], data["sync_vs_async"]["async"]
-    stats = {row["Name"]: row for row in read_csv(report / "data" / "locust_sync_stats.csv")}
 
-    assert sync["requests"] == int(stats["POST /api/orders/sync"]["Request Count"]) > 0
-    assert sync["db_paid"] <= sync["db_orders"]
-    assert asyn["from_run"] in {run["name"] for run in data["scaling"]}
-    assert asyn["requests"] > 0
-
-
-def test_capacity_and_memory_and_the_send_ceiling_are_measured(report):
-    data = results(report)
-
-    assert data["sqs_send_ceiling"]["sends"] > 0
-    assert data["sqs_send_ceiling"]["rate"] == pytest.approx(
-        data["sqs_send_ceiling"]["sends"] / data["sqs_send_ceiling"]["seconds"], rel=0.02
-    )
     steps = data["capacity"]["steps"]
     assert steps and all(s["accepted"] > 0 for s in steps)
     pools = {m["pool"]: m for m in data["memory"]}
@@ -191,20 +237,13 @@ def test_capacity_and_memory_and_the_send_ceiling_are_measured(report):
     assert all(m["peak_rss_mb"] >= m["idle_rss_mb"] > 0 for m in data["memory"])
 
 
-def test_recommend_workers_reads_the_reports_measured_efficiency(report):
+def test_recommend_workers_takes_the_drain_studys_efficiency(report):
     out = StringIO()
     call_command(
-        "recommend_workers",
-        "--rate",
-        "60",
-        "--latency",
-        "0.2",
-        "--provider-limit",
-        "0",
-        "--report",
-        str(report),
-        stdout=out,
-    )
+        "recommend_workers", "--rate", "60", "--latency", "0.2", "--provider-limit", "0",
+        "--report", str(report), stdout=out,
+    )  # fmt: skip
 
-    assert "measured at 2 workers" in out.getvalue()
+    drain = next(r for r in results(report)["drain"] if r["workers"] == 3 and r["provider_limit"] == 0)
+    assert f"Efficiency {drain['efficiency']:.2f} (measured at 3 workers (drain study)" in out.getvalue()
     assert "Recommended workers:" in out.getvalue()

@@ -12,14 +12,12 @@ from capacity import results
 from capacity.sizing import Sizing, ideal_rate
 
 
-def measured_efficiency(report: Path, near_workers: int) -> tuple[float, int]:
-    """Return (efficiency, workers) of the report's no-limit run nearest `near_workers` workers."""
+def measured_efficiency(report: Path, near_workers: int) -> results.WorkerRun:
+    """The report's no-limit run nearest `near_workers` workers: the drain study's, else a scaling run."""
     try:
-        run = results.worker_efficiency(results.scaling_runs(report), near_workers)
+        return results.worker_efficiency(results.worker_runs(report), near_workers)
     except results.ResultsError as exc:
         raise CommandError(f"{report}: {exc}") from exc
-    assert run.efficiency is not None
-    return run.efficiency, run.workers
 
 
 def latest_report() -> Path:
@@ -64,8 +62,9 @@ class Command(BaseCommand):
         if efficiency is None and report:
             path = latest_report() if report == "latest" else Path(report)
             near = Sizing(rate, latency, provider_limit, 1.0).ideal_workers
-            efficiency, at_workers = measured_efficiency(path, near)
-            source = f"measured at {at_workers} workers in {path}"
+            run = measured_efficiency(path, near)
+            efficiency = run.efficiency
+            source = f"measured at {run.workers} workers ({run.source}) in {path}"
         elif efficiency is not None:
             source = "given"
         efficiency = 1.0 if efficiency is None else efficiency

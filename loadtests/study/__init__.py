@@ -1,0 +1,37 @@
+"""The load study behind `make experiment`: phases that return typed results, run by one orchestrator.
+
+    config.py    the knobs (full and --quick presets) and the time they imply, per phase
+    results.py   the typed results (dataclasses); results.json is their JSON (capacity/results.py)
+    context.py   what the phases share: the bench, the data folder, the status line, order reads
+    ceilings.py  the SQS server's own ceiling at a backlog of 0 / 1k / 10k
+    sync.py      sync checkout at the seed's load (provider limit 1, no worker)
+    accept.py    async accept latency beside a trivial GET (same web, same Locust run); PostgreSQL, SQLite
+    drain.py     the drain study (loadtests/drain/study.run) for each N and provider limit
+    scaling.py   worker scaling under the seed's flash-sale load (Locust), then the drain watched
+    capacity.py  the accept rate held with p99 < 100 ms
+    memory.py    prefork vs threads worker memory
+    run.py       the orchestrator: phases in order, results.json after each, then loadtests/report.py
+
+Every module but config.py and results.py reads orders with the ORM, so it is imported after
+`django.setup()` (loadtests.experiment does it once the bench has set Django up).
+
+Time per phase, estimated from the parameters by `StudyConfig.estimate()` (fixed costs measured on
+the 2-core lab machine; each phase bounded by the load seconds, caps and steps it waits for):
+
+    phase              full (default)                                  s   --quick                           s
+    stack              database, migrate, SQS server, sandbox, web    15   same                             15
+    sqs ceilings       3 depths x (fill + 2 x 5 s + 2)                40   3 x (fill + 2 x 1.5 s + 2)       19
+    sync checkout      60 s load + Locust + 2 restarts                71   10 s load                        21
+    async accept       2 x (60 s + Locust) + SQLite stack            145   10 s, PostgreSQL only            15
+    drain study        10 x (worker + 8 x 3 s / 0.8 + 1.5) + orders  381   10 x (worker + 3 x 1 s / 0.8)   108
+    flash-sale scaling 10 x (worker + Locust + 60 + 25 cap + 4)      970   6 x (5 + 3 + 10 + 3 + 4)        150
+    capacity           7 steps x (Locust + 12 s + 4)                 133   1 step x (3 + 4 + 4)             11
+    memory             2 x (worker + 3 x 3 s / 0.8 + 4 + 2)           44   skipped                           0
+    report                                                            10                                    10
+    total                                        1,809 s = 30.2 min (35)            349 s = 5.8 min (6)
+
+Measured on the shared 2-core lab machine: --quick took 4.6 min against its 6.9 min estimate of the
+time (before the fixed costs were recalibrated from that run).
+
+The run prints its own estimate first and the report sets each phase's estimate beside its time.
+"""

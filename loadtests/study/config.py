@@ -1,0 +1,184 @@
+"""The study's knobs (full and --quick presets) and the wall time they imply, phase by phase.
+
+The estimate is arithmetic on the parameters plus a few fixed costs measured on the 2-core lab
+machine (OVERHEAD below: a worker's start, a Locust start, resetting the queue and the provider).
+It bounds each phase by what the phase waits for (load seconds, drain caps, steps), so the full
+preset is kept within 35 minutes and --quick within 6 by construction; `make experiment` prints the
+estimate first and the report puts each phase's estimate beside the time it took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from loadtests.bench import POLL_SECONDS
+
+FULL_BUDGET_SECONDS = 35 * 60
+QUICK_BUDGET_SECONDS = 6 * 60
+
+# Fixed costs, seconds, measured on the lab machine (2 cores, shared): see the report's phase table.
+OVERHEAD = {
+    "stack": 15.0,  # PostgreSQL database, migrate, catalogue, SQS server, sandbox, web
+    "locust": 3.0,  # Locust's start and its users' spawn, plus reading its CSVs
+    "worker": 5.0,  # a celery worker of up to 200 threads until "ready"
+    "reset": 4.0,  # restart the SQS server (+ create_queues) or the sandbox between runs
+    "order": 0.006,  # creating one queued order for the drain study (ORM, PostgreSQL)
+    "fill": 1 / 3000,  # one message of an SQS backlog sent in batches of 10
+    "report": 10.0,  # charts and report.md
+}
+# The drain study's estimate assumes at least this efficiency; its own deadline bounds a worse run.
+DRAIN_EFFICIENCY_FLOOR = 0.8
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    quick: bool
+    users: int
+    user_rate: float
+    duration: float
+    latency: float
+    workers: tuple[int, ...]  # the flash-sale scaling runs' N
+    provider_limits: tuple[int, ...]  # both studies; 0 = no limit
+    drain_cap: float  # seconds the flash-sale runs watch the queue after the load
+    drain_workers: tuple[int, ...]  # the drain study's N
+    drain_waves: int  # the drain study queues min(N, limit) × waves orders
+    accept_seconds: float
+    accept_sqlite: bool  # repeat the accept run on an SQLite file (a second small stack)
+    ceiling_depths: tuple[int, ...]
+    ceiling_seconds: float
+    ceiling_threads: int
+    capacity_rates: tuple[float, ...]
+    capacity_seconds: float
+    prefork: int  # pool size of the prefork vs threads memory runs; 0 skips them
+    out: Path
+    database_url: str | None
+    database_name: str
+
+    @property
+    def probe_users(self) -> int:
+        return 2  # loadtests/locustfile.py: CatalogueUser.fixed_count when named
+
+    def estimate(self) -> dict[str, float]:
+        """Seconds each phase should take, from its parameters (see the module docstring)."""
+        o = OVERHEAD
+        slots = [min(n, limit) if limit else n for limit in self.provider_limits for n in self.drain_workers]
+        per_drain = (
+            o["worker"] + self.drain_waves * self.latency / DRAIN_EFFICIENCY_FLOOR + POLL_SECONDS + 0.5
+        )
+        memory_wave = 3 * self.latency / DRAIN_EFFICIENCY_FLOOR  # 3 × N orders on N slots
+        return {
+            "stack": o["stack"],
+            "sqs ceilings": sum(d * o["fill"] + 2 * self.ceiling_seconds + 2 for d in self.ceiling_depths),
+            "sync checkout": o["locust"] + self.duration + 2 * o["reset"],
+            "async accept": (o["locust"] + self.accept_seconds + 2) * (2 if self.accept_sqlite else 1)
+            + (o["stack"] if self.accept_sqlite else 0),
+            "flash-sale scaling": len(self.workers)
+            * len(self.provider_limits)
+            * (o["worker"] + o["locust"] + self.duration + self.drain_cap + o["reset"]),
+            "drain study": sum(s * self.drain_waves * o["order"] + per_drain for s in slots),
+            "capacity": len(self.capacity_rates) * (o["locust"] + self.capacity_seconds + o["reset"]),
+            "memory": 2 * (o["worker"] + memory_wave + o["reset"] + 2) if self.prefork else 0.0,
+            "report": o["report"],
+        }
+
+
+# Defaults: (full run, --quick).
+PRESETS: dict[str, tuple] = {
+    "users": (20, 20),
+    "duration": (60.0, 10.0),
+    "latency": (3.0, 1.0),
+    "workers": ((1, 5, 20, 100, 200), (1, 20, 200)),
+    "provider_limits": ((1, 0), (1, 0)),
+    "drain_cap": (25.0, 3.0),
+    "drain_workers": ((1, 5, 20, 100, 200), (1, 5, 20, 100, 200)),
+    "drain_waves": (8, 3),
+    "accept_seconds": (60.0, 10.0),
+    "accept_sqlite": (True, False),
+    "ceiling_depths": ((0, 1000, 10000), (0, 1000, 10000)),
+    "ceiling_seconds": (5.0, 1.5),
+    "capacity_rates": ((10, 20, 40, 60, 80, 120, 160), (60,)),
+    "capacity_seconds": (12.0, 4.0),
+    "prefork": (20, 0),
+}
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in text.split(",") if part.strip())
+
+
+def build_parser(default_out: Path) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.experiment",
+        description=(
+            "Run the flash-sale load study on a stack this command starts and stops (PostgreSQL when "
+            "reachable): SQS server ceilings, sync checkout, async accept latency beside a trivial GET, "
+            "worker scaling under the flash-sale load and as a drain of a queued backlog (both provider "
+            "limits), capacity, worker memory; write reports/<timestamp>/report.md, results.json, "
+            "raw CSVs and PNG charts."
+        ),
+        epilog="Defaults shown as full / --quick. Example: make experiment ARGS='--quick --workers 1,20'",
+    )
+    add = parser.add_argument
+    add("--quick", action="store_true", help="Short loads, 1 s payments, fewer runs: about 6 minutes.")
+    add("--users", type=int, help="Locust users per load run (20 / 20, the seed's).")
+    add("--duration", type=float, help="Seconds of load per flash-sale and sync run (60 / 10).")
+    add("--user-rate", type=float, default=3.0, help="Checkouts/s each user aims for (3: 20 users ≈ 60/s).")
+    add("--latency", type=float, help="Seconds per charge at the payment sandbox (3 / 1).")
+    add("--workers", type=_ints, help="N of the flash-sale scaling runs (1,5,20,100,200 / 1,20,200).")
+    add("--provider-limits", type=_ints, help="Provider limits of both studies; 0 = none (1,0).")
+    add(
+        "--drain-cap",
+        type=float,
+        help="Watch the queue at most this long after a flash-sale load (25 / 3 s).",
+    )
+    add("--drain-workers", type=_ints, help="N of the drain study (1,5,20,100,200 both).")
+    add("--drain-waves", type=int, help="The drain study queues min(N, limit) × waves orders (8 / 3).")
+    add("--accept-seconds", type=float, help="Seconds of the async accept-latency run (60 / 10).")
+    add(
+        "--accept-sqlite",
+        action=argparse.BooleanOptionalAction,
+        help="Repeat the accept run on an SQLite file, on a second small stack (yes / no).",
+    )
+    add(
+        "--ceiling-depths", type=_ints, help="SQS backlogs to measure the server's ceiling at (0,1000,10000)."
+    )
+    add("--ceiling-seconds", type=float, help="Seconds per ceiling measurement, send and receive (5 / 1.5).")
+    add("--ceiling-threads", type=int, default=8, help="boto3 threads measuring the SQS server (8).")
+    add("--capacity-rates", type=_floats, help="Target accept rates (orders/s) of the capacity steps.")
+    add("--capacity-seconds", type=float, help="Seconds per capacity step (12 / 4).")
+    add("--prefork", type=int, help="Pool size of the prefork vs threads memory runs; 0 skips (20 / 0).")
+    add("--out", type=Path, default=default_out, help="Where the timestamped report folder goes.")
+    add(
+        "--database-url",
+        help="PostgreSQL server to create the study's database on (default: DATABASE_URL, else "
+        "127.0.0.1:5432), or an sqlite:/// URL to use SQLite. Without PostgreSQL: SQLite in the report.",
+    )
+    add("--database-name", default="flashsale_experiment", help="The fresh PostgreSQL database's name.")
+    return parser
+
+
+def resolve(args: argparse.Namespace) -> StudyConfig:
+    """Fill unset options from the full or quick preset, check them, and freeze them."""
+    column = 1 if args.quick else 0
+    values = {name: getattr(args, name, None) for name in (f.name for f in fields(StudyConfig))}
+    for name, preset in PRESETS.items():
+        if values[name] is None:
+            values[name] = preset[column]
+    config = StudyConfig(**values)
+    if min(config.workers + config.drain_workers) < 1 or config.users < 1 or config.drain_waves < 1:
+        raise SystemExit("workers, users and waves must be ≥ 1")
+    if config.duration <= 0 or config.latency <= 0 or config.accept_seconds <= 0:
+        raise SystemExit("durations and latency must be > 0")
+    return config
+
+
+def payment_timeout(config: StudyConfig) -> int:
+    """A charge may wait behind every other worker's at a limit-1 provider."""
+    return math.ceil(max(config.workers + config.drain_workers) * config.latency * 1.2 + 30)

@@ -1,0 +1,347 @@
+"""The study's typed results: what each phase returns, what results.json holds, what the report reads.
+
+`StudyResults.dump()` writes them as JSON (the shape `capacity/results.py` documents, schema 2);
+`StudyResults.load()` reads them back into the same dataclasses, so the report renders from a file
+as well as from a live run. No Django here: the report and the tests import it without a database.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from capacity.results import SCHEMA_VERSION
+from loadtests.drain.results import DrainRun
+from loadtests.measure import Drain
+
+T = TypeVar("T")
+
+# A process tree using at least this share of one core is at the ceiling of one Python (or Node)
+# process: the GIL (or the event loop) lets it use little more.
+ONE_CORE = 0.9
+# The machine is saturated when its busy CPU reaches this share of all its cores.
+MACHINE_BUSY = 0.9
+LABELS = {
+    "locust": "the load generator (Locust)",
+    "web": "the web (gunicorn, 2 processes)",
+    "sqs": "the SQS server",
+    "worker": "the worker",
+    "postgres": "PostgreSQL",
+    "sandbox": "the payment sandbox",
+    "bench": "the lab's own process",
+}
+# Process trees with more than one process can use more than one core.
+PROCESSES_PER_TREE = {"web": 2, "postgres": 4}
+
+
+@dataclass(frozen=True)
+class CpuShares:
+    """CPU seconds per process tree over `wall` seconds, and the whole machine's busy CPU."""
+
+    wall: float
+    machine: float  # busy CPU seconds of every core, whoever used them
+    cores: int
+    processes: dict[str, float]  # name -> CPU seconds of that process and its children
+
+    @classmethod
+    def from_meter(cls, seconds: dict[str, float], *, cores: int) -> CpuShares:
+        """From `CpuMeter.stop()` (or a DrainRun's cpu_seconds): 'wall', 'machine' and one key a tree."""
+        processes = {k: v for k, v in seconds.items() if k not in ("wall", "machine")}
+        return cls(seconds.get("wall", 0.0), seconds.get("machine", 0.0), cores, processes)
+
+    def share(self, name: str) -> float:
+        """Cores used on average by `name` (CPU seconds ÷ wall seconds)."""
+        return self.processes.get(name, 0.0) / self.wall if self.wall else 0.0
+
+    @property
+    def machine_cores(self) -> float:
+        return self.machine / self.wall if self.wall else 0.0
+
+    @property
+    def other_cores(self) -> float:
+        """Busy CPU not used by any measured tree: other work on this machine, the kernel."""
+        return max(0.0, self.machine - sum(self.processes.values())) / self.wall if self.wall else 0.0
+
+    @property
+    def limit(self) -> str:
+        """What the CPU says limited the run, in words; "" when nothing was near a ceiling."""
+        if self.machine_cores >= MACHINE_BUSY * self.cores:
+            return f"machine saturated ({self.machine_cores:.2f} of {self.cores} cores busy)"
+        for name, share in sorted(((n, self.share(n)) for n in self.processes), key=lambda p: -p[1]):
+            if share >= ONE_CORE * PROCESSES_PER_TREE.get(name, 1):
+                return f"{LABELS.get(name, name)} at its CPU ceiling ({share:.2f} cores)"
+        return ""
+
+
+@dataclass(frozen=True)
+class LocustStats:
+    """One row of Locust's stats CSV (one request name)."""
+
+    name: str
+    requests: int
+    failures: int
+    median_ms: float
+    avg_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    rps: float
+    percentiles_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def success_rate(self) -> float:
+        return (self.requests - self.failures) / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class OrderCounts:
+    orders: int
+    accepted: int
+    processing: int
+    paid: int
+    failed: int
+
+    @property
+    def open(self) -> int:
+        return self.accepted + self.processing
+
+
+@dataclass(frozen=True)
+class ProviderSummary:
+    """The payment sandbox's ledger after a run (the independent witness)."""
+
+    requests: int
+    charges: int
+    max_in_flight: int
+    max_waiting: int
+    keys_charged_more_than_once: int
+
+    @classmethod
+    def from_stats(cls, stats: dict) -> ProviderSummary:
+        return cls(*(int(stats.get(f.name) or 0) for f in fields(cls)))
+
+
+@dataclass(frozen=True)
+class Environment:
+    started_at: str
+    cpu_count: int
+    cpu_model: str
+    memory_gb: float
+    load_average_at_start: list[float]
+    platform: str
+    python: str
+    versions: dict[str, str]
+    database: str  # e.g. "PostgreSQL 15.19": the database of every phase but the second accept run
+    git_commit: str
+    web: str
+    worker_pool: str
+    finished_at: str = ""
+    wall_seconds: float = 0.0
+    load_average_at_end: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhaseTiming:
+    name: str
+    estimated_seconds: float  # from the parameters, before the run (loadtests/study/config.py)
+    seconds: float  # what it took
+
+
+@dataclass(frozen=True)
+class SqsCeiling:
+    """The SQS server alone at a backlog of `depth`: SendMessage/s, then received-and-deleted/s."""
+
+    depth: int
+    threads: int
+    sends: int
+    send_seconds: float
+    received: int  # received and deleted (ReceiveMessage of 10 + DeleteMessageBatch)
+    receive_seconds: float
+    client_cores: float  # CPU of the boto3 threads (this process) ÷ wall, both measurements
+    server_cores: float  # CPU of the SQS server ÷ wall
+
+    @property
+    def send_rate(self) -> float:
+        return self.sends / self.send_seconds if self.send_seconds else 0.0
+
+    @property
+    def receive_rate(self) -> float:
+        return self.received / self.receive_seconds if self.receive_seconds else 0.0
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    """The pre-queue shop: checkout charges inside the request, provider limit 1, no workers."""
+
+    users: int
+    duration: float
+    latency: float
+    checkout: LocustStats
+    orders: OrderCounts
+    provider: ProviderSummary
+    cpu: CpuShares
+
+    @property
+    def throughput(self) -> float:
+        return (self.checkout.requests - self.checkout.failures) / self.duration
+
+
+@dataclass(frozen=True)
+class AcceptRun:
+    """Async checkout at the seed's load with no worker, beside a trivial GET in the same Locust run."""
+
+    database: str
+    users: int
+    probe_users: int
+    duration: float
+    checkout: LocustStats  # POST /api/orders/async
+    trivial_get: LocustStats  # GET /api/products from the probe users, same web, same seconds
+    orders: int  # async orders in the database afterwards
+    cpu: CpuShares
+
+    @property
+    def throughput(self) -> float:
+        return (self.checkout.requests - self.checkout.failures) / self.duration
+
+
+@dataclass(frozen=True)
+class ScalingRun:
+    """One worker count under the seed's flash-sale load (Locust), then the queue watched draining."""
+
+    name: str
+    workers: int
+    provider_limit: int  # 0 = none
+    latency: float
+    users: int
+    duration: float
+    checkout: LocustStats
+    orders: OrderCounts
+    accepted_202: int
+    incoming_rate: float  # orders created per second during the load
+    peak_depth: int
+    peak_visible: int
+    backlog_at_load_end: int
+    measured_rate: float  # paid per second, first claim to the last payment (or the stop)
+    ideal_rate: float  # min(N, limit) / latency
+    efficiency: float
+    overhead_ms: float  # per order and busy slot, beyond the provider's latency
+    drain: Drain
+    time_to_paid_p50: float
+    time_to_paid_p95: float
+    provider: ProviderSummary
+    cpu: CpuShares
+    worker_ready_seconds: float
+    worker_idle_rss_mb: float
+    worker_peak_rss_mb: float
+    first_claim: float | None
+    load_start: float
+    load_end: float
+    stopped_at: float
+    drained_at: float | None
+
+
+@dataclass(frozen=True)
+class CapacityStep:
+    target: float
+    users: int
+    checkout: LocustStats
+    accepted: int
+    accept_rate: float
+    ok: bool
+
+
+@dataclass(frozen=True)
+class Capacity:
+    p99_limit_ms: float
+    steps: list[CapacityStep]
+
+    @property
+    def best(self) -> CapacityStep | None:
+        passing = [s for s in self.steps if s.ok]
+        return max(passing, key=lambda s: s.accept_rate) if passing else None
+
+
+@dataclass(frozen=True)
+class MemoryRun:
+    pool: str
+    concurrency: int
+    orders: int
+    paid: int
+    idle_rss_mb: float
+    peak_rss_mb: float
+    peak_pss_mb: float
+    processes: int
+
+
+@dataclass(frozen=True)
+class Parameters:
+    quick: bool
+    command: str
+    users: int
+    user_rate: float
+    duration: float
+    latency: float
+    workers: list[int]
+    provider_limits: list[int]
+    drain_cap: float
+    drain_workers: list[int]
+    drain_waves: int
+    accept_seconds: float
+    accept_sqlite: bool
+    ceiling_depths: list[int]
+    ceiling_seconds: float
+    ceiling_threads: int
+    capacity_rates: list[float]
+    capacity_seconds: float
+    prefork: int
+    estimated_seconds: float
+
+
+@dataclass
+class StudyResults:
+    """Everything one run measured; each phase fills its own field."""
+
+    parameters: Parameters
+    environment: Environment
+    schema: int = SCHEMA_VERSION
+    phases: list[PhaseTiming] = field(default_factory=list)
+    sqs_ceilings: list[SqsCeiling] = field(default_factory=list)
+    sync: SyncRun | None = None
+    accept: list[AcceptRun] = field(default_factory=list)
+    scaling: list[ScalingRun] = field(default_factory=list)
+    drain: list[DrainRun] = field(default_factory=list)
+    capacity: Capacity | None = None
+    memory: list[MemoryRun] = field(default_factory=list)
+
+    def dump(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> StudyResults:
+        return from_json(cls, json.loads(path.read_text()))
+
+
+def from_json(cls: type[T], data: Any) -> T:
+    """Build dataclass `cls` from `asdict`-shaped JSON, field types guiding nested dataclasses."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {f.name: _value(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data}  # type: ignore[arg-type]
+    return cls(**kwargs)
+
+
+def _value(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _value(inner, value)
+    if origin is list:
+        (inner,) = typing.get_args(hint)
+        return [_value(inner, v) for v in value]
+    if is_dataclass(hint):
+        return from_json(hint, value)  # type: ignore[arg-type]
+    return value

@@ -1,0 +1,167 @@
+"""The orchestrator: run the phases in order on one bench, save results.json after each, write the report.
+
+Imported after `django.setup()` (loadtests.experiment), like every phase: they read orders with the ORM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import boto3
+import psutil
+
+from devstack.stack import BASE_DIR, SQS_SERVER
+from loadtests import report
+from loadtests.bench import Bench
+from loadtests.lab import Queue
+from loadtests.study import accept, capacity, ceilings, drain, memory, scaling, sync
+from loadtests.study.config import StudyConfig
+from loadtests.study.context import Lab, Progress
+from loadtests.study.results import Environment, Parameters, PhaseTiming, StudyResults
+from shop.models import Product
+
+
+def run(
+    config: StudyConfig, bench: Bench, report_dir: Path, *, command: str, stack_seconds: float
+) -> StudyResults:
+    estimate = config.estimate()
+    progress = Progress(total=len(estimate) - 1)
+    sqs = boto3.client("sqs", endpoint_url=bench.stack.env["SQS_ENDPOINT_URL"], region_name="us-east-1")
+    queue_url = sqs.get_queue_url(QueueName=bench.stack.env.get("SQS_QUEUE_NAME", "flashsale-payments"))
+    web = bench.stack.start_web()
+    queue = Queue(bench.stack.env["SQS_ENDPOINT_URL"], queue_url["QueueUrl"])
+    # Unlimited products only: a sold-out flash product would turn the load into 409s.
+    skus = list(Product.objects.filter(active=True, stock=None).values_list("sku", flat=True))
+    lab = Lab(bench, config, report_dir, queue, progress, web, skus)
+    lab.data.mkdir(parents=True, exist_ok=True)
+    results = StudyResults(parameters=_parameters(config, command), environment=_environment(bench))
+    results.phases.append(PhaseTiming("stack", estimate["stack"], round(stack_seconds, 1)))
+    began = time.monotonic() - stack_seconds
+
+    def phase(name: str, work: Callable[[], None]) -> None:
+        progress.phase(f"{name} (estimate {estimate[name]:.0f} s)")
+        started = time.monotonic()
+        work()
+        results.phases.append(
+            PhaseTiming(name, round(estimate[name], 1), round(time.monotonic() - started, 1))
+        )
+        save(results, report_dir)
+
+    c = config
+    phase("sqs ceilings", lambda: results.sqs_ceilings.extend(ceilings.run(lab)))
+    phase("sync checkout", lambda: setattr(results, "sync", sync.run(lab)))
+    phase("async accept", lambda: results.accept.extend(accept.run(lab)))
+
+    def drain_study() -> None:
+        for limit in c.provider_limits:
+            for n in c.drain_workers:
+                progress.status(f"N={n}, provider limit {limit or 'none'}", force=True)
+                results.drain.append(drain.run(lab, workers=n, limit=limit))
+                save(results, report_dir)
+
+    def flash_sale() -> None:
+        for limit in c.provider_limits:
+            for n in c.workers:
+                progress.status(f"N={n}, provider limit {limit or 'none'}", force=True)
+                results.scaling.append(scaling.run(lab, workers=n, limit=limit))
+                save(results, report_dir)
+
+    phase("drain study", drain_study)
+    phase("flash-sale scaling", flash_sale)
+    phase("capacity", lambda: setattr(results, "capacity", capacity.run(lab)))
+    if c.prefork:
+        phase(
+            "memory", lambda: results.memory.extend(memory.run(lab, pool=p) for p in ("threads", "prefork"))
+        )
+
+    progress.phase("report")
+    started = time.monotonic()
+    results.environment = _finished(results.environment, time.monotonic() - began)
+    report.write(report_dir, results)
+    results.phases.append(PhaseTiming("report", estimate["report"], round(time.monotonic() - started, 1)))
+    results.environment = _finished(results.environment, time.monotonic() - began)
+    save(results, report_dir)
+    report.write(report_dir, results)  # again, with the report phase's own time
+    progress.done()
+    return results
+
+
+def save(results: StudyResults, report_dir: Path) -> None:
+    """data/results.json, and the root copy `manage.py recommend_workers --report <dir>` reads."""
+    results.dump(report_dir / "data" / "results.json")
+    results.dump(report_dir / "results.json")
+
+
+def _parameters(c: StudyConfig, command: str) -> Parameters:
+    return Parameters(
+        quick=c.quick, command=command, users=c.users, user_rate=c.user_rate, duration=c.duration,
+        latency=c.latency, workers=list(c.workers), provider_limits=list(c.provider_limits),
+        drain_cap=c.drain_cap, drain_workers=list(c.drain_workers), drain_waves=c.drain_waves,
+        accept_seconds=c.accept_seconds, accept_sqlite=c.accept_sqlite,
+        ceiling_depths=list(c.ceiling_depths), ceiling_seconds=c.ceiling_seconds,
+        ceiling_threads=c.ceiling_threads, capacity_rates=list(c.capacity_rates),
+        capacity_seconds=c.capacity_seconds, prefork=c.prefork,
+        estimated_seconds=round(sum(c.estimate().values())),
+    )  # fmt: skip
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _node_package(name: str) -> str:
+    path = SQS_SERVER.parent / "node_modules" / name / "package.json"
+    return json.loads(path.read_text())["version"] if path.exists() else "not installed"
+
+
+def _environment(bench: Bench) -> Environment:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=BASE_DIR, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    models = (
+        [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        if cpuinfo.exists()
+        else []
+    )
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    packages = ("Django", "celery", "kombu", "boto3", "psycopg", "locust", "gunicorn", "aiohttp")
+    return Environment(
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        cpu_count=os.cpu_count() or 1,
+        cpu_model=models[0] if models else "",
+        memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
+        load_average_at_start=[round(x, 2) for x in os.getloadavg()],
+        platform=platform.platform(),
+        python=platform.python_version(),
+        versions={**{p: _version(p) for p in packages}, "fauxqs": _node_package("fauxqs"), "node": node},
+        database=bench.database.description,
+        git_commit=commit,
+        web="gunicorn gthread, 2 processes × 32 threads",
+        worker_pool="threads (celery --pool=threads), one worker process per run",
+    )
+
+
+def _finished(env: Environment, wall: float) -> Environment:
+    return Environment(
+        **{**env.__dict__, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+           "wall_seconds": round(wall), "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
+    )  # fmt: skip
