@@ -80,7 +80,7 @@ def test_unknown_or_malformed_order_id_is_404(api, order_id):
     response = api.get(f"/api/orders/{order_id}")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "No such order."}
+    assert response.json() == {"code": "not_found", "detail": "No such order."}
 
 
 @pytest.mark.django_db
@@ -124,7 +124,8 @@ def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(api, products, 
     response = post(api, path, body)
 
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    assert response.json()["code"] == "invalid"
+    assert field in response.json()["errors"]
     assert Order.objects.count() == 0
     assert OrderEvent.objects.count() == 0
     assert published_jobs() == []
@@ -134,7 +135,7 @@ def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(api, products, 
 def test_unknown_sku_error_points_at_the_line(api, products, published_jobs):
     body = {**GOOD, "items": [{"sku": "mug", "quantity": 1}, {"sku": "nope", "quantity": 1}]}
 
-    errors = post(api, "/api/orders/async", body).json()
+    errors = post(api, "/api/orders/async", body).json()["errors"]
 
     assert errors == {"items": [{}, {"sku": ["Unknown or unavailable product 'nope'."]}]}
 
@@ -145,6 +146,7 @@ def test_malformed_json_is_a_400_and_creates_nothing(api, products, published_jo
     response = api.post(path, data='{"email": "a@example.com", "items": [', content_type="application/json")
 
     assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
     assert "JSON parse error" in response.json()["detail"]
     assert Order.objects.count() == 0
 

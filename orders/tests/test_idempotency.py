@@ -88,7 +88,8 @@ def test_an_empty_or_overlong_key_is_a_400(products, published_jobs, key):
     response = post("/api/orders/async", BODY, key)
 
     assert response.status_code == 400
-    assert "Idempotency-Key" in response.json()
+    assert response.json()["code"] == "invalid_idempotency_key"
+    assert "Idempotency-Key" in response.json()["errors"]
     assert Order.objects.count() == 0
 
 
