@@ -27,6 +27,7 @@ from capacity.sizing import ideal_rate
 from config.timeouts import Timeouts
 from devstack.stack import BASE_DIR, Stack
 from loadtests import measure, report
+from loadtests.bench import UNLIMITED_RATES
 from loadtests.lab import (
     EMAIL_DOMAIN,
     CpuMeter,
@@ -133,6 +134,7 @@ class Study:
             **Timeouts.derive(payment=payment_timeout).as_env(),  # the rest of the chain follows
             # Short long-polls: a killed worker's last poll must not swallow the next run's first job.
             "SQS_WAIT_TIME_SECONDS": "1",
+            **UNLIMITED_RATES,  # one loopback client (loadtests/bench.py)
         }
         self.stack = Stack.create(report_dir / "logs", extra_env=self.env)
         self.results: dict = {

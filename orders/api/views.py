@@ -3,7 +3,7 @@
 import uuid
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -38,13 +38,20 @@ def _order_response(order: Order, http_status: int, **extra) -> Response:
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     # Printable ASCII, no space at either end (the key is compared stripped).
-    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": f"^{idempotency.KEY_PATTERN.pattern}$"},
     OpenApiParameter.HEADER,
     description=(
         "1–255 characters, one per checkout attempt. A repeat with the same key and body gets the "
         "first answer again (with `Idempotent-Replayed: true`) and creates nothing; the same key with "
         "another body is a 422; while the first request runs, a 409 `request_in_progress`."
     ),
+)
+
+
+BASKET = OpenApiExample(
+    "Two travel mugs",
+    value={"email": "ann@example.com", "items": [{"sku": "travel-mug", "quantity": 2}]},
+    request_only=True,
 )
 
 
@@ -122,6 +129,7 @@ class AsyncCheckoutApi(CheckoutApi):
         summary="Place an order; it is charged in the background",
         request=CheckoutInput,
         parameters=[IDEMPOTENCY_KEY],
+        examples=[BASKET],
         responses={
             202: OpenApiResponse(OrderOutput, description="Accepted; `Location: /api/orders/<id>`."),
             **CHECKOUT_ERRORS,
@@ -149,6 +157,7 @@ class SyncCheckoutApi(CheckoutApi):
         summary="Place an order and charge it inside the request",
         request=CheckoutInput,
         parameters=[IDEMPOTENCY_KEY],
+        examples=[BASKET],
         responses={
             201: OpenApiResponse(SyncOrderOutput, description="Paid."),
             202: OpenApiResponse(
