@@ -6,7 +6,7 @@ PIP_VERSION := 26.3
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml devstack/sqs_server/package-lock.json | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast chaos experiment lint format clean
+.PHONY: help install run test test-fast fuzz chaos experiment lint format schema clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ test: install ## Run the whole test suite (uses DATABASE_URL when set, else SQLi
 test-fast: install ## The unit tier alone: no subprocess, a few seconds (the inner loop)
 	$(BIN)/python -m pytest -m unit -q $(ARGS)
 
+fuzz: install ## Fuzz every API operation against a live stack (schemathesis; FUZZ_MAX_EXAMPLES=200)
+	$(BIN)/python -m pytest tests/test_api_fuzz.py -s -q $(ARGS)
+
 chaos: install ## Fault injection on a stack of its own: nine scenarios, one line of figures each
 	$(BIN)/python -m loadtests.chaos $(ARGS)
 
@@ -63,6 +66,9 @@ lint: install ## Lint, check formatting and types
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy config orders payments shop queues capacity
+
+schema: install ## Regenerate docs/openapi.yaml from the code (tests/test_openapi.py fails while they differ)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 format: install ## Format the code
 	$(BIN)/ruff check --fix .

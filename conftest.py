@@ -22,6 +22,8 @@ from pathlib import Path
 
 import django
 import pytest
+import redis
+from django.conf import settings
 
 from devstack.stack import Stack, free_port
 
@@ -39,6 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PAYMENT_PROVIDER_URL"] = f"http://127.0.0.1:{_ports['sandbox']}"
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    # This run's keys in the shared Redis (rate-limit counters), its stacks' included: deleted at the end.
+    os.environ["CACHE_KEY_PREFIX"] = f"test-{os.getpid()}"
     # Settings can load now; the shared fixtures import models, so they come after set-up.
     django.setup()
     config.pluginmanager.import_plugin("tests.fixtures")
@@ -72,9 +76,22 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """In CI a skipped test is a test that did not run: fail the run instead of hiding it."""
+    """Delete this run's cache keys; in CI, fail a run that skipped a test (a test that did not run)."""
+    _delete_cache_keys()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if os.environ.get("CI") and skipped and exitstatus == 0:
         reporter.write_line(f"CI: {skipped} test(s) skipped; every test must run in CI.", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _delete_cache_keys() -> None:
+    prefix = os.environ.get("CACHE_KEY_PREFIX")
+    if not prefix or not prefix.startswith("test-"):
+        return
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        for key in client.scan_iter(match=f"{prefix}:*", count=500):
+            client.delete(key)
+    except redis.RedisError:
+        pass  # nothing was counted there

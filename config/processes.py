@@ -23,6 +23,8 @@ from collections.abc import Mapping
 
 from django.conf import settings  # lazy: only the web's command reads it
 
+from config.access_log import ACCESS_LOG_FORMAT as access_log_format
+
 ROLES = ("web", "worker", "sweeper")
 
 
@@ -32,7 +34,9 @@ def web_argv(
     return [
         "gunicorn", "config.wsgi", "--bind", bind, "--worker-class", "gthread",
         "--workers", str(processes), "--threads", str(threads), "--timeout", str(timeout),
-        *(["--access-logfile", "-"] if access_log else []),
+        # No customer data in the access log (config/access_log.py).
+        *(["--access-logfile", "-", "--access-logformat", access_log_format,
+           "--logger-class", "config.access_log.RedactingLogger"] if access_log else []),
     ]  # fmt: skip
 
 

@@ -174,8 +174,10 @@ class Stack:
         # Celery's CLI applies CELERY_WORKER_POOL even over an explicit --pool=prefork.
         return self.spawn(name, argv, CELERY_WORKER_POOL=pool, **env)
 
-    def start_web(self, port: int | None = None, *, threads: int = 32, workers: int = 2) -> Process:
-        """The web command of config.processes (gunicorn), on a free port."""
+    def start_web(
+        self, port: int | None = None, *, threads: int = 32, workers: int = 2, name: str = "web", **env: str
+    ) -> Process:
+        """The web command of config.processes (gunicorn), on a free port; `env` adds to the stack's."""
         port = port or free_port()
         argv = local(
             processes.web_argv(
@@ -186,7 +188,7 @@ class Stack:
                 access_log=False,
             )
         )
-        proc = self.spawn("web", argv)
+        proc = self.spawn(name, argv, **env)
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/api/products", proc=proc.popen, timeout=60)
         self.env["WEB_URL"] = url

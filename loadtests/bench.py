@@ -22,6 +22,9 @@ from devstack.stack import Stack, free_port
 from sandbox.client import SandboxClient
 
 LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
+# The lab drives the shop from one loopback address: the per-client rate limits (CHECKOUT_RATE_LIMIT,
+# ORDER_STATUS_RATE_LIMIT; `make run` keeps realistic ones) would measure the limiter, not the shop.
+UNLIMITED_RATES = {"CHECKOUT_RATE_LIMIT": "0", "ORDER_STATUS_RATE_LIMIT": "0"}
 # The long poll (SQS_WAIT_TIME_SECONDS) of the workers a bench starts: short, so that a worker the
 # bench kills cannot hold a message for long in a poll it left open.
 POLL_SECONDS = 1
@@ -82,7 +85,12 @@ class Bench:
         **sandbox: str,
     ) -> Bench:
         """Start the stack; `sandbox` are the sandbox's environment knobs (PAYMENT_LATENCY_SECONDS=...)."""
-        env = {"DATABASE_URL": database.url, "DJANGO_SETTINGS_MODULE": "config.settings.local", **env}
+        env = {
+            "DATABASE_URL": database.url,
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            **UNLIMITED_RATES,
+            **env,
+        }
         stack = Stack.create(run_dir / "logs", extra_env=env)
         sqs_port = free_port()
         try:

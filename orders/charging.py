@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from payments import gateway
-from payments.exceptions import PaymentDeclined, PaymentRejected, PaymentUnavailable
+from payments.exceptions import PaymentDeclined, PaymentNotAuthorized, PaymentRejected, PaymentUnavailable
 
 from . import transitions
 from .exceptions import TransitionConflict
@@ -70,6 +70,17 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
                 metadata={"order_id": str(order.id), "email": order.email},
             ),
             timeout=timeout,
+        )
+    except PaymentNotAuthorized as exc:
+        # Our configuration is wrong (PAYMENT_PROVIDER_API_KEY), not the customer's payment: never
+        # fail the order for it, whatever its attempts. Hold it (back to accepted) and retry with
+        # backoff until the key is fixed; every such attempt is logged at CRITICAL for alerting.
+        log.critical("PAYMENT PROVIDER REFUSED OUR CREDENTIALS; order %s held for retry: %s", order_id, exc)
+        return _record(
+            order_id,
+            transitions.release,
+            Outcome.RETRY,
+            detail="provider refused our API key; held for retry",
         )
     except (PaymentDeclined, PaymentRejected) as exc:
         return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc))

@@ -7,6 +7,8 @@ from django.core.checks import Error, register
 
 from config.timeouts import Timeouts
 
+from .api.throttling import parse_rate
+
 
 @register()
 def timeout_chain(app_configs=None, **kwargs) -> list[Error]:
@@ -73,3 +75,20 @@ def connection_budget_problem(database: dict, *, budget: int, threads: int) -> t
         fix = "Turn the pool on (DB_POOL_MAX_SIZE > 0) or raise DATABASE_CONNECTION_BUDGET."
     message = f"one process may open {why}, more than its budget of {budget} connections."
     return f"DATABASE_CONNECTION_BUDGET: {message}", fix
+
+
+@register()
+def rate_limits(app_configs=None, **kwargs) -> list[Error]:
+    problems = []
+    for setting in ("CHECKOUT_RATE_LIMIT", "ORDER_STATUS_RATE_LIMIT"):
+        try:
+            parse_rate(getattr(settings, setting))
+        except ValueError as exc:
+            problems.append(
+                Error(
+                    f"{setting}: {exc}.",
+                    hint="Use DRF's syntax, e.g. 20/min, or 0 for none.",
+                    id="orders.E004",
+                )
+            )
+    return problems

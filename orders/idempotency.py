@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,9 @@ from .exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempo
 from .models import IdempotencyKey
 
 MAX_KEY_LENGTH = 255
+# Printable ASCII with no space at either end: what the OpenAPI schema promises to accept (a UUID,
+# a ULID, a random token). Found by schemathesis: control characters and Latin-1 bytes used to pass.
+KEY_PATTERN = re.compile(r"[!-~]([ -~]*[!-~])?")
 log = logging.getLogger(__name__)
 
 
@@ -38,8 +42,10 @@ def fingerprint(data: Any) -> str:
 
 def check_key(key: str) -> str:
     key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidIdempotencyKey(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.")
+    if not key or len(key) > MAX_KEY_LENGTH or not KEY_PATTERN.fullmatch(key):
+        raise InvalidIdempotencyKey(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters, e.g. a UUID."
+        )
     return key
 
 

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 import httpx
 from django.conf import settings
 
-from .exceptions import PaymentDeclined, PaymentRejected, PaymentTimeout, PaymentUnavailable
+from .exceptions import (
+    PaymentDeclined,
+    PaymentNotAuthorized,
+    PaymentRejected,
+    PaymentTimeout,
+    PaymentUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +41,18 @@ class ChargeResult:
 
 
 _client_lock = threading.Lock()
-_clients: dict[str, httpx.Client] = {}
+_clients: dict[tuple[str, str], httpx.Client] = {}
 
 
 def _client() -> httpx.Client:
-    """One pooled, thread-safe client per provider URL (settings may change under tests)."""
-    base_url = settings.PAYMENT_PROVIDER_URL
+    """One pooled, thread-safe client per provider URL and key (settings may change under tests)."""
+    base_url, api_key = settings.PAYMENT_PROVIDER_URL, settings.PAYMENT_PROVIDER_API_KEY
     with _client_lock:
-        client = _clients.get(base_url)
+        client = _clients.get((base_url, api_key))
         if client is None:
-            client = _clients[base_url] = httpx.Client(
+            client = _clients[(base_url, api_key)] = httpx.Client(
                 base_url=base_url,
-                headers={"Authorization": f"Bearer {settings.PAYMENT_PROVIDER_API_KEY}"},
+                headers={"Authorization": f"Bearer {api_key}"},
                 limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
             )
         return client
@@ -82,6 +88,10 @@ def charge(request: ChargeRequest, *, timeout: float) -> ChargeResult:
     message = body.get("error", {}).get("message") or response.reason_phrase
     if response.status_code == 402:
         raise PaymentDeclined(message)
+    if response.status_code in (401, 403):
+        raise PaymentNotAuthorized(
+            f"payment provider refused our API key ({response.status_code}): {message}"
+        )
     if response.status_code == 429 or response.status_code >= 500:
         raise PaymentUnavailable(f"payment provider error {response.status_code}: {message}")
     raise PaymentRejected(f"payment provider rejected the request ({response.status_code}): {message}")

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import httpx
+
+from sandbox import DEFAULT_API_KEY
 
 DEFAULTS = {"latency_seconds": 3.0, "concurrency": 1, "decline_rate": 0.0, "error_rate": 0.0}
 
 
 class SandboxClient:
-    def __init__(self, url: str, *, defaults: dict | None = None):
+    def __init__(self, url: str, *, defaults: dict | None = None, api_key: str | None = None):
         self.url = url
-        self.defaults = {**DEFAULTS, **(defaults or {})}
-        self.http = httpx.Client(base_url=url, timeout=10)
+        # The key the sandbox started with (its environment's, as the shop's settings have it).
+        api_key = api_key or os.environ.get("PAYMENT_PROVIDER_API_KEY") or DEFAULT_API_KEY
+        self.defaults = {**DEFAULTS, "api_key": api_key, **(defaults or {})}
+        # `http` speaks to the sandbox as the shop does: with the API key.
+        self.http = httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {api_key}"})
 
     def configure(self, **knobs) -> None:
         self.http.put("/v1/config", json=knobs).raise_for_status()

@@ -12,6 +12,10 @@ Django; the shop reaches it only over HTTP, through ``payments/gateway.py``.
   wait in arrival order.
 - ``PAYMENT_DECLINE_RATE`` and ``PAYMENT_ERROR_RATE`` (0..1) inject declines (402, final) and
   transient errors (503, nothing charged, retry with the same key).
+- ``POST /v1/charges`` needs ``Authorization: Bearer <key>`` with the key the sandbox was started
+  with (``PAYMENT_PROVIDER_API_KEY``, default ``sk_test_sandbox``, the local settings' default):
+  a missing or wrong key is a 401, as at a real provider. The sandbox's own tooling endpoints below
+  (stats, ledger, config, reset) are open: they are the tests' witness, not the provider's API.
 - ``GET /v1/stats`` is the ledger summary, ``GET /v1/charges`` the ledger itself,
   ``GET/PUT /v1/config`` reads or changes the knobs at run time, ``POST /v1/reset`` clears all.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import logging
 import os
 import random
@@ -31,6 +36,8 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox import DEFAULT_API_KEY
+
 log = logging.getLogger("sandbox")
 
 
@@ -40,6 +47,7 @@ class Config:
     concurrency: int = 1  # 0 = unlimited
     decline_rate: float = 0.0
     error_rate: float = 0.0
+    api_key: str = DEFAULT_API_KEY
 
     @classmethod
     def from_env(cls) -> Config:
@@ -48,7 +56,12 @@ class Config:
             concurrency=int(os.environ.get("PAYMENT_PROVIDER_CONCURRENCY", 1)),
             decline_rate=float(os.environ.get("PAYMENT_DECLINE_RATE", 0)),
             error_rate=float(os.environ.get("PAYMENT_ERROR_RATE", 0)),
+            api_key=os.environ.get("PAYMENT_PROVIDER_API_KEY") or DEFAULT_API_KEY,
         )
+
+    def public(self) -> dict[str, Any]:
+        """The knobs, without the API key."""
+        return {k: v for k, v in asdict(self).items() if k != "api_key"}
 
     def update(self, changes: dict[str, Any]) -> None:
         for name, value in changes.items():
@@ -56,6 +69,9 @@ class Config:
                 raise ValueError(f"unknown setting {name!r}")
             kind = type(getattr(self, name))
             value = kind(value)
+            if name == "api_key":
+                setattr(self, name, value)
+                continue
             if value < 0 or (name.endswith("_rate") and value > 1):
                 raise ValueError(f"{name} out of range")
             setattr(self, name, value)
@@ -222,6 +238,12 @@ PROVIDER = web.AppKey("provider", Provider)
 @routes.post("/v1/charges")
 async def create_charge(request: web.Request) -> web.Response:
     provider = request.app[PROVIDER]
+    expected = f"Bearer {provider.config.api_key}".encode()
+    if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
+        message = (
+            "Invalid API key provided." if "Authorization" in request.headers else "No API key provided."
+        )
+        return web.json_response(_error("authentication_error", message), status=401)
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key or len(key) > 255:
         return web.json_response(
@@ -247,12 +269,12 @@ async def list_charges(request: web.Request) -> web.Response:
 @routes.get("/v1/stats")
 async def stats(request: web.Request) -> web.Response:
     provider = request.app[PROVIDER]
-    return web.json_response({**provider.stats.summary(), "config": asdict(provider.config)})
+    return web.json_response({**provider.stats.summary(), "config": provider.config.public()})
 
 
 @routes.get("/v1/config")
 async def get_config(request: web.Request) -> web.Response:
-    return web.json_response(asdict(request.app[PROVIDER].config))
+    return web.json_response(request.app[PROVIDER].config.public())
 
 
 @routes.put("/v1/config")
@@ -263,7 +285,7 @@ async def put_config(request: web.Request) -> web.Response:
     except (ValueError, TypeError) as exc:
         return web.json_response(_error("invalid_request_error", str(exc)), status=400)
     provider.limiter.resize(provider.config.concurrency)
-    return web.json_response(asdict(provider.config))
+    return web.json_response(provider.config.public())
 
 
 @routes.post("/v1/reset")

@@ -4,6 +4,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from config.timeouts import Timeouts
 
@@ -26,6 +27,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files: the docs work offline
+    "csp",
+    "axes",
     "shop",
     "orders",
     "payments",
@@ -36,6 +41,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",  # first: no Host check, no database (see the module)
     "django.middleware.security.SecurityMiddleware",
+    # Everything under /api/ answers errors in one JSON shape and refuses big bodies (413) here.
+    "config.api.ApiBoundaryMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -43,7 +51,20 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out client before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# The admin's URL (no leading slash): moving it off /admin/ sheds most password-guessing bots.
+ADMIN_URL = env("DJANGO_ADMIN_URL", default="admin/")
+if not ADMIN_URL.endswith("/") or ADMIN_URL.startswith("/"):
+    raise ImproperlyConfigured(
+        "DJANGO_ADMIN_URL must be a path like 'staff-7f3a/': no leading slash, one trailing"
+    )
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -113,6 +134,45 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# --- A cache every web process shares (rate limits): Redis -----------------------------------
+# Production has no default: a per-process cache would let each web task grant the full rate.
+REDIS_URL = env("REDIS_URL")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="flashsale"),
+        # A slow Redis must not hold a checkout: fail fast (the rate limit then lets requests through).
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+
+# --- Admin login throttling (django-axes) ------------------------------------------------------
+# After AXES_FAILURE_LIMIT wrong passwords from one IP for one username, that pair is locked out
+# for AXES_COOLOFF_HOURS. Attempts are kept in the database (visible in the admin).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_RESET_ON_SUCCESS = True
+
+# --- Content-Security-Policy (django-csp) --------------------------------------------------------
+# The storefront and the admin run no inline script; the API docs load their init script from a
+# URL of their own (SpectacularSwaggerSplitView). Swagger UI sets inline styles and data: images,
+# so only the docs page widens style-src/img-src (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -136,6 +196,37 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Clients are told apart by REMOTE_ADDR, or behind N trusted proxies (the ALB: 1) by the
+    # address the nearest of them saw in X-Forwarded-For. Never the whole header: clients forge it.
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
+}
+
+# Rate limits per client, in DRF's syntax ("20/min", "5/s", "1000/h"); "0" turns one off. Counted
+# in the shared cache, so every web process and host adds to the same count (orders/api/throttling.py).
+# A checkout costs a provider call; a status read costs one indexed query.
+CHECKOUT_RATE_LIMIT = env("CHECKOUT_RATE_LIMIT", default="20/min")
+ORDER_STATUS_RATE_LIMIT = env("ORDER_STATUS_RATE_LIMIT", default="300/min")
+# Largest request body the API reads: a 50-line basket is about 4 KB. Larger is a 413 before parsing.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Flash-sale checkout API",
+    "DESCRIPTION": (
+        "Guest checkout for a flash sale. Errors share one shape: "
+        '`{"code": "<machine-readable>", "detail": "<for people>"}`, plus `errors` (field → messages) '
+        "on a 400 and the stock figures on an `out_of_stock` 409."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Only the API: the docs views and the schema itself are not operations.
+    "SCHEMA_PATH_PREFIX": "/api",
+    "ENUM_NAME_OVERRIDES": {"OrderStatus": "orders.models.OrderStatus"},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.docs.basket_limits"],
 }
 
 # --- The shop -----------------------------------------------------------------------------------

@@ -1,5 +1,14 @@
 """Test settings: local ones, with a file-backed SQLite test database that worker processes share."""
 
+import os
+
+# Tests (and the stacks they start, which inherit the environment) are not rate limited unless a
+# test says so: one loopback client sends them all. Their cache keys carry a per-run prefix
+# (conftest.py sets it and deletes the keys at the end).
+os.environ.setdefault("CHECKOUT_RATE_LIMIT", "0")
+os.environ.setdefault("ORDER_STATUS_RATE_LIMIT", "0")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
+
 from .local import *  # noqa: F403
 from .local import DATABASES
 

@@ -2,7 +2,9 @@
 
 from rest_framework import serializers
 
-from orders.checkout import MAX_QUANTITY
+from config.errors import ErrorOutput
+from orders.checkout import MAX_LINES, MAX_QUANTITY
+from orders.models import CheckoutMode, Order, OrderStatus
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -23,8 +25,13 @@ class CheckoutInput(serializers.Serializer):
     """Only email and sku/quantity pairs are read; prices or totals sent by a client are ignored."""
 
     email = serializers.EmailField(max_length=254)
-    # Empty and over-long baskets are refused by the service, with plain messages.
-    items = CheckoutLineInput(many=True)
+    # The line count is checked before any line is validated (a 60,000-line body costs nothing);
+    # an empty basket is refused by the service, with a plain message.
+    items = CheckoutLineInput(  # type: ignore[call-arg]  # many=True passes these to the ListSerializer
+        many=True,
+        max_length=MAX_LINES,
+        error_messages={"max_length": f"An order can have at most {MAX_LINES} lines."},
+    )
 
 
 class OrderItemOutput(serializers.Serializer):
@@ -36,26 +43,65 @@ class OrderItemOutput(serializers.Serializer):
 
 
 class OrderEventOutput(serializers.Serializer):
-    # "from" is a keyword; declared below.
-    to = serializers.CharField(source="to_status")
+    # "from" is a keyword, so it is declared through the class namespace (a DRF idiom).
+    locals()["from"] = serializers.ChoiceField(
+        choices=OrderStatus.choices,
+        source="from_status",
+        allow_null=True,
+        help_text="null for the first event",
+    )
+    to = serializers.ChoiceField(choices=OrderStatus.choices, source="to_status")
     at = serializers.DateTimeField()
     detail = serializers.CharField()
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        return {"from": instance.from_status or None, **data}
+        data["from"] = data["from"] or None  # stored as "" for the first event
+        return data
+
+
+def mask_email(email: str) -> str:
+    """`ann@example.com` → `a**@example.com`: enough for the customer to recognise, not to contact."""
+    local, at, domain = email.partition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}{'*' * max(len(local) - 1, 2)}@{domain}"
 
 
 class OrderOutput(serializers.Serializer):
+    """The order as anyone holding its id may see it: the email masked, no provider charge id."""
+
     id = serializers.UUIDField()
-    status = serializers.CharField()
-    mode = serializers.CharField()
-    email = serializers.EmailField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    mode = serializers.ChoiceField(choices=CheckoutMode.choices)
+    email = serializers.SerializerMethodField(help_text="The customer's email, masked: `a**@example.com`.")
     currency = serializers.CharField()
     total = serializers.DecimalField(max_digits=12, decimal_places=2)
-    failure_reason = serializers.CharField()
+    failure_reason = serializers.CharField(help_text="Why a failed order failed; empty otherwise.")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    paid_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
     items = OrderItemOutput(many=True)
-    events = OrderEventOutput(many=True)
+    events = OrderEventOutput(many=True, help_text="Status changes, oldest first.")
+
+    def get_email(self, order: Order) -> str:
+        return mask_email(order.email)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.charge_id:  # the provider's charge id is for staff (the admin), not bearers of the id
+            for event in data["events"]:
+                event["detail"] = event["detail"].replace(instance.charge_id, "(charge id withheld)")
+        return data
+
+
+class SyncOrderOutput(OrderOutput):
+    detail = serializers.CharField(required=False, help_text="On a 504: what happens to the order next.")
+
+
+class OutOfStockOutput(ErrorOutput):
+    """A 409 `out_of_stock` (the other 409 is `request_in_progress`, with Retry-After)."""
+
+    sku = serializers.CharField(required=False)
+    left = serializers.IntegerField(required=False)
+    requested = serializers.IntegerField(required=False)

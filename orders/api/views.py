@@ -2,16 +2,20 @@
 
 import uuid
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.errors import ErrorOutput, TooLargeOutput
 from orders import checkout, idempotency, selectors
 from orders.charging import Outcome
 from orders.models import Order
 
-from .serializers import CheckoutInput, OrderOutput
+from .serializers import CheckoutInput, OrderOutput, OutOfStockOutput, SyncOrderOutput
+from .throttling import CheckoutRateThrottle, OrderStatusRateThrottle
 
 SYNC_STATUS = {
     Outcome.PAID: status.HTTP_201_CREATED,
@@ -31,10 +35,52 @@ def _order_response(order: Order, http_status: int, **extra) -> Response:
     return Response({**body, **extra}, status=http_status, headers={"Location": f"/api/orders/{order.id}"})
 
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    # Printable ASCII, no space at either end (the key is compared stripped).
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": f"^{idempotency.KEY_PATTERN.pattern}$"},
+    OpenApiParameter.HEADER,
+    description=(
+        "1–255 characters, one per checkout attempt. A repeat with the same key and body gets the "
+        "first answer again (with `Idempotent-Replayed: true`) and creates nothing; the same key with "
+        "another body is a 422; while the first request runs, a 409 `request_in_progress`."
+    ),
+)
+
+
+BASKET = OpenApiExample(
+    "Two travel mugs",
+    value={"email": "ann@example.com", "items": [{"sku": "travel-mug", "quantity": 2}]},
+    request_only=True,
+)
+
+
+def _error(description: str, serializer=ErrorOutput) -> OpenApiResponse:
+    return OpenApiResponse(serializer, description=description)
+
+
+THROTTLED = _error("`throttled`: over this client's rate limit; `Retry-After` says when to retry.")
+UNAVAILABLE = _error("`service_unavailable`: the database is unreachable; nothing was done. Retry.")
+CHECKOUT_ERRORS = {
+    400: _error("`invalid` (`errors` names the fields), `parse_error` or `invalid_idempotency_key`."),
+    409: _error(
+        "`out_of_stock` (with `sku`, `left`, `requested`; nothing reserved) or `request_in_progress` "
+        "(with `Retry-After`).",
+        OutOfStockOutput,
+    ),
+    413: _error("`request_too_large`: the body is over API_MAX_BODY_BYTES.", TooLargeOutput),
+    415: _error("`unsupported_media_type`: send `Content-Type: application/json`."),
+    422: _error("`idempotency_key_reused`: this Idempotency-Key came with another body."),
+    429: THROTTLED,
+    503: UNAVAILABLE,
+}
+
+
 class CheckoutApi(APIView):
     """A checkout endpoint; with an `Idempotency-Key` header, repeats get the first answer."""
 
     scope = ""
+    throttle_classes = [CheckoutRateThrottle]
 
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key")
@@ -78,6 +124,20 @@ class AsyncCheckoutApi(CheckoutApi):
 
     scope = "checkout-async"
 
+    @extend_schema(
+        operation_id="checkout_async",
+        summary="Place an order; it is charged in the background",
+        request=CheckoutInput,
+        parameters=[IDEMPOTENCY_KEY],
+        examples=[BASKET],
+        responses={
+            202: OpenApiResponse(OrderOutput, description="Accepted; `Location: /api/orders/<id>`."),
+            **CHECKOUT_ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
     def checkout(self, request: Request) -> Response:
         form = CheckoutInput(data=request.data)
         form.is_valid(raise_exception=True)
@@ -91,6 +151,32 @@ class SyncCheckoutApi(CheckoutApi):
     """Charge inside the request: 201 paid, 402 declined, 504 when the provider is too slow."""
 
     scope = "checkout-sync"
+
+    @extend_schema(
+        operation_id="checkout_sync",
+        summary="Place an order and charge it inside the request",
+        request=CheckoutInput,
+        parameters=[IDEMPOTENCY_KEY],
+        examples=[BASKET],
+        responses={
+            201: OpenApiResponse(SyncOrderOutput, description="Paid."),
+            202: OpenApiResponse(
+                SyncOrderOutput,
+                description="Another attempt holds the order; it is charged once by that one.",
+            ),
+            402: OpenApiResponse(
+                SyncOrderOutput, description="Declined: `status: failed`, `failure_reason`."
+            ),
+            504: OpenApiResponse(
+                SyncOrderOutput,
+                description="The provider gave no answer within SYNC_PAYMENT_TIMEOUT_SECONDS: the order "
+                "is kept and charged once in the background (`detail` says so).",
+            ),
+            **CHECKOUT_ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
 
     def checkout(self, request: Request) -> Response:
         form = CheckoutInput(data=request.data)
@@ -108,11 +194,26 @@ class SyncCheckoutApi(CheckoutApi):
 
 
 class OrderDetailApi(APIView):
+    throttle_classes = [OrderStatusRateThrottle]
+
+    @extend_schema(
+        operation_id="order_detail",
+        summary="An order's status and history (email masked)",
+        parameters=[OpenApiParameter("order_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        responses={
+            200: OrderOutput,
+            404: _error("`not_found`: no order has this id (or it is not a UUID)."),
+            429: THROTTLED,
+            503: UNAVAILABLE,
+        },
+    )
     def get(self, request: Request, order_id: str) -> Response:
         try:
             order = selectors.order_with_history(uuid.UUID(order_id))
         except ValueError:
             order = None
         if order is None:
-            return Response({"detail": "No such order."}, status=status.HTTP_404_NOT_FOUND)
+            return Response(
+                {"code": "not_found", "detail": "No such order."}, status=status.HTTP_404_NOT_FOUND
+            )
         return Response(OrderOutput(order).data)

@@ -8,6 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from orders import transitions
+from orders.api.serializers import mask_email
 from orders.models import Order, OrderEvent
 
 GOOD = {"email": "buyer@example.com", "items": [{"sku": "sneakers", "quantity": 2}]}
@@ -80,7 +82,7 @@ def test_unknown_or_malformed_order_id_is_404(api, order_id):
     response = api.get(f"/api/orders/{order_id}")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "No such order."}
+    assert response.json() == {"code": "not_found", "detail": "No such order."}
 
 
 @pytest.mark.django_db
@@ -124,7 +126,8 @@ def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(api, products, 
     response = post(api, path, body)
 
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    assert response.json()["code"] == "invalid"
+    assert field in response.json()["errors"]
     assert Order.objects.count() == 0
     assert OrderEvent.objects.count() == 0
     assert published_jobs() == []
@@ -134,7 +137,7 @@ def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(api, products, 
 def test_unknown_sku_error_points_at_the_line(api, products, published_jobs):
     body = {**GOOD, "items": [{"sku": "mug", "quantity": 1}, {"sku": "nope", "quantity": 1}]}
 
-    errors = post(api, "/api/orders/async", body).json()
+    errors = post(api, "/api/orders/async", body).json()["errors"]
 
     assert errors == {"items": [{}, {"sku": ["Unknown or unavailable product 'nope'."]}]}
 
@@ -145,6 +148,7 @@ def test_malformed_json_is_a_400_and_creates_nothing(api, products, published_jo
     response = api.post(path, data='{"email": "a@example.com", "items": [', content_type="application/json")
 
     assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
     assert "JSON parse error" in response.json()["detail"]
     assert Order.objects.count() == 0
 
@@ -171,3 +175,35 @@ def test_the_202_is_built_from_what_the_checkout_wrote_without_reading_the_order
     assert [i["sku"] for i in response.json()["items"]] == ["mug"]
     reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
     assert not [sql for sql in reads if '"orders_' in sql], reads  # only the catalogue is read
+
+
+@pytest.mark.django_db
+def test_the_public_order_shows_a_masked_email_and_no_charge_id(api, products, published_jobs):
+    order_id = post(api, "/api/orders/async", GOOD).json()["id"]
+    transitions.claim(order_id, lease_seconds=60, detail="payment started")
+    transitions.mark_paid(order_id, charge_id="ch_secret123", detail="charged ch_secret123")
+
+    body = api.get(f"/api/orders/{order_id}").content.decode()
+
+    assert json.loads(body)["email"] == "b****@example.com"
+    assert "buyer@example.com" not in body
+    assert "ch_secret123" not in body
+    assert "charged (charge id withheld)" in body
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_the_whole_email_and_the_charge_id(admin_client, products, published_jobs, api):
+    order_id = post(api, "/api/orders/async", GOOD).json()["id"]
+    transitions.claim(order_id, lease_seconds=60, detail="payment started")
+    transitions.mark_paid(order_id, charge_id="ch_secret123", detail="charged ch_secret123")
+
+    page = admin_client.get(f"/admin/orders/order/{order_id}/change/").content.decode()
+
+    assert "buyer@example.com" in page and "ch_secret123" in page
+
+
+@pytest.mark.parametrize(
+    ("email", "masked"), [("ann@example.com", "a**@example.com"), ("a@x.io", "a**@x.io"), ("bob", "***")]
+)
+def test_mask_email(email, masked):
+    assert mask_email(email) == masked

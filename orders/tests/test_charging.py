@@ -105,3 +105,26 @@ def test_an_order_another_worker_holds_is_left_alone(provider, products):
 
     assert charging.charge_order(order.id, timeout=5) is charging.Outcome.SKIPPED
     assert provider.stats()["requests"] == 0
+
+
+@pytest.mark.django_db
+def test_a_refused_api_key_holds_the_order_and_never_fails_it_for_our_mistake(
+    provider, products, settings, caplog
+):
+    """401/403 is our configuration, not the customer's card: the order waits (accepted) and we alert."""
+    settings.PAYMENT_MAX_ATTEMPTS = 2
+    provider.configure(api_key="sk_test_rotated")  # the provider no longer takes our key
+    order = make_order(product=products["mug"])
+
+    outcomes = [charging.charge_order(order.id, timeout=5) for _ in range(3)]  # past the attempt cap
+
+    order.refresh_from_db()
+    assert outcomes == [charging.Outcome.RETRY] * 3
+    assert (order.status, order.failure_reason) == ("accepted", "")
+    assert provider.stats()["charges"] == 0
+    alerts = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert len(alerts) == 3 and "REFUSED OUR CREDENTIALS" in alerts[0].getMessage()
+
+    provider.configure(api_key=provider.defaults["api_key"])  # the key is fixed: the next attempt charges
+
+    assert charging.charge_order(order.id, timeout=5) is charging.Outcome.PAID

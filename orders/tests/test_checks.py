@@ -53,8 +53,10 @@ def test_a_missing_provider_key_is_an_error(settings):
 
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
-    "DJANGO_SECRET_KEY": "x" * 50,
+    "DJANGO_SECRET_KEY": "test-only-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP",
     "DATABASE_URL": "sqlite:///:memory:",
+    "REDIS_URL": "redis://127.0.0.1:6379/3",
+    "DJANGO_ALLOWED_HOSTS": "shop.example.com",
     "PAYMENT_PROVIDER_URL": "https://provider.example.com",
     "PAYMENT_PROVIDER_API_KEY": "sk_live_example",
     "SQS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/flashsale-payments",
@@ -121,3 +123,11 @@ def test_sqlite_has_no_connection_budget():
     sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "x"}
 
     assert connection_budget_problem(sqlite, budget=1, threads=200) is None
+
+
+@pytest.mark.integration
+def test_check_deploy_with_production_settings_reports_no_issue():
+    result = manage("check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout

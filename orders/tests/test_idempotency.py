@@ -83,12 +83,13 @@ def test_a_bad_request_is_replayed_too(products, published_jobs):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("key", ["", "x" * 256])
-def test_an_empty_or_overlong_key_is_a_400(products, published_jobs, key):
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "caf\u00e9", "bell\x07"])
+def test_an_empty_overlong_or_unprintable_key_is_a_400(products, published_jobs, key):
     response = post("/api/orders/async", BODY, key)
 
     assert response.status_code == 400
-    assert "Idempotency-Key" in response.json()
+    assert response.json()["code"] == "invalid_idempotency_key"
+    assert "Idempotency-Key" in response.json()["errors"]
     assert Order.objects.count() == 0
 
 

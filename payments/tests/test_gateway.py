@@ -1,9 +1,10 @@
 """The gateway against the real sandbox: every answer becomes a result or one of our exceptions."""
 
+import httpx
 import pytest
 
 from payments import gateway
-from payments.exceptions import PaymentDeclined, PaymentTimeout, PaymentUnavailable
+from payments.exceptions import PaymentDeclined, PaymentNotAuthorized, PaymentTimeout, PaymentUnavailable
 
 
 def request(key: str = "gw-1", amount: int = 1234) -> gateway.ChargeRequest:
@@ -55,3 +56,24 @@ def test_an_unreachable_provider_raises_payment_unavailable(settings):
 
     with pytest.raises(PaymentUnavailable, match="unreachable"):
         gateway.charge(request(), timeout=1)
+
+
+def test_a_wrong_api_key_raises_payment_not_authorized(provider, settings):
+    settings.PAYMENT_PROVIDER_API_KEY = "sk_test_wrong"
+
+    with pytest.raises(PaymentNotAuthorized, match="401"):
+        gateway.charge(request(), timeout=5)
+    assert provider.stats()["charges"] == 0
+
+
+def test_a_403_is_a_configuration_error_too(monkeypatch):
+    forbidden = httpx.Client(
+        base_url="http://provider.test",
+        transport=httpx.MockTransport(
+            lambda r: httpx.Response(403, json={"error": {"message": "no access"}})
+        ),
+    )
+    monkeypatch.setattr(gateway, "_client", lambda: forbidden)
+
+    with pytest.raises(PaymentNotAuthorized, match="403"):
+        gateway.charge(request(), timeout=5)

@@ -141,3 +141,26 @@ def test_a_charge_still_running_at_a_reset_stays_out_of_the_new_ledger(provider)
     started = time.monotonic()
     assert charge(provider, "after-reset").status_code == 200
     assert time.monotonic() - started < 0.9  # the new limiter's slot was free, not held by the old charge
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "No API key provided."),
+        ({"Authorization": "Bearer sk_test_wrong"}, "Invalid API key provided."),
+        ({"Authorization": "sk_test_sandbox"}, "Invalid API key provided."),  # not a bearer token
+    ],
+)
+def test_a_charge_without_the_right_api_key_is_a_401_and_charges_nothing(provider, headers, message):
+    anonymous = httpx.Client(base_url=provider.url, timeout=10)
+
+    response = anonymous.post("/v1/charges", json=CHARGE, headers={"Idempotency-Key": "k-auth", **headers})
+
+    assert response.status_code == 401
+    assert response.json()["error"] == {
+        "type": "authentication_error",
+        "code": "authentication_error",
+        "message": message,
+    }
+    assert provider.stats()["charges"] == 0
+    assert "api_key" not in provider.stats()["config"]  # the witness endpoints never show the key

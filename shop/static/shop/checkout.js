@@ -86,15 +86,16 @@
   }
 
   function validationMessage(body) {
-    if (body.email) return "Email: please enter a valid email address (" + body.email[0] + ")";
-    if (body.items) {
-      const errors = Array.isArray(body.items) ? body.items : [body.items];
-      for (const e of errors) {
+    const errors = body.errors || {}; // the API's error shape: {code, detail, errors: {field: [...]}}
+    if (errors.email) return "Email: please enter a valid email address (" + errors.email[0] + ")";
+    if (errors.items) {
+      const lines = Array.isArray(errors.items) ? errors.items : [errors.items];
+      for (const e of lines) {
         if (typeof e === "string") return e;
         if (e && (e.sku || e.quantity || e.non_field_errors)) return (e.sku || e.quantity || e.non_field_errors)[0];
       }
     }
-    if (body["Idempotency-Key"]) return "Please try again.";
+    if (errors["Idempotency-Key"]) return "Please try again.";
     return body.detail || "The order could not be placed. Please check the form.";
   }
 
