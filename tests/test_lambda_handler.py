@@ -1,4 +1,4 @@
-"""The Lambda consumer on SQS events built from real payment jobs the shop published to the local SQS server."""
+"""The Lambda consumer on SQS events built from real jobs the shop published to the local SQS server."""
 
 import uuid
 from types import SimpleNamespace
