@@ -47,4 +47,4 @@ class ShopSettings:
     @property
     def backlog_target(self) -> int:
         """Messages per worker task that one task drains within the acceptable wait (AWS's recipe)."""
-        return max(1, math.floor(self.acceptable_wait_seconds * self.task_rate))
+        return max(1, math.floor(round(self.acceptable_wait_seconds * self.task_rate, 6)))

@@ -37,7 +37,7 @@ def queues_template(name: str) -> dict:
             "SweeperService": {"Value": f"{name}-sweeper"},
             "QueueUrl": {"Value": {"Ref": "Payments"}},
             "DlqUrl": {"Value": {"Ref": "Dlq"}},
-            "WorkerBacklogTarget": {"Value": "399"},
+            "WorkerBacklogTarget": {"Value": "400"},
         },
     }
 
@@ -104,7 +104,7 @@ def test_status_shows_services_scaling_queues_and_alarms(deployed, aws, capsys):
     out = capsys.readouterr().out
     assert f"stack {deployed}: CREATE_COMPLETE" in out
     assert f"service {deployed}-worker" in out and "desired   3" in out
-    assert "worker scaling: min 1  max 20  backlog target 399/task" in out
+    assert "worker scaling: min 1  max 20  backlog target 400/task" in out
     assert "waiting      1" in out
     assert f"alarm {deployed}-dlq-not-empty" in out
 
