@@ -32,3 +32,16 @@ def test_the_sweeper_loop_beats_each_pass(tmp_path, monkeypatch, db):
 
 def test_a_bad_usage_is_exit_code_2():
     assert heartbeat.main(["web"]) == 2
+
+
+def test_a_running_celery_worker_beats_from_its_consumer_loop(start_worker, tmp_path):
+    start_worker(HEARTBEAT_DIR=str(tmp_path))
+    beat_file = tmp_path / "flashsale-worker.heartbeat"
+
+    deadline = time.monotonic() + 30
+    while not beat_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert beat_file.exists()
+    first = beat_file.stat().st_mtime
+    time.sleep(heartbeat.BEAT_EVERY_SECONDS + 2)
+    assert beat_file.stat().st_mtime > first  # beating, not just started
