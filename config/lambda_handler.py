@@ -24,6 +24,7 @@ import os
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 CHARGE_TASK = "orders.charge_order"
@@ -73,7 +74,7 @@ def charge_record(record: SQSRecord) -> str:
 
 
 @logger.inject_lambda_context
-def handler(event: dict, context) -> dict:
+def handler(event: dict, context) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=charge_record, processor=processor, context=context
     )
