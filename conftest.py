@@ -28,8 +28,9 @@ from django.conf import settings
 from devstack.stack import Stack, free_port
 
 SERVICE_MARKERS = ("integration", "browser", "chaos", "lab")
-# Fixtures that start a process: the shared stack, and the deploy tests' own moto server.
-SERVICE_FIXTURES = {"stack", "moto_endpoint"}
+# Fixtures that start a process: the shared stack, the deploy tests' own moto server, and the CDK
+# synth (a Node.js process, ~15 s once per session).
+SERVICE_FIXTURES = {"stack", "moto_endpoint", "synthesized"}
 _ports: dict[str, int] = {}
 
 

@@ -3,11 +3,12 @@
 import os
 
 import django
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import worker_init
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from config import heartbeat
 from config.startup import refuse_broken_settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -15,6 +16,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 app = Celery("flashsale")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class Heartbeat(bootsteps.StartStopStep):
+    """Touch the worker's heartbeat file from the consumer's event loop (config/heartbeat.py)."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def start(self, consumer) -> None:
+        heartbeat.beat("worker")
+        consumer.timer.call_repeatedly(heartbeat.BEAT_EVERY_SECONDS, heartbeat.beat, ("worker",))
+
+
+app.steps["consumer"].add(Heartbeat)
 
 
 @worker_init.connect

@@ -1,7 +1,7 @@
 """Create the payment queue and its dead-letter queue, and read their depth, with boto3 alone.
 
 Django-free on purpose: `queues.sqs` (local use, `manage.py create_queues`), the deploy tooling
-(`python -m deploy.ecs queues`, run where no Django settings exist) and the load lab share it.
+and the load lab share it; deploy/stack.py takes its retention constants (the stack declares the queues).
 """
 
 from __future__ import annotations

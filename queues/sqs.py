@@ -36,6 +36,26 @@ def queue_depth(queue_url: str | None = None) -> QueueDepth:
     return read_depth(sqs_client(), queue_url or settings.SQS_QUEUE_URL)
 
 
+class UnreadableMessage(ValueError):
+    """A message body that is not a Celery task message (protocol 2, JSON, base64 as kombu sends it)."""
+
+
+def task_call(body: str) -> tuple[str, list, dict]:
+    """Decode kombu's SQS envelope into the task's name, args and kwargs (Celery message protocol 2)."""
+    try:
+        envelope = json.loads(base64.b64decode(body, validate=True))
+        task = envelope["headers"]["task"]
+        inner = envelope["body"]
+        if envelope.get("properties", {}).get("body_encoding") == "base64":
+            inner = base64.b64decode(inner, validate=True)
+        args, kwargs, _embed = json.loads(inner)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UnreadableMessage(f"not a Celery task message: {body[:80]!r}") from exc
+    if not isinstance(task, str) or not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise UnreadableMessage(f"not a Celery task message: {body[:80]!r}")
+    return task, args, kwargs
+
+
 def describe_message(body: str) -> str:
     """A one-line summary of a queued message: the Celery task and its arguments, or the raw text."""
     try:

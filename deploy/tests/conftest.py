@@ -1,4 +1,4 @@
-"""A moto server of the deploy tests' own: SQS, ECS and CloudWatch Logs on one loopback port.
+"""A moto server of the deploy tests' own (CloudFormation, SQS, ECS, autoscaling, CloudWatch), and the synth.
 
 Not the session's SQS emulator: these tests create clusters and services, and start from a server
 no other test restarts or fills.
@@ -70,28 +70,20 @@ def app_name() -> str:
     return f"shop{uuid.uuid4().hex[:8]}"
 
 
+@pytest.fixture(scope="session")
+def synthesized() -> dict:
+    """The production stack's CloudFormation template with default sizing, synthesized once."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    from deploy.stack import synth
+
+    return synth()
+
+
 @pytest.fixture
-def cli(moto_endpoint: str):
-    """Return a runner of `python -m deploy.ecs ...` in a subprocess against moto, env given as keywords."""
-
-    def run(*args: str, check: bool = True, **env: str | None) -> subprocess.CompletedProcess:
-        # Only what a deploy shell would have: no DJANGO_*, SQS_* or payment settings of the test stack.
-        base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")}
-        full_env = {
-            **base,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": moto_endpoint,
-            **env,
-        }
-        full_env = {k: v for k, v in full_env.items() if v is not None}  # None: leave the variable out
-        result = subprocess.run(
-            [sys.executable, "-m", "deploy.ecs", *args], env=full_env, cwd=BASE_DIR,
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        if check and result.returncode != 0:
-            raise AssertionError(f"deploy.ecs {' '.join(args)} failed:\n{result.stderr}")
-        return result
-
-    return run
+def deploy_env(moto_endpoint: str, monkeypatch) -> str:
+    """Point `python -m deploy` (run in-process) at the moto server, as a deploy shell would."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return moto_endpoint

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
+from config import heartbeat
 from orders.recovery import sweep_stuck_orders
 
 log = logging.getLogger("orders.sweeper")
@@ -43,6 +44,7 @@ class Command(BaseCommand):
                     self.stdout.flush()
             finally:
                 close_old_connections()
+                heartbeat.beat("sweeper")  # alive, even while the database is down
             stop.wait(every)
 
     @staticmethod
