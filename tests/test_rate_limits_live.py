@@ -15,7 +15,7 @@ BODY = {"email": "ann@example.com", "items": [{"sku": "travel-mug", "quantity": 
 
 
 @pytest.fixture
-def two_webs(stack: Stack, transactional_db, payment_queue):
+def two_webs(stack: Stack, transactional_db, payment_queue, inside_a_rate_window):
     call_command("seed_catalogue")
     env = {"DATABASE_URL": database_url(), "CHECKOUT_RATE_LIMIT": "4/min", "ORDER_STATUS_RATE_LIMIT": "0"}
     webs = [stack.start_web(name=f"web-limit-{n}", workers=1, threads=4, **env) for n in range(2)]

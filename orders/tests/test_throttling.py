@@ -55,7 +55,9 @@ def test_a_malformed_rate_is_refused(rate):
 
 
 @pytest.mark.django_db
-def test_many_clients_get_through_while_one_abusive_client_is_limited(products, published_jobs, settings):
+def test_many_clients_get_through_while_one_abusive_client_is_limited(
+    products, published_jobs, settings, inside_a_rate_window
+):
     settings.CHECKOUT_RATE_LIMIT = "3/min"
     api = APIClient()
 
@@ -71,7 +73,7 @@ def test_many_clients_get_through_while_one_abusive_client_is_limited(products, 
 
 @pytest.mark.django_db
 def test_the_order_status_limit_is_separate_and_zero_turns_checkout_limits_off(
-    products, published_jobs, settings
+    products, published_jobs, settings, inside_a_rate_window
 ):
     settings.CHECKOUT_RATE_LIMIT = "0"
     settings.ORDER_STATUS_RATE_LIMIT = "2/min"
@@ -84,7 +86,9 @@ def test_the_order_status_limit_is_separate_and_zero_turns_checkout_limits_off(
 
 
 @pytest.mark.django_db
-def test_behind_a_trusted_proxy_the_client_is_the_address_the_proxy_saw(products, published_jobs, settings):
+def test_behind_a_trusted_proxy_the_client_is_the_address_the_proxy_saw(
+    products, published_jobs, settings, inside_a_rate_window
+):
     settings.CHECKOUT_RATE_LIMIT = "1/min"
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     api = APIClient()
