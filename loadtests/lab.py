@@ -125,16 +125,6 @@ def tree_memory(pid: int) -> dict[str, float]:
     return {"rss_mb": rss / 2**20, "pss_mb": pss / 2**20, "processes": len(procs)}
 
 
-class Sandbox:
-    """The payment sandbox's ledger, over HTTP (no pooled connection: the lab restarts the sandbox)."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def stats(self) -> dict:
-        return httpx.get(f"{self.url}/v1/stats", timeout=10).raise_for_status().json()
-
-
 class Queue:
     """The payment queue in the SQS emulator, read with boto3 like CloudWatch would."""
 

@@ -60,22 +60,20 @@ def run(
     phase("sync checkout", lambda: setattr(results, "sync", sync.run(lab)))
     phase("async accept", lambda: results.accept.extend(accept.run(lab)))
 
-    def drain_study() -> None:
-        for limit in c.provider_limits:
-            for n in c.drain_workers:
-                progress.status(f"N={n}, provider limit {limit or 'none'}", force=True)
-                results.drain.append(drain.run(lab, workers=n, limit=limit))
-                save(results, report_dir)
+    def every_run(study, runs: list, workers: list[int]) -> Callable[[], None]:
+        """One run of `study` per provider limit and worker count, saved as each one ends."""
 
-    def flash_sale() -> None:
-        for limit in c.provider_limits:
-            for n in c.workers:
-                progress.status(f"N={n}, provider limit {limit or 'none'}", force=True)
-                results.scaling.append(scaling.run(lab, workers=n, limit=limit))
-                save(results, report_dir)
+        def run_all() -> None:
+            for limit in c.provider_limits:
+                for n in workers:
+                    progress.status(f"N={n}, provider limit {limit or 'none'}", force=True)
+                    runs.append(study.run(lab, workers=n, limit=limit))
+                    save(results, report_dir)
 
-    phase("drain study", drain_study)
-    phase("flash-sale scaling", flash_sale)
+        return run_all
+
+    phase("drain study", every_run(drain, results.drain, c.drain_workers))
+    phase("flash-sale scaling", every_run(scaling, results.scaling, c.workers))
     phase("capacity", lambda: setattr(results, "capacity", capacity.run(lab)))
     if c.prefork:
         phase(
