@@ -1,12 +1,28 @@
-"""kombu's SQS transport with one fix and one addition.
+"""kombu's SQS transport with three fixes and three additions.
 
-The fix: a failed poll must not stop a worker from polling again. When a ReceiveMessage long poll
+Fix 1: a failed poll must not stop a worker from polling again. When a ReceiveMessage long poll
 fails (SQS unreachable, a timeout, a 5xx), kombu hands the poll's callback an empty *list*, and
 `_on_messages_ready` then calls `.get()` on it. The error is logged as "Error in timer" and,
 because the callback that schedules the next poll never runs, that worker silently stops
 consuming for good while it looks healthy (celery/kombu#1127; reproduced here by `make chaos`
 broker-outage with kombu 5.7.0). Treat such a poll as an empty one. Remove `Channel` when kombu
 fixes it upstream.
+
+Fixes 2 and 3: a worker must not wait a second between receives. A fresh worker of 200 threads over
+a queued backlog took its jobs in bursts of ~50 once a second (its log: every burst started on the
+same millisecond of the second), so it needed ~4 s to fill its slots, and every refill waited too.
+Two kombu 5.7.0 timer bugs add up to that second, each enough on its own:
+- Fix 2: libcurl's timer callback gives milliseconds and means "replace the one timer"; kombu's
+  `CurlClient._set_timeout` hands the milliseconds to a hub that counts seconds and adds a timer on
+  every call, so receives progress on its 1 s `_timeout_check` tick. `_set_timeout` below keeps one
+  timer, in seconds.
+- Fix 3: the hub runs at most 10 due timers per pass, then sleeps `min_delay` (1 s) even when more are
+  due; and a `call_soon` made from inside a timer (curl completes most receives there) waits for the
+  hub's next wake-up. `fire_timers` below returns 0 while a timer is due, and a poll that fetched
+  messages schedules the next as a due timer (`Channel._loop1`).
+`queues/tests/test_event_loop.py` pins both bugs in kombu's own code, so that the test that checks a
+bug is still there fails when an upgrade fixes it: then delete the patch. Upstream reports to file:
+celery/kombu (curl timer units; fire_timers' one-second sleep with timers still due).
 
 Addition 1, `collect_sends()`. kombu sends one SendMessage per published task; within this
 block a thread's publishes are recorded instead (the exact SendMessage arguments kombu built:
@@ -40,6 +56,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from kombu.asynchronous.http.curl import CurlClient
+from kombu.asynchronous.hub import Hub
 from kombu.transport import SQS, virtual
 
 log = logging.getLogger(__name__)
@@ -161,6 +179,17 @@ class Channel(SQS.Channel):
             in_flight = polls[queue] = in_flight + 1
             self._get_async(queue, count, callback=SQS.promise(self._poll_done, (queue,)))
 
+    def _loop1(self, queue, messages_fetched=None):
+        """After a fetch, poll again at once: as a due timer, which the hub runs before it sleeps.
+
+        kombu's `hub.call_soon` from inside a timer (curl completes most receives in its timer
+        callback) waits for the hub's next wake-up, up to a second (see the module's "Fix 3").
+        """
+        if messages_fetched:
+            self.hub.call_later(0, self._schedule_queue, queue)
+        else:
+            super()._loop1(queue, messages_fetched)
+
     def _poll_done(self, queue, messages_fetched=None):
         if self._polls and self._polls.get(queue):
             self._polls[queue] -= 1
@@ -197,6 +226,38 @@ class Channel(SQS.Channel):
         client = super().sqs(queue=queue)
         sends = getattr(_local, "sends", None)
         return client if sends is None else _Recorder(client, sends)
+
+
+def _set_timeout(self: CurlClient, msecs: int) -> None:
+    """libcurl's one multi timer, as libcurl means it: in milliseconds, each call replacing the last.
+
+    kombu 5.7 passes the milliseconds to a hub that counts seconds and adds a new timer on every
+    call (see the module's "Fix 2").
+    """
+    previous = getattr(self, "_curl_timer", None)
+    if previous is not None:
+        previous.cancel()
+    self._curl_timer = None if msecs < 0 else self.hub.call_later(msecs / 1000, self._timeout_check)
+
+
+_kombu_set_timeout = CurlClient._set_timeout
+CurlClient._set_timeout = _set_timeout
+
+_fire_timers = Hub.fire_timers
+
+
+def _fire_timers_and_say_if_more_are_due(self: Hub, *args: Any, **kwargs: Any) -> float:
+    """kombu's `fire_timers`, but 0 s to the next poll while timers are still due.
+
+    kombu runs at most 10 due timers per pass and then, with some still due, lets the hub sleep a
+    second (see the module's "Fix 3").
+    """
+    delay = _fire_timers(self, *args, **kwargs)
+    queue = self.timer._queue
+    return 0 if queue and queue[0][0] <= time.monotonic() else delay
+
+
+Hub.fire_timers = _fire_timers_and_say_if_more_are_due
 
 
 class Transport(SQS.Transport):
