@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
 from config import heartbeat
+from observability import metrics
+from orders.monitoring import sample_backlog
 from orders.recovery import sweep_stuck_orders
 
 log = logging.getLogger("orders.sweeper")
@@ -28,6 +30,7 @@ class Command(BaseCommand):
         if every is None:
             self.stdout.write(self.describe(sweep_stuck_orders()))
             return
+        metrics.serve(settings.SWEEPER_METRICS_PORT, settings.METRICS_ADDR)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -43,6 +46,7 @@ class Command(BaseCommand):
                     self.stdout.write(self.describe(result))
                     self.stdout.flush()
             finally:
+                sample_backlog()  # the gauges, once per pass, whatever the sweep did
                 close_old_connections()
                 heartbeat.beat("sweeper")  # alive, even while the database is down
             stop.wait(every)
