@@ -1,4 +1,4 @@
-"""gunicorn's configuration file (`--config python:config.gunicorn`): the web's Prometheus metrics.
+"""gunicorn's configuration file (`--config <path of this file>`): the web's Prometheus metrics.
 
 The web runs several gunicorn processes; each counts in its own files under
 PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode), and the master serves them merged
@@ -7,7 +7,8 @@ web port, so /metrics is never reachable from the internet (README "Observabilit
 
 The directory is new for every start (stale files of an earlier run would add their counts) and
 must be in the environment before any process imports prometheus_client, which picks its value
-class at import: hence the assignment at the top, before the imports below it.
+class at import: hence the assignment at the top, before the imports below it. gunicorn runs this
+file by its path, alone (not as part of the `config` package, whose imports would come first).
 """
 
 from __future__ import annotations

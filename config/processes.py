@@ -21,12 +21,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from django.conf import settings  # lazy: only the web's command reads it
 
 from config.access_log import ACCESS_LOG_FORMAT as access_log_format
 
 ROLES = ("web", "worker", "sweeper")
+# A file, not `python:config.gunicorn`: gunicorn then runs it alone, without importing the `config`
+# package (whose Celery app imports prometheus_client before the file could set its directory).
+GUNICORN_CONFIG = str(Path(__file__).with_name("gunicorn.py"))
 
 
 def web_argv(
@@ -35,11 +39,11 @@ def web_argv(
     return [
         "gunicorn", "config.wsgi", "--bind", bind, "--worker-class", "gthread",
         "--workers", str(processes), "--threads", str(threads), "--timeout", str(timeout),
-        # Metrics (multiprocess mode, served by the master on WEB_METRICS_PORT) and hooks.
-        "--config", "python:config.gunicorn",
-        # No customer data in the access log (config/access_log.py).
-        *(["--access-logfile", "-", "--access-logformat", access_log_format,
-           "--logger-class", "config.access_log.RedactingLogger"] if access_log else []),
+        # Metrics (multiprocess mode, served by the master on WEB_METRICS_PORT): see the file.
+        "--config", GUNICORN_CONFIG,
+        # Structured lines; no customer data in the access log (config/access_log.py).
+        "--logger-class", "config.access_log.RedactingLogger",
+        *(["--access-logfile", "-", "--access-logformat", access_log_format] if access_log else []),
     ]  # fmt: skip
 
 

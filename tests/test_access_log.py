@@ -8,8 +8,8 @@ from types import SimpleNamespace
 from gunicorn.config import Config
 
 from config.access_log import ACCESS_LOG_FORMAT, RedactingLogger
-from config.request_context import ENVIRON_KEY
 from config.processes import web_argv
+from config.request_context import ENVIRON_KEY
 
 
 def test_the_web_command_logs_access_with_the_redacting_format():

@@ -188,6 +188,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # One line per provider call and per SQS credential lookup is noise, not news.
     "loggers": {
+        # Django's own console handler (DEBUG) would print its lines a second time, unstructured.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "httpx": {"level": "WARNING"},
         "botocore.credentials": {"level": "WARNING"},
     },
