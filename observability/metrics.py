@@ -109,6 +109,22 @@ EMF_NAMES = {
     "paid": "OrdersPaid",
     "failed": "OrdersFailed",
 }
+# Every EMF metric the verbs below write (a test holds this list to what they write).
+EMF_METRICS = (
+    *EMF_NAMES.values(),
+    "AcceptedToPaidLatency",
+    "CheckoutLatency",
+    "ChargeAttempts",
+    "ProviderLatency",
+    "ChargeOutcomes",
+    "IdempotentReplays",
+    "ThrottledRequests",
+    "SqsWaiting",
+    "SqsInFlight",
+    "SqsDeadLettered",
+    "OldestWaitingOrderAge",
+    "OutboxUnpublished",
+)
 
 _emf: Emf | None = None
 
