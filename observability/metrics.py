@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client import multiprocess as _multiprocess
 
 from .emf import Emf
@@ -230,6 +230,5 @@ def serve(port: int, addr: str = "127.0.0.1", registry: CollectorRegistry | None
     """Serve /metrics on its own port from a daemon thread; 0 = off. Not the public port on purpose."""
     if not port:
         return
-    kwargs = {"registry": registry} if registry is not None else {}
-    start_http_server(port, addr=addr, **kwargs)
+    start_http_server(port, addr=addr, registry=REGISTRY if registry is None else registry)
     log.info("metrics on http://%s:%d/metrics", addr, port, extra={"pid": os.getpid()})
