@@ -88,7 +88,11 @@ def _call_provider(order: Order, *, timeout: float) -> gateway.ChargeResult:
 
 def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
     if not _claim(order_id):
-        log.info("order %s not claimable (missing, finished, or another worker has it)", order_id)
+        log.info(
+            "order %s not claimable (missing, finished, or another worker has it)",
+            order_id,
+            extra={"order_id": str(order_id)},
+        )
         return Outcome.SKIPPED
     order = Order.objects.get(pk=order_id)
     _release_connection()  # the provider takes seconds: nobody else's connection waits on it
@@ -99,7 +103,12 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
         # Our configuration is wrong (PAYMENT_PROVIDER_API_KEY), not the customer's payment: never
         # fail the order for it, whatever its attempts. Hold it (back to accepted) and retry with
         # backoff until the key is fixed; every such attempt is logged at CRITICAL for alerting.
-        log.critical("PAYMENT PROVIDER REFUSED OUR CREDENTIALS; order %s held for retry: %s", order_id, exc)
+        log.critical(
+            "PAYMENT PROVIDER REFUSED OUR CREDENTIALS; order %s held for retry: %s",
+            order_id,
+            exc,
+            extra={"order_id": str(order_id)},
+        )
         return _record(
             order_id,
             transitions.release,
@@ -136,7 +145,11 @@ def _record(order_id: uuid.UUID, action, outcome: Outcome, **kwargs) -> Outcome:
     except TransitionConflict:
         # Our lease ran out and another attempt took over; it holds the same idempotency key,
         # so it records the same charge. Nothing to undo here.
-        log.warning("order %s moved on while we charged it; leaving it to the newer attempt", order_id)
+        log.warning(
+            "order %s moved on while we charged it; leaving it to the newer attempt",
+            order_id,
+            extra={"order_id": str(order_id)},
+        )
         return Outcome.SKIPPED
     return outcome
 

@@ -44,6 +44,7 @@ class SqsPaymentJobs:
                 "could not enqueue payment of %d order(s) (%r); the sweeper will publish them",
                 len(order_ids),
                 exc,
+                extra={"order_ids": [str(order_id) for order_id in order_ids]},  # at most 10
             )
             return list(order_ids)
         refused = [order_ids[int(failure["Id"])] for failure in response.get("Failed", [])]
@@ -52,6 +53,7 @@ class SqsPaymentJobs:
                 "SQS refused %d of %d payment jobs; the sweeper will publish them",
                 len(refused),
                 len(order_ids),
+                extra={"order_ids": [str(order_id) for order_id in refused]},
             )
         return refused
 

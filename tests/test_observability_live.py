@@ -22,6 +22,8 @@ from tests.fixtures import database_url
 pytestmark = pytest.mark.integration
 
 BODY = {"email": "ann@example.com", "items": [{"sku": "travel-mug", "quantity": 1}]}
+# A small pool per process: PostgreSQL's connections are shared with the rest of the suite.
+SMALL_POOL = {"DB_POOL_MAX_SIZE": "2"}
 
 
 def scrape(port: int) -> dict[tuple[str, frozenset], float]:
@@ -60,6 +62,7 @@ def web(stack: Stack, transactional_db, payment_queue):
         DATABASE_URL=database_url(),
         WEB_METRICS_PORT=str(metrics_port),
         LOG_FORMAT="json",
+        **SMALL_POOL,
     )
     url = f"http://127.0.0.1:{process.argv[process.argv.index('--bind') + 1].rsplit(':', 1)[1]}"
     wait_for_http(f"http://127.0.0.1:{metrics_port}/metrics", proc=process.popen)
@@ -82,7 +85,7 @@ def test_metrics_follow_an_order_from_accepted_to_paid_and_its_log_lines_carry_i
 ):
     web_process, url, web_metrics = web
     worker_metrics = free_port()
-    worker = start_worker(WORKER_METRICS_PORT=str(worker_metrics), LOG_FORMAT="json")
+    worker = start_worker(WORKER_METRICS_PORT=str(worker_metrics), LOG_FORMAT="json", **SMALL_POOL)
     wait_for_http(f"http://127.0.0.1:{worker_metrics}/metrics", proc=worker.popen)
     web_before, worker_before = scrape(web_metrics), scrape(worker_metrics)
     request_id = f"trace-{uuid.uuid4()}"
@@ -90,10 +93,11 @@ def test_metrics_follow_an_order_from_accepted_to_paid_and_its_log_lines_carry_i
     response = httpx.post(
         f"{url}/api/orders/async", json=BODY, headers={"X-Request-ID": request_id}, timeout=30
     )
+    assert response.status_code == 202, response.text
     order_id = response.json()["id"]
     wait_paid(url, order_id)
 
-    assert response.status_code == 202 and response.headers["X-Request-ID"] == request_id
+    assert response.headers["X-Request-ID"] == request_id
     web_after, worker_after = scrape(web_metrics), scrape(worker_metrics)
     assert value(web_after, "flashsale_orders_total", status="accepted", mode="async") == (
         value(web_before, "flashsale_orders_total", status="accepted", mode="async") + 1
@@ -137,6 +141,7 @@ def test_the_sweeper_samples_the_backlog_and_the_queue_on_its_own_port(stack: St
         DATABASE_URL=database_url(),
         SWEEPER_METRICS_PORT=str(port),
         LOG_FORMAT="json",
+        **SMALL_POOL,
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/metrics", proc=sweeper.popen)

@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 import signal
 import threading
@@ -34,8 +35,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        self.stdout.write(f"sweeper: every {every:g}s", ending="\n")
-        self.stdout.flush()
+        # A long-running process: its news are log lines (JSON in production), not command output.
+        log.info("sweeper: every %gs", every)
         while not stop.is_set():
             try:
                 result = sweep_stuck_orders()
@@ -43,8 +44,7 @@ class Command(BaseCommand):
                 log.exception("sweep failed; trying again in %ss", every)
             else:
                 if result.released or result.published or result.unpublished or result.keys_purged:
-                    self.stdout.write(self.describe(result))
-                    self.stdout.flush()
+                    log.info(self.describe(result), extra=dataclasses.asdict(result))
             finally:
                 sample_backlog()  # the gauges, once per pass, whatever the sweep did
                 close_old_connections()
