@@ -34,6 +34,10 @@ run: export WORKER_CONCURRENCY ?= 20
 run: export PAYMENT_LATENCY_SECONDS ?= 3
 run: export PAYMENT_PROVIDER_CONCURRENCY ?= 1
 run: export PYTHONUNBUFFERED = 1
+run: export LOG_FORMAT ?= console
+run: export WEB_METRICS_PORT ?= 9100
+run: export WORKER_METRICS_PORT ?= 9101
+run: export SWEEPER_METRICS_PORT ?= 9102
 run: install ## Bring the whole shop up on 127.0.0.1:8000 (Ctrl-C stops everything)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_catalogue
@@ -41,6 +45,7 @@ run: install ## Bring the whole shop up on 127.0.0.1:8000 (Ctrl-C stops everythi
 	@echo "Shop:     http://127.0.0.1:$(WEB_PORT)/"
 	@echo "API:      http://127.0.0.1:$(WEB_PORT)/api/products  (POST /api/orders/async, /api/orders/sync)"
 	@echo "Provider: $(PAYMENT_PROVIDER_URL)/v1/stats   SQS: $(SQS_ENDPOINT_URL)"
+	@echo "Metrics:  http://127.0.0.1:$(WEB_METRICS_PORT)/metrics (web), :$(WORKER_METRICS_PORT) (worker), :$(SWEEPER_METRICS_PORT) (sweeper)"
 	@echo "Worker concurrency $(WORKER_CONCURRENCY); payment latency $(PAYMENT_LATENCY_SECONDS)s, provider limit $(PAYMENT_PROVIDER_CONCURRENCY) (0 = none)"
 	$(BIN)/honcho start
 
@@ -65,7 +70,7 @@ lint: install ## Lint, check formatting and types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy config orders payments shop queues capacity
+	$(BIN)/mypy config orders payments shop queues capacity observability
 
 schema: install ## Regenerate docs/openapi.yaml from the code (tests/test_openapi.py fails while they differ)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config import heartbeat
 from config.startup import refuse_broken_settings
+from observability import metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -45,3 +46,6 @@ def _refuse_broken_settings(sender=None, **kwargs) -> None:
         refuse_broken_settings()
     except ImproperlyConfigured as exc:
         raise SystemExit(f"worker refused to start: {exc}") from exc
+    # The threads pool shares this process's registry; under prefork the children's counts would
+    # not reach it (prefork would need multiprocess mode, as the web has).
+    metrics.serve(settings.WORKER_METRICS_PORT, settings.METRICS_ADDR)

@@ -48,6 +48,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
+from observability import metrics  # noqa: E402
 from orders import charging  # noqa: E402
 from queues.sqs import UnreadableMessage, task_call  # noqa: E402
 
@@ -75,6 +76,12 @@ def charge_record(record: SQSRecord) -> str:
 
 @logger.inject_lambda_context
 def handler(event: dict, context) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=charge_record, processor=processor, context=context
-    )
+    try:
+        return process_partial_response(
+            event=event, record_handler=charge_record, processor=processor, context=context
+        )
+    finally:
+        # Lambda freezes the environment between invocations: the EMF flusher thread may not run
+        # again for a long while, so each invocation writes its own metrics before it returns.
+        if emf := metrics.emf():
+            emf.flush()

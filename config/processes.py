@@ -5,10 +5,11 @@ environment (the Procfile, the image and the ECS task definitions run exactly th
 local stack supervisor (`devstack`) builds the same argv through the functions below.
 
     web      gunicorn, gthread: a sync checkout holds a thread for up to SYNC_PAYMENT_TIMEOUT_SECONDS
-             WEB_BIND (default 127.0.0.1:$WEB_PORT or :8000), WEB_PROCESSES (2), WEB_THREADS (32)
+             WEB_BIND (default 127.0.0.1:$WEB_PORT or :8000), WEB_PROCESSES (2), WEB_THREADS (32),
+             WEB_METRICS_PORT (0 = off; config/gunicorn.py)
     worker   celery -A config worker, threads pool: payments are I/O-bound
-             WORKER_CONCURRENCY (20), WORKER_HOSTNAME
-    sweeper  manage.py sweep_orders --every SWEEP_INTERVAL_SECONDS
+             WORKER_CONCURRENCY (20), WORKER_HOSTNAME, WORKER_METRICS_PORT (0 = off)
+    sweeper  manage.py sweep_orders --every SWEEP_INTERVAL_SECONDS, SWEEPER_METRICS_PORT (0 = off)
 
 The web timeout comes from settings (WEB_TIMEOUT_SECONDS), where it is checked against the rest of
 the timeout chain (config/timeouts.py); reading it here also makes a misconfigured process refuse
@@ -20,12 +21,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from django.conf import settings  # lazy: only the web's command reads it
 
 from config.access_log import ACCESS_LOG_FORMAT as access_log_format
 
 ROLES = ("web", "worker", "sweeper")
+# A file, not `python:config.gunicorn`: gunicorn then runs it alone, without importing the `config`
+# package (whose Celery app imports prometheus_client before the file could set its directory).
+GUNICORN_CONFIG = str(Path(__file__).with_name("gunicorn.py"))
 
 
 def web_argv(
@@ -34,9 +39,11 @@ def web_argv(
     return [
         "gunicorn", "config.wsgi", "--bind", bind, "--worker-class", "gthread",
         "--workers", str(processes), "--threads", str(threads), "--timeout", str(timeout),
-        # No customer data in the access log (config/access_log.py).
-        *(["--access-logfile", "-", "--access-logformat", access_log_format,
-           "--logger-class", "config.access_log.RedactingLogger"] if access_log else []),
+        # Metrics (multiprocess mode, served by the master on WEB_METRICS_PORT): see the file.
+        "--config", GUNICORN_CONFIG,
+        # Structured lines; no customer data in the access log (config/access_log.py).
+        "--logger-class", "config.access_log.RedactingLogger",
+        *(["--access-logfile", "-", "--access-logformat", access_log_format] if access_log else []),
     ]  # fmt: skip
 
 

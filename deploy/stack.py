@@ -76,6 +76,11 @@ from deploy.settings import ShopSettings
 from queues.setup import DLQ_RETENTION_SECONDS, QUEUE_RETENTION_SECONDS
 
 WEB_PORT = 8000
+# Prometheus /metrics of every task (web: its gunicorn master; worker; sweeper), for a scraper inside
+# the VPC. Neither the ALB nor any security-group rule forwards it: the web's group admits the ALB
+# on WEB_PORT only, the others admit nothing. CloudWatch gets the same metrics as EMF log lines.
+METRICS_PORT = 9100
+EMF_NAMESPACE = "FlashSale"
 SETTINGS_MODULE = "config.settings.production"
 DB_NAME = DB_USER = "flashsale"
 # Fargate's longest stop timeout: Celery's warm shutdown lets charges in flight finish.
@@ -234,6 +239,14 @@ class ShopStack(cdk.Stack):
             "DATABASE_CONNECTION_BUDGET": str(shop.connections_per_process),
             "REDIS_URL": redis_url,
             "TRUSTED_PROXY_COUNT": "1",  # the ALB appends the client's address to X-Forwarded-For
+            # Logs as JSON lines, metrics as EMF lines in them (CloudWatch extracts them, no agent).
+            "LOG_FORMAT": "json",
+            "METRICS_EMF": "1",
+            "METRICS_EMF_NAMESPACE": EMF_NAMESPACE,
+            "METRICS_ADDR": "0.0.0.0",
+            "WEB_METRICS_PORT": str(METRICS_PORT),
+            "WORKER_METRICS_PORT": str(METRICS_PORT),
+            "SWEEPER_METRICS_PORT": str(METRICS_PORT),
             **t.as_env(),
         }
         secrets = {
@@ -562,6 +575,8 @@ class ShopStack(cdk.Stack):
         assert isinstance(at_max_cfn, cdk.CfnResource)
         at_max_cfn.cfn_options.condition = is_ecs
 
+        self.dashboard = dashboard(self, shop.name, queue=queue, dlq=dlq)
+
         # --- what the deploy command reads ----------------------------------------------------------
         outputs = {
             "ClusterName": cluster.cluster_name,
@@ -580,6 +595,89 @@ class ShopStack(cdk.Stack):
         }
         for key, value in outputs.items():
             cdk.CfnOutput(self, f"Out{key}", key=key, value=value)
+
+
+def emf(metric: str, statistic: str = "Sum", label: str | None = None, **dimensions: str) -> cw.Metric:
+    """One of the shop's EMF metrics (observability/metrics.py, EMF_METRICS)."""
+    return cw.Metric(
+        namespace=EMF_NAMESPACE,
+        metric_name=metric,
+        dimensions_map=dimensions or None,
+        statistic=statistic,
+        period=cdk.Duration.minutes(1),
+        label=label or " ".join([metric, *dimensions.values()]),
+    )
+
+
+def dashboard(scope: Construct, name: str, *, queue: sqs.Queue, dlq: sqs.Queue) -> cw.Dashboard:
+    """The operator's CloudWatch dashboard: the shop's EMF metrics beside SQS's own."""
+    minute = cdk.Duration.minutes(1)
+    modes = ("async", "sync")
+    board = cw.Dashboard(scope, "Dashboard", dashboard_name=f"{name}-operations")
+
+    def graph(title: str, metrics: list[cw.IMetric], **kw) -> cw.GraphWidget:
+        return cw.GraphWidget(title=title, left=metrics, width=8, height=6, **kw)
+
+    board.add_widgets(
+        graph(
+            "Orders per minute",
+            [emf(m, Mode=mode) for m in ("OrdersAccepted", "OrdersPaid", "OrdersFailed") for mode in modes],
+        ),
+        graph(
+            "Checkout latency (ms)",
+            [
+                emf("CheckoutLatency", stat, f"{stat} {mode}", Mode=mode)
+                for stat in ("p50", "p99")
+                for mode in modes
+            ],
+        ),
+        graph(
+            "Accepted → paid (s)",
+            [emf("AcceptedToPaidLatency", stat, stat) for stat in ("p50", "p90", "p99", "Maximum")],
+        ),
+    )
+    board.add_widgets(
+        graph(
+            "Payment jobs in SQS (sampled by the sweeper)",
+            [emf("SqsWaiting", "Maximum"), emf("SqsInFlight", "Maximum"), emf("SqsDeadLettered", "Maximum")],
+        ),
+        graph(
+            "Oldest waiting order (s) and unpublished orders",
+            [emf("OldestWaitingOrderAge", "Maximum")],
+            right=[emf("OutboxUnpublished", "Maximum")],
+        ),
+        graph(
+            "SQS's own view",
+            [
+                queue.metric_approximate_number_of_messages_visible(period=minute, statistic="Maximum"),
+                queue.metric_approximate_number_of_messages_not_visible(period=minute, statistic="Maximum"),
+                dlq.metric_approximate_number_of_messages_visible(period=minute, statistic="Maximum"),
+            ],
+            right=[queue.metric_approximate_age_of_oldest_message(period=minute, statistic="Maximum")],
+        ),
+    )
+    board.add_widgets(
+        graph(
+            "Provider answers per minute",
+            [
+                emf("ChargeAttempts", Outcome=o)
+                for o in ("charged", "declined", "rejected", "unavailable", "unauthorized")
+            ],
+            right=[emf("ProviderLatency", "p99", "provider p99 (s)")],
+        ),
+        graph(
+            "Charge outcomes per minute",
+            [emf("ChargeOutcomes", Outcome=o) for o in ("paid", "failed", "retry", "skipped")],
+        ),
+        graph(
+            "Idempotent replays and 429s per minute",
+            [
+                *(emf("IdempotentReplays", Scope=s) for s in ("checkout-async", "checkout-sync")),
+                *(emf("ThrottledRequests", Scope=s) for s in ("checkout", "order-status")),
+            ],
+        ),
+    )
+    return board
 
 
 def synth(shop: ShopSettings | None = None, stack_name: str | None = None) -> dict:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 import uuid
 
 from django.conf import settings
 from django.db import connection
 
+from observability import metrics
 from payments import gateway
 from payments.exceptions import PaymentDeclined, PaymentNotAuthorized, PaymentRejected, PaymentUnavailable
 
@@ -38,9 +40,10 @@ def charge_order(order_id: uuid.UUID | str, *, timeout: float) -> Outcome:
     PAYMENT_MAX_ATTEMPTS claims an unavailable provider fails the order instead of retrying.
     """
     parsed = _parse_id(order_id)
-    if parsed is None:
-        return Outcome.SKIPPED
-    return _charge(parsed, timeout=timeout)
+    outcome = Outcome.SKIPPED if parsed is None else _charge(parsed, timeout=timeout)
+    metrics.charge_finished(outcome.value)
+    log.info("charge %s", outcome.value, extra={"order_id": str(order_id), "outcome": outcome.value})
+    return outcome
 
 
 def _claim(order_id: uuid.UUID) -> bool:
@@ -53,13 +56,10 @@ def _claim(order_id: uuid.UUID) -> bool:
     )
 
 
-def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
-    if not _claim(order_id):
-        log.info("order %s not claimable (missing, finished, or another worker has it)", order_id)
-        return Outcome.SKIPPED
-    order = Order.objects.get(pk=order_id)
-    _release_connection()  # the provider takes seconds: nobody else's connection waits on it
-
+def _call_provider(order: Order, *, timeout: float) -> gateway.ChargeResult:
+    """Call the gateway once, counting the provider's answer and how long it took."""
+    started = time.monotonic()
+    answer = "unavailable"  # what the provider said, for the metrics; any other exception too
     try:
         result = gateway.charge(
             gateway.ChargeRequest(
@@ -71,11 +71,44 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
             ),
             timeout=timeout,
         )
+        answer = "charged"
+    except PaymentNotAuthorized:
+        answer = "unauthorized"
+        raise
+    except PaymentDeclined:
+        answer = "declined"
+        raise
+    except PaymentRejected:
+        answer = "rejected"
+        raise
+    finally:
+        metrics.charge_attempted(answer, time.monotonic() - started)
+    return result
+
+
+def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
+    if not _claim(order_id):
+        log.info(
+            "order %s not claimable (missing, finished, or another worker has it)",
+            order_id,
+            extra={"order_id": str(order_id)},
+        )
+        return Outcome.SKIPPED
+    order = Order.objects.get(pk=order_id)
+    _release_connection()  # the provider takes seconds: nobody else's connection waits on it
+
+    try:
+        result = _call_provider(order, timeout=timeout)
     except PaymentNotAuthorized as exc:
         # Our configuration is wrong (PAYMENT_PROVIDER_API_KEY), not the customer's payment: never
         # fail the order for it, whatever its attempts. Hold it (back to accepted) and retry with
         # backoff until the key is fixed; every such attempt is logged at CRITICAL for alerting.
-        log.critical("PAYMENT PROVIDER REFUSED OUR CREDENTIALS; order %s held for retry: %s", order_id, exc)
+        log.critical(
+            "PAYMENT PROVIDER REFUSED OUR CREDENTIALS; order %s held for retry: %s",
+            order_id,
+            exc,
+            extra={"order_id": str(order_id)},
+        )
         return _record(
             order_id,
             transitions.release,
@@ -112,7 +145,11 @@ def _record(order_id: uuid.UUID, action, outcome: Outcome, **kwargs) -> Outcome:
     except TransitionConflict:
         # Our lease ran out and another attempt took over; it holds the same idempotency key,
         # so it records the same charge. Nothing to undo here.
-        log.warning("order %s moved on while we charged it; leaving it to the newer attempt", order_id)
+        log.warning(
+            "order %s moved on while we charged it; leaving it to the newer attempt",
+            order_id,
+            extra={"order_id": str(order_id)},
+        )
         return Outcome.SKIPPED
     return outcome
 

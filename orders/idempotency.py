@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from observability import metrics
+
 from .exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from .models import IdempotencyKey
 
@@ -81,6 +83,7 @@ def begin(scope: str, key: str, print_: str) -> StoredResponse | None:
     if record.fingerprint != print_:
         raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body.")
     if record.state == IdempotencyKey.State.DONE and record.response_status is not None:
+        metrics.idempotent_replay(scope)
         return StoredResponse(status=record.response_status, body=record.response_body)
     if record.locked_until <= now and keys.filter(
         state=record.state, locked_until=record.locked_until

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
 
@@ -18,6 +19,13 @@ from django.utils.module_loading import import_string
 
 class JobsUnavailable(Exception):
     """The job queue did not answer (a broker outage, a network error)."""
+
+
+@dataclass(frozen=True)
+class JobsDepth:
+    waiting: int  # not yet received by a worker (delayed retries included)
+    in_flight: int  # received by a worker, not yet acknowledged
+    dead_lettered: int  # in the dead-letter queue
 
 
 class PaymentJobs(Protocol):
@@ -32,6 +40,9 @@ class PaymentJobs(Protocol):
 
         Raises JobsUnavailable when the queue cannot tell.
         """
+
+    def depth(self) -> JobsDepth:
+        """The queue's and its dead-letter queue's depth, for the metrics; JobsUnavailable if unknown."""
 
 
 @cache

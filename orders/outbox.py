@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 
 from django.db import connections
 
+from observability import metrics
+
 BATCH_SIZE = 10  # SQS's SendMessageBatch takes at most 10 entries
 PUBLISHERS = 4  # threads per process; each sends one batch at a time
 
@@ -46,6 +48,7 @@ class Outbox:
             if len(self._queue) + self._in_flight >= self.max_pending():
                 return False
             self._queue.append(order_id)
+            metrics.outbox_pending(len(self._queue) + self._in_flight)
             self._cond.notify()
         return True
 
@@ -76,4 +79,5 @@ class Outbox:
                 connections.close_all()  # publisher threads must not hold database connections
                 with self._cond:
                     self._in_flight -= len(batch)
+                    metrics.outbox_pending(len(self._queue) + self._in_flight)
                     self._cond.notify_all()

@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 
 from config.sqs_transport import collect_sends
 from queues.sqs import queue_depth
 
-from .jobs import JobsUnavailable
+from .jobs import JobsDepth, JobsUnavailable
 from .tasks import charge_order_task
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class SqsPaymentJobs:
                 "could not enqueue payment of %d order(s) (%r); the sweeper will publish them",
                 len(order_ids),
                 exc,
+                extra={"order_ids": [str(order_id) for order_id in order_ids]},  # at most 10
             )
             return list(order_ids)
         refused = [order_ids[int(failure["Id"])] for failure in response.get("Failed", [])]
@@ -51,6 +53,7 @@ class SqsPaymentJobs:
                 "SQS refused %d of %d payment jobs; the sweeper will publish them",
                 len(refused),
                 len(order_ids),
+                extra={"order_ids": [str(order_id) for order_id in refused]},
             )
         return refused
 
@@ -59,3 +62,12 @@ class SqsPaymentJobs:
             return queue_depth().total
         except (BotoCoreError, ClientError) as exc:
             raise JobsUnavailable(str(exc)) from exc
+
+    def depth(self) -> JobsDepth:
+        try:
+            main, dlq = queue_depth(settings.SQS_QUEUE_URL), queue_depth(settings.SQS_DLQ_URL)
+        except (BotoCoreError, ClientError) as exc:
+            raise JobsUnavailable(str(exc)) from exc
+        return JobsDepth(
+            waiting=main.visible + main.delayed, in_flight=main.in_flight, dead_lettered=dlq.total
+        )

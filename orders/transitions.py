@@ -6,6 +6,7 @@ The two final moves also settle the order's limited stock in that transaction (p
 sold; failed: reserved → back on sale): the compare-and-set succeeds once, so stock is settled once.
 """
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +14,14 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from observability import metrics
 from shop import services as stock
 
 from .exceptions import IllegalTransition, TransitionConflict
 from .models import Order, OrderEvent, OrderItem
 from .models import OrderStatus as S
+
+log = logging.getLogger(__name__)
 
 # processing → accepted releases an order for another attempt (lease expired, provider timed
 # out or answered with a transient error); the same idempotency key makes the retry safe.
@@ -38,7 +42,15 @@ def check_transition(from_status: str, to_status: str) -> None:
 def record_placed(order: Order, *, detail: str) -> OrderEvent:
     """Write the first event of a freshly created order (nothing → accepted)."""
     check_transition("", order.status)
-    return OrderEvent.objects.create(order=order, from_status="", to_status=order.status, detail=detail)
+    event = OrderEvent.objects.create(order=order, from_status="", to_status=order.status, detail=detail)
+    # Counted and logged once committed: an order rolled back (out of stock) was never accepted.
+    transaction.on_commit(lambda: _placed(order.id, order.mode))
+    return event
+
+
+def _placed(order_id: Any, mode: str) -> None:
+    metrics.order_reached(S.ACCEPTED, mode)
+    log.info("order accepted", extra={"order_id": str(order_id), "mode": mode, "to_status": S.ACCEPTED})
 
 
 @transaction.atomic
@@ -63,6 +75,14 @@ def transition(
     if not moved:
         raise TransitionConflict(f"Order {order_id} is not {from_status!r} any more.")
     OrderEvent.objects.create(order_id=order_id, from_status=from_status, to_status=to_status, detail=detail)
+    transaction.on_commit(
+        lambda: log.info(
+            "order %s → %s",
+            from_status,
+            to_status,
+            extra={"order_id": str(order_id), "from_status": from_status, "to_status": to_status},
+        )
+    )
 
 
 def claim(order_id: Any, *, lease_seconds: float, detail: str = "") -> bool:
@@ -122,15 +142,18 @@ def _with_stock_note(detail: str, note: str) -> str:
 def mark_paid(order_id: Any, *, charge_id: str, detail: str = "") -> None:
     """processing → paid; the order's reserved units become sold."""
     units, lines = _reserved_units(order_id)
+    paid_at = timezone.now()
     transition(
         order_id,
         S.PROCESSING,
         S.PAID,
         detail=_with_stock_note(detail or f"charged ({charge_id})", lines and f"sold {lines}"),
         charge_id=charge_id,
-        paid_at=timezone.now(),
+        paid_at=paid_at,
         lease_expires_at=None,
     )
+    mode, created_at = Order.objects.values_list("mode", "created_at").get(pk=order_id)
+    transaction.on_commit(lambda: _settled(S.PAID, mode, (paid_at - created_at).total_seconds()))
     stock.sell(units)  # last: the product row is locked from here to the commit only
 
 
@@ -147,4 +170,13 @@ def mark_failed(order_id: Any, *, reason: str) -> None:
         failure_reason=reason,
         lease_expires_at=None,
     )
+    mode = Order.objects.values_list("mode", flat=True).get(pk=order_id)
+    transaction.on_commit(lambda: _settled(S.FAILED, mode))
     stock.release(units)
+
+
+def _settled(status: str, mode: str, seconds_since_accepted: float | None = None) -> None:
+    """Count a final status once its transaction committed (a rolled-back one never happened)."""
+    metrics.order_reached(status, mode)
+    if seconds_since_accepted is not None:
+        metrics.order_paid_after(seconds_since_accepted)

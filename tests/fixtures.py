@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from devstack.stack import Process, Stack
+from orders.jobs import JobsDepth
 from orders.models import Order
 from orders.publishing import drain_outbox
 from queues.sqs import ensure_queues, sqs_client
@@ -151,6 +152,9 @@ class RecordingJobs:
 
     def waiting(self) -> int:
         return len(self.published)
+
+    def depth(self) -> JobsDepth:
+        return JobsDepth(waiting=len(self.published), in_flight=0, dead_lettered=0)
 
 
 @pytest.fixture

@@ -2,12 +2,14 @@
 
 import logging
 import uuid
+from datetime import timedelta
 from types import SimpleNamespace
 
 from gunicorn.config import Config
 
 from config.access_log import ACCESS_LOG_FORMAT, RedactingLogger
 from config.processes import web_argv
+from config.request_context import ENVIRON_KEY
 
 
 def test_the_web_command_logs_access_with_the_redacting_format():
@@ -32,6 +34,7 @@ def test_an_access_line_has_no_order_id_address_referrer_or_agent(caplog):
         "REQUEST_METHOD": "GET", "RAW_URI": f"/orders/{order_id}", "PATH_INFO": f"/orders/{order_id}",
         "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "203.0.113.7",
         "HTTP_REFERER": f"https://shop.example.com/orders/{order_id}", "HTTP_USER_AGENT": "Mozilla/5.0 ann",
+        ENVIRON_KEY: {"request_id": "req-1"},
     }  # fmt: skip
     request = SimpleNamespace(headers=[("REFERER", environ["HTTP_REFERER"])])
     response = SimpleNamespace(status="200 OK", response_length=12, sent=12, headers=[])
@@ -39,12 +42,14 @@ def test_an_access_line_has_no_order_id_address_referrer_or_agent(caplog):
     logger.access_log = logging.getLogger("test.access")
     logger.access_log.handlers = []
     logger.access_log.addHandler(logging.Handler())
-    logger.access_log.handlers[0].emit = lambda record: captured.append(record.getMessage())
+    logger.access_log.handlers[0].emit = lambda record: captured.append(record)
     logger.access_log.propagate = False
     logger.access_log.setLevel(logging.INFO)
 
-    logger.access(response, request, environ, SimpleNamespace(seconds=0, microseconds=1500))
+    logger.access(response, request, environ, timedelta(microseconds=1500))
 
-    (line,) = captured
+    (record,) = captured
+    line = record.getMessage()
+    assert record.request_id == "req-1" and record.status == "200" and record.duration_ms == 1.5
     assert '"GET /orders/<id> HTTP/1.1" 200' in line
     assert str(order_id) not in line and "203.0.113.7" not in line and "Mozilla" not in line

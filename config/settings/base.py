@@ -36,10 +36,13 @@ INSTALLED_APPS = [
     "payments",
     "queues",
     "capacity",
+    "observability",
 ]
 
 MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",  # first: no Host check, no database (see the module)
+    # A request id for every log line of the request (X-Request-ID in, or made; echoed back).
+    "config.request_context.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Everything under /api/ answers errors in one JSON shape and refuses big bodies (413) here.
     "config.api.ApiBoundaryMiddleware",
@@ -173,18 +176,34 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# --- Logs and metrics (observability/; README "Observability") -------------------------------------
+# One line per record: JSON objects (production, log search) or aligned readable lines (`make run`).
+# Lines about an order carry order_id, plus request_id on the web and task_id on the worker.
+LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"structured": {"()": "observability.logging.formatter", "log_format": LOG_FORMAT}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # One line per provider call and per SQS credential lookup is noise, not news.
     "loggers": {
+        # Django's own console handler (DEBUG) would print its lines a second time, unstructured.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "httpx": {"level": "WARNING"},
         "botocore.credentials": {"level": "WARNING"},
     },
 }
+# Prometheus /metrics on a port of each process's own, never the public one: WEB_METRICS_PORT (read
+# by config/gunicorn.py), WORKER_METRICS_PORT, SWEEPER_METRICS_PORT; 0 = off. Bound to METRICS_ADDR:
+# loopback by default; in ECS 0.0.0.0, reachable only where the task's security group allows.
+METRICS_ADDR = env("METRICS_ADDR", default="127.0.0.1")
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+SWEEPER_METRICS_PORT = env.int("SWEEPER_METRICS_PORT", default=0)
+# The same metrics as CloudWatch embedded-metric-format lines on stdout (ECS, Lambda): no agent.
+METRICS_EMF = env.bool("METRICS_EMF", default=False)
+METRICS_EMF_NAMESPACE = env("METRICS_EMF_NAMESPACE", default="FlashSale")
+METRICS_EMF_FLUSH_SECONDS = env.float("METRICS_EMF_FLUSH_SECONDS", default=10)
 
 # --- Django REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {

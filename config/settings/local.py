@@ -14,6 +14,7 @@ os.environ.setdefault("SQS_ENDPOINT_URL", "http://127.0.0.1:9324")
 os.environ.setdefault("PAYMENT_PROVIDER_URL", "http://127.0.0.1:8001")
 os.environ.setdefault("PAYMENT_PROVIDER_API_KEY", "sk_test_sandbox")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")  # rate limits; down = not limited
+os.environ.setdefault("LOG_FORMAT", "console")  # readable lines in `make run`; production: json
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")  # the local SQS server accepts any credentials
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 

@@ -11,6 +11,8 @@ from .base import *  # noqa: F403
 from .base import CONTENT_SECURITY_POLICY, REST_FRAMEWORK, env
 
 DEBUG = False
+# CloudWatch metrics from the logs (EMF lines), on unless asked otherwise. Logs: JSON (base default).
+METRICS_EMF = env.bool("METRICS_EMF", default=True)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")  # no default: an empty list would refuse every request
 
 # TLS ends at the ALB, which says so in X-Forwarded-Proto.

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
+from observability import metrics
+
 log = logging.getLogger(__name__)
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -62,6 +64,7 @@ class SharedRateThrottle(BaseThrottle):
         if count <= limit:
             return True
         self._wait = window - (now % window)
+        metrics.throttled(self.scope)
         return False
 
     def wait(self) -> float | None:

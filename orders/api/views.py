@@ -1,5 +1,6 @@
 """Checkout API. Thin: validate the form, call a service, shape the answer."""
 
+import time
 import uuid
 
 from drf_spectacular.types import OpenApiTypes
@@ -10,6 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ErrorOutput, TooLargeOutput
+from observability import logging as log_context
+from observability import metrics
 from orders import checkout, idempotency, selectors
 from orders.charging import Outcome
 from orders.models import Order
@@ -31,6 +34,7 @@ def _lines(data: dict) -> list[checkout.Line]:
 
 
 def _order_response(order: Order, http_status: int, **extra) -> Response:
+    log_context.bind(order_id=order.id)  # the rest of this request's lines, and its access line
     body = OrderOutput(order).data
     return Response({**body, **extra}, status=http_status, headers={"Location": f"/api/orders/{order.id}"})
 
@@ -80,7 +84,16 @@ class CheckoutApi(APIView):
     """A checkout endpoint; with an `Idempotency-Key` header, repeats get the first answer."""
 
     scope = ""
+    mode = ""
     throttle_classes = [CheckoutRateThrottle]
+
+    def dispatch(self, request, *args, **kwargs):
+        """Time the whole answer, errors and throttling included (DRF's dispatch runs them all)."""
+        started = time.perf_counter()
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            metrics.checkout_answered(self.mode, time.perf_counter() - started)
 
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key")
@@ -113,6 +126,7 @@ class CheckoutApi(APIView):
         headers = {"Idempotent-Replayed": "true"}
         if isinstance(stored.body, dict) and "id" in stored.body:
             headers["Location"] = f"/api/orders/{stored.body['id']}"
+            log_context.bind(order_id=stored.body["id"])
         return Response(stored.body, status=stored.status, headers=headers)
 
     def checkout(self, request: Request) -> Response:
@@ -123,6 +137,7 @@ class AsyncCheckoutApi(CheckoutApi):
     """Accept the order at once (202) and charge it in the background."""
 
     scope = "checkout-async"
+    mode = "async"
 
     @extend_schema(
         operation_id="checkout_async",
@@ -151,6 +166,7 @@ class SyncCheckoutApi(CheckoutApi):
     """Charge inside the request: 201 paid, 402 declined, 504 when the provider is too slow."""
 
     scope = "checkout-sync"
+    mode = "sync"
 
     @extend_schema(
         operation_id="checkout_sync",
@@ -216,4 +232,5 @@ class OrderDetailApi(APIView):
             return Response(
                 {"code": "not_found", "detail": "No such order."}, status=status.HTTP_404_NOT_FOUND
             )
+        log_context.bind(order_id=order.id)
         return Response(OrderOutput(order).data)

@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 import signal
 import threading
@@ -7,6 +8,8 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
 from config import heartbeat
+from observability import metrics
+from orders.monitoring import sample_backlog
 from orders.recovery import sweep_stuck_orders
 
 log = logging.getLogger("orders.sweeper")
@@ -28,11 +31,12 @@ class Command(BaseCommand):
         if every is None:
             self.stdout.write(self.describe(sweep_stuck_orders()))
             return
+        metrics.serve(settings.SWEEPER_METRICS_PORT, settings.METRICS_ADDR)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        self.stdout.write(f"sweeper: every {every:g}s", ending="\n")
-        self.stdout.flush()
+        # A long-running process: its news are log lines (JSON in production), not command output.
+        log.info("sweeper: every %gs", every)
         while not stop.is_set():
             try:
                 result = sweep_stuck_orders()
@@ -40,9 +44,9 @@ class Command(BaseCommand):
                 log.exception("sweep failed; trying again in %ss", every)
             else:
                 if result.released or result.published or result.unpublished or result.keys_purged:
-                    self.stdout.write(self.describe(result))
-                    self.stdout.flush()
+                    log.info(self.describe(result), extra=dataclasses.asdict(result))
             finally:
+                sample_backlog()  # the gauges, once per pass, whatever the sweep did
                 close_old_connections()
                 heartbeat.beat("sweeper")  # alive, even while the database is down
             stop.wait(every)
