@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 
 import boto3
+from botocore.config import Config
 from django.conf import settings
 
 from queues.setup import QueueDepth, ensure_queue_pair, read_depth
 
 
-def sqs_client():
+def sqs_client(*, timeout: float | None = None):
+    """A boto3 SQS client; with `timeout`, one that gives up fast (probes and pages must not hang)."""
+    if timeout is not None:
+        return _fast_client(settings.SQS_REGION, settings.SQS_ENDPOINT_URL or None, timeout)
     return boto3.client(
         "sqs", region_name=settings.SQS_REGION, endpoint_url=settings.SQS_ENDPOINT_URL or None
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _fast_client(region: str, endpoint_url: str | None, timeout: float):
+    # Made once per process and reused (boto3 clients are thread-safe; making one costs ~30 ms of
+    # CPU): a readiness probe every few seconds and a page that refreshes itself call this often.
+    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
+    return boto3.client("sqs", region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def ensure_queues() -> dict[str, str]:
@@ -32,8 +45,8 @@ def ensure_queues() -> dict[str, str]:
     )
 
 
-def queue_depth(queue_url: str | None = None) -> QueueDepth:
-    return read_depth(sqs_client(), queue_url or settings.SQS_QUEUE_URL)
+def queue_depth(queue_url: str | None = None, *, timeout: float | None = None) -> QueueDepth:
+    return read_depth(sqs_client(timeout=timeout), queue_url or settings.SQS_QUEUE_URL)
 
 
 class UnreadableMessage(ValueError):
