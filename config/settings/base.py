@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "payments",
     "queues",
     "capacity",
+    "operations",  # the operator's console in the admin
 ]
 
 MIDDLEWARE = [
