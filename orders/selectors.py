@@ -51,10 +51,14 @@ class OrderFigures:
 
 def order_figures(now: datetime | None = None, *, minutes: int = 60, reasons: int = 10) -> OrderFigures:
     now = now or timezone.now()
-    counts = dict(Order.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    # order_by(): the model's default ordering would join the GROUP BY and split every group.
+    counts = dict(
+        Order.objects.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
     start = (now - timedelta(minutes=minutes - 1)).replace(second=0, microsecond=0)
     paid = dict(
         Order.objects.filter(status=OrderStatus.PAID, paid_at__gte=start)
+        .order_by()
         .annotate(minute=TruncMinute("paid_at"))
         .values("minute")
         .annotate(n=Count("id"))
