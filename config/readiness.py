@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, connections
-from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 from django.http import HttpResponse, JsonResponse
 
 from queues.sqs import sqs_client
@@ -60,12 +60,13 @@ def database() -> dict[str, str]:
             raise NotReady("unreachable") from exc
         if _migrations_applied.is_set():
             return {"database": "ok", "migrations": "ok"}
-        executor = MigrationExecutor(connection)
-        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-        if plan:
-            first = plan[0][0]
-            log.warning("readiness: %d unapplied migration(s), first %s", len(plan), first)
-            missing = f"{len(plan)} unapplied, first {first.app_label}.{first.name}"
+        # Every migration on disk, not just the leaves: a plan towards an applied leaf skips an
+        # unapplied migration before it.
+        loader = MigrationLoader(connection)
+        unapplied = sorted(node for node in loader.graph.nodes if node not in loader.applied_migrations)
+        if unapplied:
+            log.warning("readiness: %d unapplied migration(s): %s", len(unapplied), unapplied[:5])
+            missing = f"{len(unapplied)} unapplied, first {'.'.join(unapplied[0])}"
             return {"database": "ok", "migrations": missing}
         _migrations_applied.set()
         return {"database": "ok", "migrations": "ok"}
