@@ -115,7 +115,7 @@ def run_checks(timeout: float = TIMEOUT_SECONDS) -> dict[str, str]:
 def readyz() -> HttpResponse:
     results = run_checks()
     failed = [name for name, result in results.items() if result != "ok"]
-    body = {"status": "unavailable" if failed else "ready", "checks": results}
+    body: dict[str, object] = {"status": "unavailable" if failed else "ready", "checks": results}
     if failed:
         body["failed"] = failed
     response = JsonResponse(body, status=503 if failed else 200)

@@ -108,6 +108,11 @@ ORDER_ACTIONS = {
 }
 
 
+def _user_id(request: HttpRequest) -> int:
+    assert request.user.pk is not None  # admin_view: a staff login
+    return request.user.pk
+
+
 def _require_permission(request: HttpRequest) -> None:
     if not request.user.has_perm(ACTION_PERMISSION):
         raise PermissionDenied("Operations actions need the permission to change orders.")
@@ -151,7 +156,7 @@ def order_action(request: HttpRequest, action: str) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("admin-operations")
     LogEntry.objects.log_actions(
-        request.user.pk, [order], CHANGE, change_message=f"{action}: {result.detail}", single_object=True
+        _user_id(request), [order], CHANGE, change_message=f"{action}: {result.detail}", single_object=True
     )
     message = f"Order {order.id}: {result.detail}."
     if result.published:
@@ -192,7 +197,7 @@ def redrive(request: HttpRequest) -> HttpResponse:
     else:
         message = f"Moved {result.moved} dead-lettered message(s) back to the payment queue."
     LogEntry.objects.create(
-        user_id=request.user.pk,
+        user_id=_user_id(request),
         action_flag=CHANGE,
         object_repr="dead-letter queue",
         change_message=f"redrive: {message}",

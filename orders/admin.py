@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
@@ -141,7 +142,7 @@ class OrderAdmin(admin.ModelAdmin):
                     "action_name": name,
                     "verb": verb,
                     "opts": self.model._meta,
-                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                    "action_checkbox_name": ACTION_CHECKBOX_NAME,
                 },
             )
         done, refused = 0, []
