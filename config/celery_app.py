@@ -20,13 +20,16 @@ app.autodiscover_tasks()
 
 
 class Heartbeat(bootsteps.StartStopStep):
-    """Touch the worker's heartbeat file from the consumer's event loop (config/heartbeat.py)."""
+    """The worker's first beat, when its consumer starts (config/heartbeat.py).
+
+    Later beats come from the SQS poll loop (config/sqs_transport.py), not from a timer: a timer on
+    the event loop keeps beating for a consumer that stopped polling.
+    """
 
     requires = {"celery.worker.consumer.tasks:Tasks"}
 
     def start(self, consumer) -> None:
         heartbeat.beat("worker")
-        consumer.timer.call_repeatedly(heartbeat.BEAT_EVERY_SECONDS, heartbeat.beat, ("worker",))
 
 
 app.steps["consumer"].add(Heartbeat)

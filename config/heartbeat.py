@@ -2,10 +2,11 @@
 
     python -m config.heartbeat worker --max-age 60     # exit 0 if the worker beat in the last 60 s
 
-The worker beats from its consumer's event loop (a Celery bootstep timer below), so a consumer
-that hangs stops beating even while the process lives; the sweeper beats once per pass. The ECS
-container health checks run the command above. Django-free and import-light on purpose: a health
-check runs every 30 s in every task.
+The worker beats from its SQS poll loop (config/sqs_transport.py: each completed receive, and each
+look at a full pool), so a consumer that stopped polling stops beating even while the process and
+its event loop live; an idle worker beats once per long poll (SQS_WAIT_TIME_SECONDS, at most 20 s).
+The sweeper beats once per pass. The ECS container health checks run the command above.
+Django-free and import-light on purpose: a health check runs every 30 s in every task.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import time
 from pathlib import Path
 
 ROLES = ("worker", "sweeper")
-BEAT_EVERY_SECONDS = 10
 
 
 def path(role: str, environ=os.environ) -> Path:

@@ -42,6 +42,12 @@ slots 10 at a time, one round trip after another (measured: ~0.3 s per wave at N
 throughput). With free slots for more than 10 messages this channel keeps up to `receive_polls`
 (transport option, default 4) receives in flight, each asking for no more than the slots not
 already asked for, so nothing is fetched that the worker cannot start.
+
+Addition 4, the worker's heartbeat (config/heartbeat.py) beats from the poll loop itself: each turn
+of `_schedule_queue` (a poll completed, or the pool is full and the loop looks again after
+`polling_interval`) touches the file, at most once a second. A timer on the worker's event loop
+kept beating while the poll chain was dead (the kombu#1127 failure mode: the process lives, the
+loop runs, nothing polls), so only a beat from the chain proves that the consumer still consumes.
 """
 
 from __future__ import annotations
@@ -60,11 +66,14 @@ from kombu.asynchronous.http.curl import CurlClient
 from kombu.asynchronous.hub import Hub
 from kombu.transport import SQS, virtual
 
+from config import heartbeat
+
 log = logging.getLogger(__name__)
 _local = threading.local()
 
 ACK_BATCH = 10  # DeleteMessageBatch takes at most 10 entries
 ACK_FLUSH_SECONDS = 0.05
+BEAT_AT_MOST_EVERY_SECONDS = 1.0  # the poll loop turns up to 100 times a second while the pool is full
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,7 @@ class Channel(SQS.Channel):
         """
         if queue not in self._active_queues:
             return
+        self._beat()
         polls = self._polls = self._polls if self._polls is not None else {}
         in_flight = polls.get(queue, 0)
         if not self.qos.can_consume():
@@ -189,6 +199,19 @@ class Channel(SQS.Channel):
             self.hub.call_later(0, self._schedule_queue, queue)
         else:
             super()._loop1(queue, messages_fetched)
+
+    _last_beat = 0.0  # the hub thread's alone
+
+    @classmethod
+    def _beat(cls) -> None:
+        """The consumer's poll loop turned: beat (config/heartbeat.py), at most once a second."""
+        now = time.monotonic()
+        if now - cls._last_beat >= BEAT_AT_MOST_EVERY_SECONDS:
+            cls._last_beat = now
+            try:
+                heartbeat.beat("worker")
+            except OSError as exc:  # a full or read-only disk must not stop consuming
+                log.warning("could not beat: %r", exc)
 
     def _poll_done(self, queue, messages_fetched=None):
         if self._polls and self._polls.get(queue):

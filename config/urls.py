@@ -4,11 +4,31 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.docs import docs_csp
+from operations import views as operations
 
 admin.site.site_header = "Flash-sale checkout"
 admin.site.site_title = "Flash-sale checkout admin"
+admin.site.index_template = "operations/admin_index.html"  # links the operations page
 
+# The operations console lives under the admin's URL and behind its login (staff only).
+admin_view = admin.site.admin_view
 urlpatterns = [
+    path(f"{settings.ADMIN_URL}operations/", admin_view(operations.console), name="admin-operations"),
+    path(
+        f"{settings.ADMIN_URL}operations/snapshot.json",
+        admin_view(operations.snapshot_json),
+        name="admin-operations-json",
+    ),
+    path(
+        f"{settings.ADMIN_URL}operations/redrive/",
+        admin_view(operations.redrive),
+        name="admin-operations-redrive",
+    ),
+    path(
+        f"{settings.ADMIN_URL}operations/<slug:action>/",
+        admin_view(operations.order_action),
+        name="admin-operations-order",
+    ),
     path(settings.ADMIN_URL, admin.site.urls),
     # The OpenAPI 3 description (committed as docs/openapi.yaml) and its interactive docs, whose
     # Swagger UI comes from our own static files (drf-spectacular-sidecar): no CDN.

@@ -85,7 +85,7 @@ SETTINGS_MODULE = "config.settings.production"
 DB_NAME = DB_USER = "flashsale"
 # Fargate's longest stop timeout: Celery's warm shutdown lets charges in flight finish.
 WORKER_STOP_TIMEOUT = 120
-HEARTBEAT_MAX_AGE = 60  # three missed beats (config/heartbeat.py beats every 10 s)
+HEARTBEAT_MAX_AGE = 60  # an idle worker beats once per long poll (≤ 20 s): three missed beats
 # The Lambda runtime sets the region itself; a Lambda has no worker threads.
 LAMBDA_UNSET = ("AWS_DEFAULT_REGION", "WORKER_CONCURRENCY")
 RETENTION_DAYS = {

@@ -50,23 +50,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_http(url: str, *, timeout: float = 30, proc: subprocess.Popen | None = None) -> None:
+def wait_for_http(
+    url: str, *, timeout: float = 30, proc: subprocess.Popen | None = None, ready: bool = False
+) -> None:
+    """Wait until `url` answers: any HTTP status, or with `ready` a 2xx (a readiness probe's yes)."""
     deadline = time.monotonic() + timeout
+    last = "no answer"
     while True:
         try:
-            with urlopen(url, timeout=2):
+            with urlopen(url, timeout=3):
                 return
         except URLError as exc:
-            # An HTTP error status still means the server is up.
+            # An HTTP error status still means the server is up; a readiness probe's 503 means not yet.
             if getattr(exc, "code", None):
-                return
+                if not ready:
+                    return
+                last = f"HTTP {exc.code}: {_body(exc)}"
         except (ConnectionError, TimeoutError, OSError):
             pass
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process for {url} exited with {proc.returncode}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not come up within {timeout}s")
+            raise TimeoutError(f"{url} did not come up within {timeout}s (last: {last})")
         time.sleep(0.1)
+
+
+def _body(error: URLError) -> str:
+    try:
+        return error.read().decode(errors="replace")[:300]  # type: ignore[attr-defined]
+    except Exception:
+        return ""
 
 
 @dataclass
@@ -190,7 +203,8 @@ class Stack:
         )
         proc = self.spawn(name, argv, **env)
         url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{url}/api/products", proc=proc.popen, timeout=60)
+        # Ready, not just listening: the database, its migrations and SQS answer (config/readiness.py).
+        wait_for_http(f"{url}/readyz", proc=proc.popen, timeout=60, ready=True)
         self.env["WEB_URL"] = url
         return proc
 

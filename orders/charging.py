@@ -20,7 +20,7 @@ from payments.exceptions import PaymentDeclined, PaymentNotAuthorized, PaymentRe
 
 from . import transitions
 from .exceptions import TransitionConflict
-from .models import Order
+from .models import FailureCode, Order
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +115,17 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
             Outcome.RETRY,
             detail="provider refused our API key; held for retry",
         )
-    except (PaymentDeclined, PaymentRejected) as exc:
-        return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc))
+    except PaymentDeclined as exc:
+        code = FailureCode.DECLINED
+        return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc), code=code)
+    except PaymentRejected as exc:
+        code = FailureCode.REJECTED
+        return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc), code=code)
     except PaymentUnavailable as exc:
         if order.attempts >= settings.PAYMENT_MAX_ATTEMPTS:
             reason = f"payment provider unavailable after {order.attempts} attempts: {exc}"
-            return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=reason)
+            code = FailureCode.UNAVAILABLE
+            return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=reason, code=code)
         return _record(order_id, transitions.release, Outcome.RETRY, detail=f"{exc}; will retry")
     detail = f"charged {result.charge_id}" + (
         " (provider replayed an earlier charge)" if result.replayed else ""

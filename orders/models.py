@@ -17,6 +17,14 @@ class OrderStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class FailureCode(models.TextChoices):
+    """Why an order failed, as far as the provider's books go (decides how a retry may charge)."""
+
+    DECLINED = "declined", "Declined by the provider"  # final answer for its key: nothing charged
+    REJECTED = "rejected", "Rejected by the provider"  # the request was refused: nothing charged
+    UNAVAILABLE = "unavailable", "Provider unavailable"  # unknown: a timed-out charge may have landed
+
+
 class CheckoutMode(models.TextChoices):
     SYNC = "sync", "Synchronous"
     ASYNC = "async", "Asynchronous"
@@ -35,6 +43,7 @@ class Order(models.Model):
     payment_key = models.CharField(max_length=64, unique=True, editable=False)
     charge_id = models.CharField(max_length=64, blank=True, editable=False)
     failure_reason = models.CharField(max_length=255, blank=True, editable=False)
+    failure_code = models.CharField(max_length=11, choices=FailureCode.choices, blank=True, editable=False)
     attempts = models.PositiveIntegerField(default=0, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     # When a payment job was last published for this order; null when publishing failed. The
@@ -61,6 +70,11 @@ class Order(models.Model):
     def payment_key_for(order_id: uuid.UUID) -> str:
         """The provider's Idempotency-Key for an order: derived from its id, the same on every attempt."""
         return f"order-{order_id}"
+
+    @staticmethod
+    def retry_payment_key_for(order_id: uuid.UUID, retry: int) -> str:
+        """A fresh key for a staff retry after a decline (orders/operations.py says when)."""
+        return f"order-{order_id}-retry-{retry}"
 
     @property
     def amount_minor(self) -> int:

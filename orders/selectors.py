@@ -1,8 +1,11 @@
 """Reads of orders."""
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from .models import Order, OrderEvent, OrderItem, OrderStatus
@@ -19,19 +22,64 @@ def order_with_history(order_id: uuid.UUID) -> Order | None:
     )
 
 
-def oldest_waiting_order_age_seconds() -> float | None:
-    """Seconds since the oldest order still `accepted` (not claimed by a worker) was placed; None if none.
+def oldest_waiting_order_age_seconds(now: datetime | None = None) -> float | None:
+    """Seconds since `created_at` of the oldest accepted order (waiting to be charged); None if none.
 
-    One indexed read (created_at). An order a worker gave back for a retry counts from its placing:
-    the customer has waited that long.
+    Accepted only: an order being charged (processing) is not waiting. An order that went back to
+    accepted for a retry counts from its creation, as the customer waits from then.
     """
     oldest = (
         Order.objects.filter(status=OrderStatus.ACCEPTED)
         .order_by("created_at")
         .values_list("created_at", flat=True)
-        .first()
+    ).first()
+    if oldest is None:
+        return None
+    return max(0.0, ((now or timezone.now()) - oldest).total_seconds())
+
+
+@dataclass(frozen=True)
+class OrderFigures:
+    """The order side of the operations console (orders/…; the queue side comes from queues/)."""
+
+    by_status: dict[str, int]  # every status, 0 included
+    oldest_waiting_seconds: float | None
+    unpublished: int  # accepted orders whose job did not get out: the sweeper's outbox backlog
+    paid_per_minute: list[tuple[datetime, int]]  # the last hour, oldest first, one entry a minute
+    failures_by_reason: list[tuple[str, int]]  # the most frequent first
+
+
+def order_figures(now: datetime | None = None, *, minutes: int = 60, reasons: int = 10) -> OrderFigures:
+    now = now or timezone.now()
+    # order_by(): the model's default ordering would join the GROUP BY and split every group.
+    counts = dict(
+        Order.objects.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n")
     )
-    return None if oldest is None else max(0.0, (timezone.now() - oldest).total_seconds())
+    start = (now - timedelta(minutes=minutes - 1)).replace(second=0, microsecond=0)
+    paid = dict(
+        Order.objects.filter(status=OrderStatus.PAID, paid_at__gte=start)
+        .order_by()
+        .annotate(minute=TruncMinute("paid_at"))
+        .values("minute")
+        .annotate(n=Count("id"))
+        .values_list("minute", "n")
+    )
+    series = [(start + timedelta(minutes=i), 0) for i in range(minutes)]
+    series = [(minute, paid.get(minute, 0)) for minute, _ in series]
+    failures = list(
+        Order.objects.filter(status=OrderStatus.FAILED)
+        .values("failure_reason")
+        .annotate(n=Count("id"))
+        .order_by("-n", "failure_reason")
+        .values_list("failure_reason", "n")[:reasons]
+    )
+    return OrderFigures(
+        by_status={status: counts.get(status, 0) for status in OrderStatus.values},
+        oldest_waiting_seconds=oldest_waiting_order_age_seconds(now),
+        unpublished=unpublished_order_count(),
+        paid_per_minute=series,
+        failures_by_reason=[(reason or "(no reason recorded)", n) for reason, n in failures],
+    )
 
 
 def unpublished_order_count() -> int:

@@ -25,12 +25,14 @@ log = logging.getLogger(__name__)
 
 # processing → accepted releases an order for another attempt (lease expired, provider timed
 # out or answered with a transient error); the same idempotency key makes the retry safe.
+# failed → accepted is staff's retry once the cause is fixed (orders/operations.py: it takes the
+# order's stock back and decides the provider key); nothing else makes that move.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     "": frozenset({S.ACCEPTED}),
     S.ACCEPTED: frozenset({S.PROCESSING}),
     S.PROCESSING: frozenset({S.PAID, S.FAILED, S.ACCEPTED}),
     S.PAID: frozenset(),
-    S.FAILED: frozenset(),
+    S.FAILED: frozenset({S.ACCEPTED}),
 }
 
 
@@ -122,7 +124,7 @@ def release_if_lease_expired(order_id: Any) -> bool:
     return True
 
 
-def _reserved_units(order_id: Any) -> tuple[list[tuple[int, int]], str]:
+def reserved_units(order_id: Any) -> tuple[list[tuple[int, int]], str]:
     """The (product id, quantity) pairs this order holds from limited stock, and how to say so."""
     lines = list(
         OrderItem.objects.filter(order_id=order_id, stock_reserved=True).values_list(
@@ -141,7 +143,7 @@ def _with_stock_note(detail: str, note: str) -> str:
 @transaction.atomic
 def mark_paid(order_id: Any, *, charge_id: str, detail: str = "") -> None:
     """processing → paid; the order's reserved units become sold."""
-    units, lines = _reserved_units(order_id)
+    units, lines = reserved_units(order_id)
     paid_at = timezone.now()
     transition(
         order_id,
@@ -158,16 +160,17 @@ def mark_paid(order_id: Any, *, charge_id: str, detail: str = "") -> None:
 
 
 @transaction.atomic
-def mark_failed(order_id: Any, *, reason: str) -> None:
-    """processing → failed; the order's reserved units go back on sale."""
+def mark_failed(order_id: Any, *, reason: str, code: str = "") -> None:
+    """processing → failed; the order's reserved units go back on sale. `code`: a FailureCode."""
     reason = reason[:255]
-    units, lines = _reserved_units(order_id)
+    units, lines = reserved_units(order_id)
     transition(
         order_id,
         S.PROCESSING,
         S.FAILED,
         detail=_with_stock_note(reason, lines and f"released {lines} to stock"),
         failure_reason=reason,
+        failure_code=code,
         lease_expires_at=None,
     )
     mode = Order.objects.values_list("mode", flat=True).get(pk=order_id)

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
+from dataclasses import dataclass
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from django.conf import settings
 
 from queues.setup import QueueDepth, ensure_queue_pair, read_depth
 
 
-def sqs_client():
+def sqs_client(*, timeout: float | None = None):
+    """A boto3 SQS client; with `timeout`, one that gives up fast (probes and pages must not hang)."""
+    if timeout is not None:
+        return _fast_client(settings.SQS_REGION, settings.SQS_ENDPOINT_URL or None, timeout)
     return boto3.client(
         "sqs", region_name=settings.SQS_REGION, endpoint_url=settings.SQS_ENDPOINT_URL or None
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _fast_client(region: str, endpoint_url: str | None, timeout: float):
+    # Made once per process and reused (boto3 clients are thread-safe; making one costs ~30 ms of
+    # CPU): a readiness probe every few seconds and a page that refreshes itself call this often.
+    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
+    return boto3.client("sqs", region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def ensure_queues() -> dict[str, str]:
@@ -32,8 +47,8 @@ def ensure_queues() -> dict[str, str]:
     )
 
 
-def queue_depth(queue_url: str | None = None) -> QueueDepth:
-    return read_depth(sqs_client(), queue_url or settings.SQS_QUEUE_URL)
+def queue_depth(queue_url: str | None = None, *, timeout: float | None = None) -> QueueDepth:
+    return read_depth(sqs_client(timeout=timeout), queue_url or settings.SQS_QUEUE_URL)
 
 
 class UnreadableMessage(ValueError):
@@ -81,7 +96,10 @@ def redrive(source_url: str, target_url: str, limit: int = 10_000) -> int:
     moved = 0
     while moved < limit:
         messages = client.receive_message(
-            QueueUrl=source_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=30
+            QueueUrl=source_url,
+            MaxNumberOfMessages=min(10, limit - moved),
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=30,
         ).get("Messages", [])
         if not messages:
             break
@@ -93,3 +111,37 @@ def redrive(source_url: str, target_url: str, limit: int = 10_000) -> int:
             client.delete_message(QueueUrl=source_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
     return moved
+
+
+# What an SQS server answers for an action it does not implement (fauxqs 1.9: InvalidAction).
+UNSUPPORTED = {"InvalidAction", "UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation"}
+
+
+@dataclass(frozen=True)
+class Redrive:
+    method: str  # "native": SQS moves them (StartMessageMoveTask); "moved": moved here, one by one
+    moved: int | None  # messages moved here; None for a native task (SQS moves them in the background)
+    task_handle: str = ""
+
+
+def redrive_dead_letters(limit: int = 1000) -> Redrive:
+    """Move the DLQ's messages back to the payment queue once their cause is fixed.
+
+    SQS's own StartMessageMoveTask where the server has it (AWS: it moves them back to the queue
+    they came from, at its own pace, and survives our process). Elsewhere (the local server has no
+    such task) receive → send to the payment queue → delete, one message at a time, never deleting
+    one that was not sent: a failure mid-way leaves it in the DLQ, visible again after 30 s. At most
+    `limit` messages per call, so that a click answers in seconds.
+    """
+    client = sqs_client()
+    dlq_arn = client.get_queue_attributes(QueueUrl=settings.SQS_DLQ_URL, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    try:
+        task = client.start_message_move_task(SourceArn=dlq_arn)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in UNSUPPORTED:
+            raise
+    else:
+        return Redrive("native", None, task.get("TaskHandle", ""))
+    return Redrive("moved", redrive(settings.SQS_DLQ_URL, settings.SQS_QUEUE_URL, limit=limit))

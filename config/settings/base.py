@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "queues",
     "capacity",
     "observability",
+    "operations",  # the operator's console in the admin
 ]
 
 MIDDLEWARE = [

@@ -21,6 +21,7 @@ def test_the_table_is_the_documented_lifecycle():
             ("processing", "paid"),
             ("processing", "failed"),
             ("processing", "accepted"),
+            ("failed", "accepted"),  # staff's retry (orders/operations.py)
         ]
     )
 
