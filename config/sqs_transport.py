@@ -195,7 +195,7 @@ class Channel(SQS.Channel):
         kombu's `hub.call_soon` from inside a timer (curl completes most receives in its timer
         callback) waits for the hub's next wake-up, up to a second (see the module's "Fix 3").
         """
-        if messages_fetched:
+        if messages_fetched and self.hub is not None:
             self.hub.call_later(0, self._schedule_queue, queue)
         else:
             super()._loop1(queue, messages_fetched)
@@ -260,11 +260,13 @@ def _set_timeout(self: CurlClient, msecs: int) -> None:
     previous = getattr(self, "_curl_timer", None)
     if previous is not None:
         previous.cancel()
-    self._curl_timer = None if msecs < 0 else self.hub.call_later(msecs / 1000, self._timeout_check)
+    self._curl_timer = (  # type: ignore[attr-defined]  # our attribute on kombu's class
+        None if msecs < 0 else self.hub.call_later(msecs / 1000, self._timeout_check)
+    )
 
 
 _kombu_set_timeout = CurlClient._set_timeout
-CurlClient._set_timeout = _set_timeout
+CurlClient._set_timeout = _set_timeout  # type: ignore[method-assign]  # the patch itself
 
 _fire_timers = Hub.fire_timers
 
@@ -280,7 +282,7 @@ def _fire_timers_and_say_if_more_are_due(self: Hub, *args: Any, **kwargs: Any) -
     return 0 if queue and queue[0][0] <= time.monotonic() else delay
 
 
-Hub.fire_timers = _fire_timers_and_say_if_more_are_due
+Hub.fire_timers = _fire_timers_and_say_if_more_are_due  # type: ignore[method-assign]  # the patch itself
 
 
 class Transport(SQS.Transport):
