@@ -19,6 +19,7 @@ from ..bench import POLL_SECONDS, Bench, fresh_database
 USAGE = """
     python -m loadtests.drain                          # N = 1, 5, 20, 100, 200; no limit; 3 s payments
     python -m loadtests.drain --workers 100,200 --provider-limits 1,0 --latency 1 --waves 5
+    python -m loadtests.drain --workers 200 --processes 2 --waves 20   # N = 200 as 2 workers × 100 threads
 """
 
 
@@ -37,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--provider-limits", type=_ints, default=[0], help="0 = none (default 0)")
     parser.add_argument("--latency", type=float, default=3.0, help="seconds per charge (3)")
     parser.add_argument("--waves", type=int, default=8, help="orders queued = N × waves (8)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="worker processes the N threads are split over, N / processes each (1)",
+    )
     parser.add_argument("--out", type=Path, default=BASE_DIR / "reports", help="where drain-<ts>/ goes")
     args = parser.parse_args(argv)
 
@@ -54,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for limit in args.provider_limits:
             for workers in args.workers:
-                result = run(bench, workers=workers, limit=limit, latency=args.latency, waves=args.waves)
+                result = run(
+                    bench, workers=workers, limit=limit, latency=args.latency, waves=args.waves,
+                    processes=args.processes,
+                )  # fmt: skip
                 runs.append(result)
                 print(result.line, flush=True)
     finally:

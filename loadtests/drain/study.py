@@ -66,15 +66,26 @@ def queue_orders(count: int, tag: str) -> list[uuid.UUID]:
     return ids
 
 
-def run(bench: Bench, *, workers: int, limit: int, latency: float, waves: int) -> DrainRun:
-    tag = f"drain-w{workers}-l{limit}"
+def run(
+    bench: Bench, *, workers: int, limit: int, latency: float, waves: int, processes: int = 1
+) -> DrainRun:
+    """Drain min(N, limit) x waves queued orders with N threads, in one worker process or split evenly.
+
+    `processes` > 1 starts that many workers of N / processes threads each: the same N, more GILs.
+    """
+    if processes < 1 or workers % processes:
+        raise ValueError(f"{workers} threads do not split evenly over {processes} worker processes")
+    tag = f"drain-w{workers}-l{limit}" + (f"-p{processes}" if processes > 1 else "")
     slots = min(workers, limit) if limit else workers
     count = max(1, slots * waves)
     bench.sandbox.reset(latency_seconds=latency, concurrency=limit)
     ids = queue_orders(count, tag)
-    worker = bench.stack.start_worker(tag, concurrency=workers)
-    wait_for_log(worker, " ready.", timeout=120)
-    pids = {"worker": worker.pid, "sqs": _pid(bench, "sqs"), "sandbox": _pid(bench, "sandbox")}
+    names = [tag] if processes == 1 else [f"{tag}-{index}" for index in range(processes)]
+    pool = [bench.stack.start_worker(name, concurrency=workers // processes) for name in names]
+    for worker in pool:
+        wait_for_log(worker, " ready.", timeout=120)
+    pids = {"sqs": _pid(bench, "sqs"), "sandbox": _pid(bench, "sandbox")}
+    pids.update({"worker" if i == 0 else f"worker-{i + 1}": worker.pid for i, worker in enumerate(pool)})
     if (pg := postgres_pid()) is not None and bench.database.description.startswith("PostgreSQL"):
         pids["postgres"] = pg
     meter = CpuMeter(pids).start()
@@ -82,7 +93,7 @@ def run(bench: Bench, *, workers: int, limit: int, latency: float, waves: int) -
     deadline = time.monotonic() + waves * latency * 3 + 60
     peak_rss = 0.0
     while time.monotonic() < deadline:
-        peak_rss = max(peak_rss, tree_memory(worker.pid)["rss_mb"])
+        peak_rss = max(peak_rss, sum(tree_memory(worker.pid)["rss_mb"] for worker in pool))
         open_count = Order.objects.filter(
             pk__in=ids, status__in=[OrderStatus.ACCEPTED, OrderStatus.PROCESSING]
         )
@@ -91,7 +102,8 @@ def run(bench: Bench, *, workers: int, limit: int, latency: float, waves: int) -
         time.sleep(0.5)
     # The bench alone, not its children (the stack), which the meter counts by name.
     cpu = {**meter.stop(), "bench": round(_own_cpu() - bench_began, 2)}
-    discard(bench.stack, worker)
+    for worker in pool:
+        discard(bench.stack, worker)
     time.sleep(POLL_SECONDS + 0.5)  # a killed worker's open long poll would take the next run's first job
 
     orders = Order.objects.filter(pk__in=ids)
@@ -106,7 +118,7 @@ def run(bench: Bench, *, workers: int, limit: int, latency: float, waves: int) -
     ideal = slots / latency
     per_key = bench.sandbox.charges_per_key()
     keys = [Order.payment_key_for(i) for i in ids]
-    log = worker.log_path.read_text(errors="replace")
+    log = "".join(worker.log_path.read_text(errors="replace") for worker in pool)
     return DrainRun(
         name=tag,
         workers=workers,
@@ -126,6 +138,7 @@ def run(bench: Bench, *, workers: int, limit: int, latency: float, waves: int) -
         provider_peak=bench.sandbox.stats().get("max_in_flight", 0),
         worker_rss_mb=round(peak_rss, 1),
         cpu_seconds=cpu,
+        processes=processes,
     )
 
 
