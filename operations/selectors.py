@@ -12,11 +12,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
-from django.conf import settings
 from django.utils import timezone
 
 from orders.selectors import OrderFigures, order_figures
-from queues.sqs import queue_depth
+from queues.sqs import payment_queue_depths
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +58,7 @@ class OperationsSnapshot:
 
 
 def queue_figures() -> QueueFigures:
-    main = queue_depth(settings.SQS_QUEUE_URL, timeout=SQS_TIMEOUT_SECONDS)
-    dlq = queue_depth(settings.SQS_DLQ_URL, timeout=SQS_TIMEOUT_SECONDS)
+    main, dlq = payment_queue_depths(timeout=SQS_TIMEOUT_SECONDS)
     return QueueFigures(main.visible, main.in_flight, main.delayed, dlq.visible + dlq.in_flight)
 
 

@@ -64,8 +64,8 @@ def order_figures(now: datetime | None = None, *, minutes: int = 60, reasons: in
         .annotate(n=Count("id"))
         .values_list("minute", "n")
     )
-    series = [(start + timedelta(minutes=i), 0) for i in range(minutes)]
-    series = [(minute, paid.get(minute, 0)) for minute, _ in series]
+    minute_starts = (start + timedelta(minutes=i) for i in range(minutes))
+    series = [(minute, paid.get(minute, 0)) for minute in minute_starts]
     failures = list(
         Order.objects.filter(status=OrderStatus.FAILED)
         .values("failure_reason")

@@ -12,10 +12,9 @@ import uuid
 from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
-from django.conf import settings
 
 from config.sqs_transport import collect_sends
-from queues.sqs import queue_depth
+from queues.sqs import payment_queue_depths, queue_depth
 
 from .jobs import JobsDepth, JobsUnavailable
 from .tasks import charge_order_task
@@ -65,7 +64,7 @@ class SqsPaymentJobs:
 
     def depth(self) -> JobsDepth:
         try:
-            main, dlq = queue_depth(settings.SQS_QUEUE_URL), queue_depth(settings.SQS_DLQ_URL)
+            main, dlq = payment_queue_depths()
         except (BotoCoreError, ClientError) as exc:
             raise JobsUnavailable(str(exc)) from exc
         return JobsDepth(

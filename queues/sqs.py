@@ -51,6 +51,12 @@ def queue_depth(queue_url: str | None = None, *, timeout: float | None = None) -
     return read_depth(sqs_client(timeout=timeout), queue_url or settings.SQS_QUEUE_URL)
 
 
+def payment_queue_depths(*, timeout: float | None = None) -> tuple[QueueDepth, QueueDepth]:
+    """The payment queue's depth and its dead-letter queue's, read with one client."""
+    client = sqs_client(timeout=timeout)
+    return read_depth(client, settings.SQS_QUEUE_URL), read_depth(client, settings.SQS_DLQ_URL)
+
+
 class UnreadableMessage(ValueError):
     """A message body that is not a Celery task message (protocol 2, JSON, base64 as kombu sends it)."""
 
