@@ -35,7 +35,10 @@ def test_an_operator_logs_in_reads_the_figures_and_republishes_a_stuck_order(
     chromium.find_element(By.NAME, "username").send_keys("operator")
     chromium.find_element(By.NAME, "password").send_keys("pw-operator-123")
     chromium.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    chromium.find_element(By.CSS_SELECTOR, "#operations-link caption a").click()  # linked from the index
+    # The login posts and redirects: wait for the index page rather than racing its navigation.
+    WebDriverWait(chromium, 10).until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, "#operations-link caption a"))
+    ).click()  # linked from the index
 
     WebDriverWait(chromium, 10).until(ec.presence_of_element_located((By.ID, "snapshot")))
     assert text(chromium, "waiting") == "0"  # the real SQS queue, empty
