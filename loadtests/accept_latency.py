@@ -28,7 +28,7 @@ from datetime import datetime
 
 from devstack.stack import BASE_DIR, Stack
 
-from .bench import UNLIMITED_RATES, fresh_database
+from .bench import PRODUCTION_LIKE, UNLIMITED_RATES, fresh_database
 
 UNLIMITED_SKU = "travel-mug"
 HOT_SKU = "latency-hot"
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     database = fresh_database(run_dir, f"flashsale_latency_{os.getpid()}")
     database_url = database.url
-    env = {"DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings.local", **UNLIMITED_RATES}
+    env = {"DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings.local", **PRODUCTION_LIKE, **UNLIMITED_RATES}
     stack = Stack.create(run_dir / "logs", extra_env=env)
     try:
         stack.start_sqs()

@@ -25,6 +25,10 @@ LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 # The lab drives the shop from one loopback address: the per-client rate limits (CHECKOUT_RATE_LIMIT,
 # ORDER_STATUS_RATE_LIMIT; `make run` keeps realistic ones) would measure the limiter, not the shop.
 UNLIMITED_RATES = {"CHECKOUT_RATE_LIMIT": "0", "ORDER_STATUS_RATE_LIMIT": "0"}
+# The shop as it runs in production, not as `make run` shows it: DEBUG off (with it on, Django wraps
+# every query to record its SQL and time) and JSON log lines (the console renderer pads and aligns).
+# Measured on the drain study, N = 100 on PostgreSQL: see README, "Measuring".
+PRODUCTION_LIKE = {"DJANGO_DEBUG": "0", "LOG_FORMAT": "json"}
 # The long poll (SQS_WAIT_TIME_SECONDS) of the workers a bench starts: short, so that a worker the
 # bench kills cannot hold a message for long in a poll it left open.
 POLL_SECONDS = 1
@@ -88,6 +92,7 @@ class Bench:
         env = {
             "DATABASE_URL": database.url,
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            **PRODUCTION_LIKE,
             **UNLIMITED_RATES,
             **env,
         }

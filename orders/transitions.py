@@ -140,9 +140,17 @@ def _with_stock_note(detail: str, note: str) -> str:
     return f"{detail}; {note}"[:255] if note else detail[:255]
 
 
+def _mode_and_created_at(order_id: Any, order: Order | None) -> tuple[str, Any]:
+    """What the metrics need of a settled order: from the caller's copy when it has one (the charger
+    read the order when it claimed it: a query less per payment), else from the database."""
+    if order is not None:
+        return order.mode, order.created_at
+    return Order.objects.values_list("mode", "created_at").get(pk=order_id)
+
+
 @transaction.atomic
-def mark_paid(order_id: Any, *, charge_id: str, detail: str = "") -> None:
-    """processing → paid; the order's reserved units become sold."""
+def mark_paid(order_id: Any, *, charge_id: str, detail: str = "", order: Order | None = None) -> None:
+    """processing → paid; the order's reserved units become sold. `order`: the caller's copy, if any."""
     units, lines = reserved_units(order_id)
     paid_at = timezone.now()
     transition(
@@ -154,13 +162,13 @@ def mark_paid(order_id: Any, *, charge_id: str, detail: str = "") -> None:
         paid_at=paid_at,
         lease_expires_at=None,
     )
-    mode, created_at = Order.objects.values_list("mode", "created_at").get(pk=order_id)
+    mode, created_at = _mode_and_created_at(order_id, order)
     transaction.on_commit(lambda: _settled(S.PAID, mode, (paid_at - created_at).total_seconds()))
     stock.sell(units)  # last: the product row is locked from here to the commit only
 
 
 @transaction.atomic
-def mark_failed(order_id: Any, *, reason: str, code: str = "") -> None:
+def mark_failed(order_id: Any, *, reason: str, code: str = "", order: Order | None = None) -> None:
     """processing → failed; the order's reserved units go back on sale. `code`: a FailureCode."""
     reason = reason[:255]
     units, lines = reserved_units(order_id)
@@ -173,7 +181,7 @@ def mark_failed(order_id: Any, *, reason: str, code: str = "") -> None:
         failure_code=code,
         lease_expires_at=None,
     )
-    mode = Order.objects.values_list("mode", flat=True).get(pk=order_id)
+    mode, _ = _mode_and_created_at(order_id, order)
     transaction.on_commit(lambda: _settled(S.FAILED, mode))
     stock.release(units)
 
