@@ -6,17 +6,19 @@ capacity planning relies on: the worker runs of both scaling studies.
 
     {
       "schema": 2,
-      "parameters": {...},              # the run's knobs (latency, N, limits, durations, command)
+      "parameters": {...},              # the run's knobs (latency, N, limits, durations, command,
+                                        #   drain_threads: most threads per drain worker process)
       "environment": {...},             # CPUs, versions, "database": "PostgreSQL 15.x" | "SQLite ..."
       "phases": [{"name", "estimated_seconds", "seconds"}, ...],
       "sqs_ceilings": [{"depth", "threads", "sends", "send_seconds", "received", "receive_seconds",
                         "client_cores", "server_cores"}, ...],
       "sync": {...},                    # sync checkout: Locust stats, order counts, provider, cpu
       "accept": [{"database", "checkout", "trivial_get", "cpu", ...}, ...],
-      "drain": [                        # the drain study: K orders queued, then one worker of N threads
+      "drain": [                        # the drain study: K orders queued, then N worker threads
         {
-          "name": "drain-w20-l0",
-          "workers": 20,                # worker threads (one worker process)
+          "name": "drain-w20-l0",       # "drain-w200-l0-p4" when split over processes
+          "workers": 20,                # worker threads, in all
+          "processes": 1,               # worker processes they ran in, workers / processes each
           "provider_limit": 0,          # charges the sandbox ran at once; 0 = no limit
           "latency": 3.0,               # seconds per charge at the sandbox
           "rate": 6.5,                  # orders paid per second, first claim to last payment
@@ -79,6 +81,14 @@ class WorkerRun:
     ideal_rate: float
     efficiency: float | None
     clean: bool = True  # no task error, nothing charged twice (a drain run checks both)
+    processes: int = 1  # worker processes the threads ran in (drain runs may split N)
+
+    @property
+    def layout(self) -> str:
+        """How the threads ran, in words: in one process, or in P processes of T each."""
+        if self.processes > 1:
+            return f"{self.workers} threads in {self.processes} processes × {self.workers // self.processes}"
+        return f"{self.workers} threads in one process"
 
     @classmethod
     def from_json(cls, source: str, row: dict) -> WorkerRun:
@@ -95,6 +105,7 @@ class WorkerRun:
                 ideal_rate=float(row["ideal_rate"]),
                 efficiency=None if row.get("efficiency") is None else float(row["efficiency"]),
                 clean=not drain or (int(row["task_errors"]) == 0 and int(row["charged_twice"]) == 0),
+                processes=int(row.get("processes") or 1),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultsError(f"a {source} run lacks a documented field: {exc!r}") from exc

@@ -137,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     database = fresh_database(run_dir, f"flashsale_latency_{os.getpid()}")
     database_url = database.url
-    env = {"DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings.local", **PRODUCTION_LIKE, **UNLIMITED_RATES}
+    env = {
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        **PRODUCTION_LIKE,
+        **UNLIMITED_RATES,
+    }
     stack = Stack.create(run_dir / "logs", extra_env=env)
     try:
         stack.start_sqs()

@@ -72,8 +72,12 @@ def render(results: StudyResults, charts: dict[str, str | None], report_dir: Pat
         f"run, drain watched up to {p.drain_cap:g} s; N = {', '.join(map(str, p.workers))} |"
     )
     add(
-        f"| drain study | min(N, limit) × {p.drain_waves} orders queued; N = "
-        f"{', '.join(map(str, p.drain_workers))} |"
+        f"| drain study | N × {p.drain_waves} orders queued"
+        + (f" (limit × {p.drain_limited_waves} with the provider limited)" if p.drain_limited_waves else "")
+        + "; N = "
+        f"{', '.join(map(str, p.drain_workers))}"
+        + (f", at most {p.drain_threads} threads per worker process" if p.drain_threads else "")
+        + " |"
     )
     add(f"| Python / platform | {env.python} / {env.platform} |")
     add(f"| versions | {', '.join(f'{k} {v}' for k, v in env.versions.items())} |")
@@ -118,9 +122,11 @@ def _phases(results: StudyResults, add: Add) -> None:
     add(f"| **total** | {results.parameters.estimated_seconds:.0f} s | {total:.0f} s |\n")
 
 
-def _cpu_cells(cpu: CpuShares) -> str:
+def _cpu_cells(cpu: CpuShares, limit: str | None = None) -> str:
+    """A CPU table row; `limit` overrides the verdict (a split drain run judges each process)."""
     cells = [f"{cpu.share(k):.2f}" if k in cpu.processes else "—" for k in CPU_COLUMNS]
-    return " | ".join([*cells, f"{cpu.other_cores:.2f}", f"{cpu.machine_cores:.2f}", cpu.limit or "—"])
+    verdict = cpu.limit if limit is None else limit
+    return " | ".join([*cells, f"{cpu.other_cores:.2f}", f"{cpu.machine_cores:.2f}", verdict or "—"])
 
 
 def _cpu_header() -> tuple[str, str]:
@@ -229,13 +235,21 @@ def _ceilings(results: StudyResults, add: Add) -> None:
     add("")
 
 
+def _layout(run: DrainRun) -> str:
+    """The N column's suffix: processes by threads for a split drain run, nothing for one process."""
+    return f" ({run.processes}×{run.workers // run.processes})" if run.processes > 1 else ""
+
+
 def _drain(results: StudyResults, add: Add) -> None:
     if not results.drain:
         return
     add("## 4. Worker scaling as a drain: pure worker efficiency\n")
     add(
-        "min(N, limit) × waves orders are created and their jobs published before one worker of N threads "
-        "starts (no load generator). η = paid/s (first claim to last payment) ÷ min(N, limit) / latency; "
+        "min(N, limit) × waves orders are created and their jobs published before N worker threads start "
+        "(no load generator): one worker process up to the study's threads per process, several of equal "
+        "size above it, as N (P×T) shows; one process runs its threads under one GIL, and production "
+        "scales processes (ECS tasks) too. "
+        "η = paid/s (first claim to last payment) ÷ min(N, limit) / latency; "
         "overhead = what each order cost a busy slot beyond the provider's latency; peak depth = the "
         "backlog queued; drain time = first claim to last payment, measured. Charged once and task errors "
         "come from the sandbox's ledger and the worker's log.\n"
@@ -249,18 +263,24 @@ def _drain(results: StudyResults, add: Add) -> None:
         add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in runs:
             add(
-                f"| {r.workers} | {r.orders:,} | {r.paid:,} / {r.failed} | {r.rate:.2f} | {r.ideal_rate:.2f} "
+                f"| {r.workers}{_layout(r)} | {r.orders:,} | {r.paid:,} / {r.failed} "
+                f"| {r.rate:.2f} | {r.ideal_rate:.2f} "
                 f"| **{r.efficiency:.3f}** | {r.overhead_ms:.0f} ms | {human_seconds(r.seconds)} "
                 f"| {r.task_errors} | {r.charged_twice} / {r.not_charged} | {r.worker_rss_mb:.0f} MB |"
             )
         add(f"\nCPU (cores) during each run:\n\n| N | {head} |\n| ---: | {rule} |")
         for r in runs:
-            add(f"| {r.workers} | {_cpu_cells(_drain_cpu(r, results.environment.cpu_count))} |")
+            add(f"| {r.workers}{_layout(r)} | {_cpu_cells(*_drain_cpu(r, results.environment.cpu_count))} |")
         add("")
 
 
-def _drain_cpu(run: DrainRun, cores: int) -> CpuShares:
-    return CpuShares.from_meter(run.cpu_seconds, cores=cores)
+def _drain_cpu(run: DrainRun, cores: int) -> tuple[CpuShares, str]:
+    """The worker column sums a split run's processes (worker, worker-2, ...); the "limited by" verdict
+    still looks at each process, since each has its own one-core ceiling."""
+    per_process = CpuShares.from_meter(run.cpu_seconds, cores=cores)
+    merged = {k: v for k, v in run.cpu_seconds.items() if not k.startswith("worker-")}
+    merged["worker"] = sum(v for k, v in run.cpu_seconds.items() if k == "worker" or k.startswith("worker-"))
+    return CpuShares.from_meter(merged, cores=cores), per_process.limit
 
 
 def _scaling(results: StudyResults, charts: dict, add: Add) -> None:

@@ -117,15 +117,21 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
         )
     except PaymentDeclined as exc:
         code = FailureCode.DECLINED
-        return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc), code=code, order=order)
+        return _record(
+            order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc), code=code, order=order
+        )
     except PaymentRejected as exc:
         code = FailureCode.REJECTED
-        return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc), code=code, order=order)
+        return _record(
+            order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc), code=code, order=order
+        )
     except PaymentUnavailable as exc:
         if order.attempts >= settings.PAYMENT_MAX_ATTEMPTS:
             reason = f"payment provider unavailable after {order.attempts} attempts: {exc}"
             code = FailureCode.UNAVAILABLE
-            return _record(order_id, transitions.mark_failed, Outcome.FAILED, reason=reason, code=code, order=order)
+            return _record(
+                order_id, transitions.mark_failed, Outcome.FAILED, reason=reason, code=code, order=order
+            )
         return _record(order_id, transitions.release, Outcome.RETRY, detail=f"{exc}; will retry")
     detail = f"charged {result.charge_id}" + (
         " (provider replayed an earlier charge)" if result.replayed else ""

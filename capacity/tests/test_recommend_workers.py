@@ -21,12 +21,15 @@ def run(*, workers: int, provider_limit: int, efficiency: float) -> dict:
     }
 
 
-def drain(*, workers: int, provider_limit: int, efficiency: float, task_errors: int = 0) -> dict:
+def drain(
+    *, workers: int, provider_limit: int, efficiency: float, task_errors: int = 0, processes: int = 1
+) -> dict:
     """A drain-study run as capacity/results.py documents it."""
     ideal = (min(workers, provider_limit) if provider_limit else workers) / 3.0
     return {
         "name": f"drain-w{workers}-l{provider_limit}",
         "workers": workers,
+        "processes": processes,
         "provider_limit": provider_limit,
         "latency": 3.0,
         "rate": ideal * efficiency,
@@ -79,7 +82,7 @@ def test_a_reports_measured_efficiency_at_the_nearest_worker_count_raises_the_re
 
     output = recommend("--rate", "60", "--latency", "3", "--provider-limit", "0", "--report", str(tmp_path))
 
-    assert "Efficiency 0.50 (measured at 100 workers" in output
+    assert "Efficiency 0.50 (measured at 100 threads in one process" in output
     assert "Recommended workers: 360" in output
 
 
@@ -87,7 +90,7 @@ def test_the_drain_studys_efficiency_is_preferred_to_the_flash_sale_runs(tmp_pat
     results = {
         "schema": 2,
         "drain": [
-            drain(workers=200, provider_limit=0, efficiency=0.8),
+            drain(workers=200, provider_limit=0, efficiency=0.8, processes=4),
             drain(workers=200, provider_limit=1, efficiency=0.005),  # provider-bound
         ],
         "scaling": [run(workers=200, provider_limit=0, efficiency=0.4)],  # shares the CPU with Locust
@@ -96,7 +99,7 @@ def test_the_drain_studys_efficiency_is_preferred_to_the_flash_sale_runs(tmp_pat
 
     output = recommend("--rate", "60", "--latency", "3", "--provider-limit", "0", "--report", str(tmp_path))
 
-    assert "Efficiency 0.80 (measured at 200 workers (drain study)" in output
+    assert "Efficiency 0.80 (measured at 200 threads in 4 processes × 50 (drain study)" in output
     assert "Recommended workers: 225" in output
 
 
@@ -110,7 +113,7 @@ def test_a_drain_run_with_task_errors_does_not_count_and_the_scaling_runs_are_th
 
     output = recommend("--rate", "60", "--latency", "3", "--provider-limit", "0", "--report", str(tmp_path))
 
-    assert "Efficiency 0.50 (measured at 100 workers (flash-sale scaling)" in output
+    assert "Efficiency 0.50 (measured at 100 threads in one process (flash-sale scaling)" in output
 
 
 def test_a_results_file_of_another_schema_is_refused(tmp_path):

@@ -44,7 +44,9 @@ class StudyConfig:
     provider_limits: tuple[int, ...]  # both studies; 0 = no limit
     drain_cap: float  # seconds the flash-sale runs watch the queue after the load
     drain_workers: tuple[int, ...]  # the drain study's N
-    drain_waves: int  # the drain study queues min(N, limit) × waves orders
+    drain_waves: int  # the drain study queues min(N, limit) × waves orders (no provider limit)
+    drain_limited_waves: int  # the same with the provider limited: it only shows the provider's pace
+    drain_threads: int  # most threads per worker process in the drain study (N above it: more processes)
     accept_seconds: float
     accept_sqlite: bool  # repeat the accept run on an SQLite file (a second small stack)
     ceiling_depths: tuple[int, ...]
@@ -64,10 +66,16 @@ class StudyConfig:
     def estimate(self) -> dict[str, float]:
         """Seconds each phase should take, from its parameters (see the module docstring)."""
         o = OVERHEAD
-        slots = [min(n, limit) if limit else n for limit in self.provider_limits for n in self.drain_workers]
-        per_drain = (
-            o["worker"] + self.drain_waves * self.latency / DRAIN_EFFICIENCY_FLOOR + POLL_SECONDS + 0.5
-        )
+        runs = [
+            (min(n, limit) if limit else n, self.drain_limited_waves if limit else self.drain_waves)
+            for limit in self.provider_limits
+            for n in self.drain_workers
+        ]
+
+        def per_drain(slots: int, waves: int) -> float:
+            queued = slots * waves * o["order"]
+            return queued + o["worker"] + waves * self.latency / DRAIN_EFFICIENCY_FLOOR + POLL_SECONDS + 0.5
+
         memory_wave = 3 * self.latency / DRAIN_EFFICIENCY_FLOOR  # 3 × N orders on N slots
         return {
             "stack": o["stack"],
@@ -78,7 +86,7 @@ class StudyConfig:
             "flash-sale scaling": len(self.workers)
             * len(self.provider_limits)
             * (o["worker"] + o["locust"] + self.duration + self.drain_cap + o["reset"]),
-            "drain study": sum(s * self.drain_waves * o["order"] + per_drain for s in slots),
+            "drain study": sum(per_drain(slots, waves) for slots, waves in runs),
             "capacity": len(self.capacity_rates) * (o["locust"] + self.capacity_seconds + o["reset"]),
             "memory": 2 * (o["worker"] + memory_wave + o["reset"] + 2) if self.prefork else 0.0,
             "report": o["report"],
@@ -94,7 +102,9 @@ PRESETS: dict[str, tuple] = {
     "provider_limits": ((1, 0), (1, 0)),
     "drain_cap": (25.0, 3.0),
     "drain_workers": ((1, 5, 20, 100, 200), (1, 5, 20, 100, 200)),
-    "drain_waves": (8, 3),
+    "drain_waves": (20, 3),  # at N = 200, 4,000 queued jobs: the seed's backlog
+    "drain_limited_waves": (8, 3),
+    "drain_threads": (50, 50),
     "accept_seconds": (60.0, 10.0),
     "accept_sqlite": (True, False),
     "ceiling_depths": ((0, 1000, 10000), (0, 1000, 10000)),
@@ -139,7 +149,19 @@ def build_parser(default_out: Path) -> argparse.ArgumentParser:
         help="Watch the queue at most this long after a flash-sale load (25 / 3 s).",
     )
     add("--drain-workers", type=_ints, help="N of the drain study (1,5,20,100,200 both).")
-    add("--drain-waves", type=int, help="The drain study queues min(N, limit) × waves orders (8 / 3).")
+    add(
+        "--drain-waves", type=int, help="The drain study queues N × waves orders, no provider limit (20 / 3)."
+    )
+    add(
+        "--drain-limited-waves",
+        type=int,
+        help="The drain study queues limit × waves orders with the provider limited (8 / 3).",
+    )
+    add(
+        "--drain-threads",
+        type=int,
+        help="Most threads per worker process in the drain study; a larger N runs as several (50).",
+    )
     add("--accept-seconds", type=float, help="Seconds of the async accept-latency run (60 / 10).")
     add(
         "--accept-sqlite",
@@ -172,7 +194,11 @@ def resolve(args: argparse.Namespace) -> StudyConfig:
         if values[name] is None:
             values[name] = preset[column]
     config = StudyConfig(**values)
-    if min(config.workers + config.drain_workers) < 1 or config.users < 1 or config.drain_waves < 1:
+    if (
+        min(config.workers + config.drain_workers) < 1
+        or config.users < 1
+        or min(config.drain_waves, config.drain_limited_waves) < 1
+    ):
         raise SystemExit("workers, users and waves must be ≥ 1")
     if config.duration <= 0 or config.latency <= 0 or config.accept_seconds <= 0:
         raise SystemExit("durations and latency must be > 0")

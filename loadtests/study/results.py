@@ -299,6 +299,8 @@ class Parameters:
     capacity_seconds: float
     prefork: int
     estimated_seconds: float
+    drain_threads: int = 0  # most threads per drain worker process; 0: a report from before (one process)
+    drain_limited_waves: int = 0  # 0: a report from before (drain_waves at every limit)
 
 
 @dataclass

@@ -29,3 +29,25 @@ def test_threads_that_do_not_split_evenly_are_refused_before_anything_runs(worke
 
     with pytest.raises(ValueError, match="split evenly"):
         run(None, workers=workers, limit=0, latency=3.0, waves=1, processes=processes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "workers, most_threads, processes",
+    [
+        (1, 50, 1),
+        (20, 50, 1),
+        (50, 50, 1),
+        (100, 50, 2),
+        (200, 50, 4),
+        (120, 50, 3),
+        (7, 3, 7),
+        (200, 20, 10),
+    ],
+)
+def test_the_lab_splits_n_into_the_fewest_even_processes_within_the_thread_cap(
+    workers, most_threads, processes
+):
+    from loadtests.drain.study import processes_for
+
+    assert processes_for(workers, most_threads) == processes
+    assert workers % processes == 0 and workers // processes <= most_threads

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.lab
 
 TINY = [
     "--users", "3", "--duration", "3", "--latency", "0.2", "--workers", "2", "--provider-limits", "1,0",
-    "--drain-cap", "3", "--drain-workers", "1,3", "--drain-waves", "3", "--accept-seconds", "3",
+    "--drain-cap", "3", "--drain-workers", "1,3", "--drain-waves", "3", "--drain-limited-waves", "2",
+    "--drain-threads", "2", "--accept-seconds", "3",
     "--no-accept-sqlite", "--ceiling-depths", "0,200", "--ceiling-seconds", "0.5", "--ceiling-threads", "2",
     "--capacity-rates", "10", "--capacity-seconds", "2", "--prefork", "2",
 ]  # fmt: skip
@@ -91,6 +92,7 @@ def test_the_report_opens_with_the_environment_and_the_database_and_has_every_se
         "## 6. The provider limited", "## 7. Capacity", "## 8. Worker memory", "## 9. Sizing",
     ):  # fmt: skip
         assert heading in text
+    assert "| 3 (3×1) |" in text  # the drain's N = 3 ran as three processes of one thread (--drain-threads 2)
     for chart in ("queue-depth.png", "response-times.png", "processing-rate.png"):
         assert f"]({chart})" in text
         assert (report / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -174,8 +176,9 @@ def test_queue_depth_was_sampled_every_second_and_the_peak_is_the_samples_maximu
 
 
 def test_the_drain_study_paid_every_queued_order_once_at_the_rate_its_order_timings_give(report):
-    waves = results(report)["parameters"]["drain_waves"]
+    parameters = results(report)["parameters"]
     for run in results(report)["drain"]:
+        waves = parameters["drain_limited_waves"] if run["provider_limit"] else parameters["drain_waves"]
         orders = read_csv(report / "data" / f"orders_{run['name']}.csv")
         slots = min(run["workers"], run["provider_limit"] or run["workers"])
         first_claim = min(float(o["claimed_at"]) for o in orders)
@@ -189,6 +192,9 @@ def test_the_drain_study_paid_every_queued_order_once_at_the_rate_its_order_timi
         assert run["ideal_rate"] == pytest.approx(slots / run["latency"])
         assert run["efficiency"] == pytest.approx(run["rate"] / run["ideal_rate"], abs=0.002)
         assert run["cpu_seconds"]["worker"] > 0 and run["cpu_seconds"]["wall"] > 0
+        # N = 3 with at most 2 threads a process: three processes of one thread, each measured.
+        assert run["processes"] == (3 if run["workers"] == 3 else 1)
+        assert len([k for k in run["cpu_seconds"] if k.startswith("worker")]) == run["processes"]
 
 
 def test_accept_latency_and_the_trivial_get_come_from_the_same_locust_run(report):
@@ -245,5 +251,8 @@ def test_recommend_workers_takes_the_drain_studys_efficiency(report):
     )  # fmt: skip
 
     drain = next(r for r in results(report)["drain"] if r["workers"] == 3 and r["provider_limit"] == 0)
-    assert f"Efficiency {drain['efficiency']:.2f} (measured at 3 workers (drain study)" in out.getvalue()
+    assert (
+        f"Efficiency {drain['efficiency']:.2f} (measured at 3 threads in 3 processes × 1 (drain study)"
+        in (out.getvalue())
+    )
     assert "Recommended workers:" in out.getvalue()

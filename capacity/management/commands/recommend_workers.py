@@ -64,7 +64,7 @@ class Command(BaseCommand):
             near = Sizing(rate, latency, provider_limit, 1.0).ideal_workers
             run = measured_efficiency(path, near)
             efficiency = run.efficiency
-            source = f"measured at {run.workers} workers ({run.source}) in {path}"
+            source = f"measured at {run.layout} ({run.source}) in {path}"
         elif efficiency is not None:
             source = "given"
         efficiency = 1.0 if efficiency is None else efficiency
