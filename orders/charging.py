@@ -46,14 +46,16 @@ def charge_order(order_id: uuid.UUID | str, *, timeout: float) -> Outcome:
     return outcome
 
 
-def _claim(order_id: uuid.UUID) -> bool:
+def _claim(order_id: uuid.UUID) -> Order | None:
     """Claim an accepted order, or one whose previous worker's lease ran out (a redelivery after a crash)."""
-    if transitions.claim(order_id, lease_seconds=settings.ORDER_LEASE_SECONDS, detail="payment started"):
-        return True
+    lease = settings.ORDER_LEASE_SECONDS
+    order = transitions.claim(order_id, lease_seconds=lease, detail="payment started")
+    if order is not None:
+        return order
     # Rare, so not tried first: releasing is a write, and most charges find the order accepted.
-    return transitions.release_if_lease_expired(order_id) and transitions.claim(
-        order_id, lease_seconds=settings.ORDER_LEASE_SECONDS, detail="payment started"
-    )
+    if not transitions.release_if_lease_expired(order_id):
+        return None
+    return transitions.claim(order_id, lease_seconds=lease, detail="payment started")
 
 
 def _call_provider(order: Order, *, timeout: float) -> gateway.ChargeResult:
@@ -87,14 +89,14 @@ def _call_provider(order: Order, *, timeout: float) -> gateway.ChargeResult:
 
 
 def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
-    if not _claim(order_id):
+    order = _claim(order_id)
+    if order is None:
         log.info(
             "order %s not claimable (missing, finished, or another worker has it)",
             order_id,
             extra={"order_id": str(order_id)},
         )
         return Outcome.SKIPPED
-    order = Order.objects.get(pk=order_id)
     _release_connection()  # the provider takes seconds: nobody else's connection waits on it
 
     try:

@@ -1,4 +1,5 @@
 import itertools
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -66,17 +67,54 @@ def test_a_move_from_a_status_the_order_has_left_is_a_conflict_and_changes_nothi
     assert order.events.count() == 1
 
 
+@pytest.fixture(params=["native", "orm"])
+def claim_path(request, monkeypatch):
+    """Both ways `claim` moves an order: PostgreSQL's one statement, and the ORM's transaction that
+    every other database takes (forced here by hiding the vendor, so PostgreSQL runs both)."""
+    from django.db import connection
+
+    if request.param == "native" and connection.vendor != "postgresql":
+        pytest.skip("the one-statement claim is PostgreSQL's")
+    if request.param == "orm":
+        monkeypatch.setattr(connection, "vendor", "orm-path")
+    return request.param
+
+
 @pytest.mark.django_db
-def test_claim_takes_an_accepted_order_once_with_a_lease():
+def test_claim_takes_an_accepted_order_once_with_a_lease_and_returns_it_as_claimed(claim_path):
     order = make_order()
 
-    assert transitions.claim(order.id, lease_seconds=60) is True
-    assert transitions.claim(order.id, lease_seconds=60) is False
+    claimed = transitions.claim(order.id, lease_seconds=60, detail="payment started")
+    assert transitions.claim(order.id, lease_seconds=60) is None  # taken: nothing moves twice
 
     order.refresh_from_db()
-    assert order.status == "processing"
-    assert order.attempts == 1
+    assert (order.status, order.attempts) == ("processing", 1)
     assert order.lease_expires_at > timezone.now() + timedelta(seconds=50)
+    # What the caller gets is the order as it now is, every field the charge needs included.
+    assert isinstance(claimed, Order)
+    assert Order.objects.values().get(pk=order.pk) == {
+        f.attname: getattr(claimed, f.attname) for f in Order._meta.concrete_fields
+    }
+    events = list(order.events.values_list("from_status", "to_status", "detail"))
+    assert events[-1] == ("accepted", "processing", "payment started") and len(events) == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["processing", "paid", "failed"])
+def test_claim_leaves_an_order_that_is_not_accepted_alone(claim_path, status):
+    order = make_order(status=status)
+    before = Order.objects.values().get(pk=order.pk)
+
+    assert transitions.claim(order.id, lease_seconds=60) is None
+
+    assert Order.objects.values().get(pk=order.pk) == before
+    assert order.events.count() == 1  # no event for a move that did not happen
+
+
+@pytest.mark.django_db
+def test_claim_of_an_unknown_order_is_none(claim_path):
+    assert transitions.claim(uuid.uuid4(), lease_seconds=60) is None
+    assert not OrderEvent.objects.exists()
 
 
 @pytest.mark.django_db
