@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Field, Q
 from django.utils import timezone
 
 from observability import metrics
@@ -113,19 +113,24 @@ def _claim_sql() -> str:
     as the one statement they are. Names come from the models, so a renamed field cannot drift.
     """
     q = connection.ops.quote_name
-    order, event = Order._meta, OrderEvent._meta
-    col = {name: q(order.get_field(name).column) for name in ("id", "status", "updated_at", "attempts")}
-    lease = q(order.get_field("lease_expires_at").column)
+
+    def column(model: type[Order] | type[OrderEvent], name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field) and field.column  # a concrete column, not a reverse relation
+        return q(field.column)
+
+    col = {name: column(Order, name) for name in ("id", "status", "updated_at", "attempts")}
+    lease = column(Order, "lease_expires_at")
     event_cols = ", ".join(
-        q(event.get_field(name).column) for name in ("order", "from_status", "to_status", "at", "detail")
+        column(OrderEvent, name) for name in ("order", "from_status", "to_status", "at", "detail")
     )
     return (
         f"WITH claimed AS ("
-        f" UPDATE {q(order.db_table)} SET {col['status']} = %(to)s, {col['updated_at']} = %(now)s,"
+        f" UPDATE {q(Order._meta.db_table)} SET {col['status']} = %(to)s, {col['updated_at']} = %(now)s,"
         f" {lease} = %(lease)s, {col['attempts']} = {col['attempts']} + 1"
         f" WHERE {col['id']} = %(id)s AND {col['status']} = %(from)s RETURNING *"
         f"), logged AS ("
-        f" INSERT INTO {q(event.db_table)} ({event_cols})"
+        f" INSERT INTO {q(OrderEvent._meta.db_table)} ({event_cols})"
         f" SELECT {col['id']}, %(from)s, %(to)s, %(now)s, %(detail)s FROM claimed"
         f") SELECT * FROM claimed"
     )
