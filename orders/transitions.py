@@ -6,6 +6,7 @@ The two final moves also settle the order's limited stock in that transaction (p
 sold; failed: reserved → back on sale): the compare-and-set succeeds once, so stock is settled once.
 """
 
+import functools
 import logging
 from datetime import timedelta
 from typing import Any
@@ -84,7 +85,7 @@ def claim(order_id: Any, *, lease_seconds: float, detail: str = "") -> Order | N
     """Take an accepted order for charging: the order as claimed, or None if someone else has it or
     it is finished.
 
-    Every payment starts here, so on PostgreSQL the move is one statement (`_CLAIM_SQL`: the
+    Every payment starts here, so on PostgreSQL the move is one statement (`_claim_sql`: the
     compare-and-set, its event and the order read back) instead of a transaction of four round
     trips and a read. Other databases take `transition()`, the same move through the ORM.
     """
@@ -105,6 +106,7 @@ def claim(order_id: Any, *, lease_seconds: float, detail: str = "") -> Order | N
     return Order.objects.get(pk=order_id)
 
 
+@functools.cache  # built once per process: the claim is on every payment's path
 def _claim_sql() -> str:
     """accepted → processing, its OrderEvent and the order as it now is, in one statement (PostgreSQL).
 
