@@ -68,20 +68,21 @@ def test_a_move_from_a_status_the_order_has_left_is_a_conflict_and_changes_nothi
 
 
 @pytest.fixture(params=["native", "orm"])
-def claim_path(request, monkeypatch):
-    """Both ways `claim` moves an order: PostgreSQL's one statement, and the ORM's transaction that
-    every other database takes (forced here by hiding the vendor, so PostgreSQL runs both)."""
+def move_path(request, monkeypatch):
+    """Both ways `claim` and `mark_paid` move an order: PostgreSQL's one statement, and the ORM's
+    transaction that every other database takes (forced here by hiding the vendor, so PostgreSQL
+    runs both)."""
     from django.db import connection
 
     if request.param == "native" and connection.vendor != "postgresql":
-        pytest.skip("the one-statement claim is PostgreSQL's")
+        pytest.skip("the one-statement moves are PostgreSQL's")
     if request.param == "orm":
         monkeypatch.setattr(connection, "vendor", "orm-path")
     return request.param
 
 
 @pytest.mark.django_db
-def test_claim_takes_an_accepted_order_once_with_a_lease_and_returns_it_as_claimed(claim_path):
+def test_claim_takes_an_accepted_order_once_with_a_lease_and_returns_it_as_claimed(move_path):
     order = make_order()
 
     claimed = transitions.claim(order.id, lease_seconds=60, detail="payment started")
@@ -101,7 +102,7 @@ def test_claim_takes_an_accepted_order_once_with_a_lease_and_returns_it_as_claim
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", ["processing", "paid", "failed"])
-def test_claim_leaves_an_order_that_is_not_accepted_alone(claim_path, status):
+def test_claim_leaves_an_order_that_is_not_accepted_alone(move_path, status):
     order = make_order(status=status)
     before = Order.objects.values().get(pk=order.pk)
 
@@ -112,7 +113,7 @@ def test_claim_leaves_an_order_that_is_not_accepted_alone(claim_path, status):
 
 
 @pytest.mark.django_db
-def test_claim_of_an_unknown_order_is_none(claim_path):
+def test_claim_of_an_unknown_order_is_none(move_path):
     assert transitions.claim(uuid.uuid4(), lease_seconds=60) is None
     assert not OrderEvent.objects.exists()
 
@@ -133,14 +134,31 @@ def test_only_an_expired_lease_is_released():
 
 
 @pytest.mark.django_db
-def test_mark_paid_records_the_charge_and_time():
+def test_mark_paid_records_the_charge_and_time_once(move_path):
     order = make_order(status="processing")
+    Order.objects.filter(pk=order.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=60))
+    before = timezone.now()
 
     transitions.mark_paid(order.id, charge_id="ch_123")
 
     order.refresh_from_db()
-    assert (order.status, order.charge_id) == ("paid", "ch_123")
-    assert order.paid_at is not None
+    assert (order.status, order.charge_id, order.lease_expires_at) == ("paid", "ch_123", None)
+    assert before <= order.paid_at <= timezone.now()
+    events = list(order.events.values_list("from_status", "to_status", "detail"))
+    assert events[-1] == ("processing", "paid", "charged (ch_123)") and len(events) == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["accepted", "paid", "failed"])
+def test_mark_paid_of_an_order_that_is_not_processing_is_a_conflict_and_changes_nothing(move_path, status):
+    order = make_order(status=status)
+    before = Order.objects.values().get(pk=order.pk)
+
+    with pytest.raises(TransitionConflict):
+        transitions.mark_paid(order.id, charge_id="ch_late")
+
+    assert Order.objects.values().get(pk=order.pk) == before
+    assert order.events.count() == 1
 
 
 @pytest.mark.django_db
