@@ -75,9 +75,9 @@ def queue_orders(count: int, tag: str) -> list[uuid.UUID]:
 def processes_for(workers: int, most_threads: int) -> int:
     """The fewest worker processes of at most `most_threads` threads each that split N evenly.
 
-    One process runs its threads under one GIL: measured here, a worker process pays ~20 ms of CPU
-    per charge, so one process tops out near 50 charges/s whatever its thread count; production
-    scales ECS tasks of 20 threads. The lab does the same above `most_threads`.
+    One process runs its threads under one GIL, so its CPU per charge caps what it pays (about 6 ms
+    a charge here: some 170 charges/s); production scales ECS tasks of 20 threads. The lab splits N above
+    `most_threads` when asked (`--drain-threads`).
     """
     if workers < 1 or most_threads < 1:
         raise ValueError("workers and threads per process must be ≥ 1")
