@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +74,18 @@ def drop_database(url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (`kill`, a CI timeout) unwind this process as an exit does, so the caller's
+    `finally: bench.stop()` runs and the stack (SQS server, sandbox, web, workers) does not outlive it.
+    Python's default for SIGTERM ends the process at once, leaving every child running."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
 @dataclass
 class Bench:
     stack: Stack
@@ -89,6 +104,7 @@ class Bench:
         **sandbox: str,
     ) -> Bench:
         """Start the stack; `sandbox` are the sandbox's environment knobs (PAYMENT_LATENCY_SECONDS=...)."""
+        stop_on_sigterm()
         env = {
             "DATABASE_URL": database.url,
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
