@@ -32,7 +32,11 @@ def publish_payment_job(order_id: uuid.UUID) -> bool:
     return publish_payment_jobs([order_id]) == 0
 
 
-_outbox = Outbox(publish_payment_jobs, max_pending=lambda: settings.OUTBOX_MAX_PENDING)
+_outbox = Outbox(
+    publish_payment_jobs,
+    max_pending=lambda: settings.OUTBOX_MAX_PENDING,
+    linger=lambda: settings.OUTBOX_LINGER_SECONDS,
+)
 
 
 def publish_in_background(order_id: uuid.UUID) -> None:

@@ -356,6 +356,8 @@ SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=500)
 # Payment jobs a web process holds for publishing after the response before it leaves the rest
 # to the sweeper (orders/outbox.py).
 OUTBOX_MAX_PENDING = env.int("OUTBOX_MAX_PENDING", default=2000)
+# How long a publisher waits after an order's id for others to fill the SendMessageBatch (up to 10).
+OUTBOX_LINGER_SECONDS = env.float("OUTBOX_LINGER_SECONDS", default=0.1)
 
 # --- Idempotent checkout (Idempotency-Key header) --------------------------------------------
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
