@@ -146,22 +146,27 @@ def _move_in_one_statement(sql: str, **params: Any) -> tuple | None:
 
 
 @functools.cache  # built once per process: the claim is on every payment's path
-def _claim_sql() -> str:
-    """accepted → processing with a lease and one more attempt; the order read back, every column."""
+def _claim_sql() -> tuple[str, list[str]]:
+    """accepted → processing with a lease and one more attempt; the order read back, every column.
+
+    Returns the statement and the attribute names of the columns it reads back, in their order."""
     lease, attempts = _column(Order, "lease_expires_at"), _column(Order, "attempts")
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in Order._meta.concrete_fields)
-    return _move_sql(f"{lease} = %(lease)s, {attempts} = {attempts} + 1", result=columns)
+    fields = Order._meta.concrete_fields
+    columns = ", ".join(_column(Order, field.name) for field in fields)
+    sql = _move_sql(f"{lease} = %(lease)s, {attempts} = {attempts} + 1", result=columns)
+    return sql, [field.attname for field in fields]
 
 
 def _claim_in_one_statement(order_id: Any, lease_expires_at: Any, detail: str) -> Order | None:
+    sql, attnames = _claim_sql()
     row = _move_in_one_statement(
-        _claim_sql(), id=order_id, to=S.PROCESSING, now=timezone.now(), lease=lease_expires_at, detail=detail,
+        sql, id=order_id, to=S.PROCESSING, now=timezone.now(), lease=lease_expires_at, detail=detail,
         **{"from": S.ACCEPTED},
     )  # fmt: skip
     if row is None:
         return None
     transaction.on_commit(lambda: _log_move(order_id, S.ACCEPTED, S.PROCESSING))
-    return Order.from_db(connection.alias, [field.attname for field in Order._meta.concrete_fields], row)
+    return Order.from_db(connection.alias, attnames, row)
 
 
 def _log_move(order_id: Any, from_status: str, to_status: str) -> None:
@@ -241,15 +246,16 @@ def mark_paid(order_id: Any, *, charge_id: str, detail: str = "", order: Order |
 @functools.cache
 def _pay_sql() -> str:
     """processing → paid with the charge, for an order none of whose lines holds limited stock."""
-    lease, charge_id, paid_at = (_column(Order, name) for name in ("lease_expires_at", "charge_id", "paid_at"))
+    lease, charge_id, paid_at = (
+        _column(Order, name) for name in ("lease_expires_at", "charge_id", "paid_at")
+    )
     item_order, reserved = _column(OrderItem, "order"), _column(OrderItem, "stock_reserved")
     holds_no_stock = (
         f" AND NOT EXISTS (SELECT 1 FROM {connection.ops.quote_name(OrderItem._meta.db_table)}"
         f" WHERE {item_order} = %(id)s AND {reserved})"
     )
-    return _move_sql(
-        f"{charge_id} = %(charge_id)s, {paid_at} = %(now)s, {lease} = NULL", result="1", condition=holds_no_stock
-    )
+    assignments = f"{charge_id} = %(charge_id)s, {paid_at} = %(now)s, {lease} = NULL"
+    return _move_sql(assignments, result="1", condition=holds_no_stock)
 
 
 @transaction.atomic

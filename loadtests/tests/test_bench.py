@@ -20,9 +20,7 @@ finally:
 
 
 def test_sigterm_unwinds_through_the_callers_finally_so_the_stack_is_stopped():
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER], cwd=BASE_DIR, stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER], cwd=BASE_DIR, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "started"
 
