@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Field, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from observability import metrics
@@ -21,6 +21,7 @@ from shop import services as stock
 from .exceptions import IllegalTransition, TransitionConflict
 from .models import Order, OrderEvent, OrderItem
 from .models import OrderStatus as S
+from .sql import column, table
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,13 @@ def record_placed(order: Order, *, detail: str) -> OrderEvent:
     """Write the first event of a freshly created order (nothing → accepted)."""
     check_transition("", order.status)
     event = OrderEvent.objects.create(order=order, from_status="", to_status=order.status, detail=detail)
-    # Counted and logged once committed: an order rolled back (out of stock) was never accepted.
-    transaction.on_commit(lambda: _placed(order.id, order.mode))
+    count_placed(order)
     return event
+
+
+def count_placed(order: Order) -> None:
+    """Count and log a placed order once committed: one rolled back (out of stock) was never accepted."""
+    transaction.on_commit(lambda: _placed(order.id, order.mode))
 
 
 def _placed(order_id: Any, mode: str) -> None:
@@ -106,12 +111,6 @@ def claim(order_id: Any, *, lease_seconds: float, detail: str = "") -> Order | N
     return Order.objects.get(pk=order_id)
 
 
-def _column(model: type[Order] | type[OrderEvent] | type[OrderItem], name: str) -> str:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field) and field.column  # a concrete column, not a reverse relation
-    return connection.ops.quote_name(field.column)
-
-
 def _move_sql(assignments: str, *, result: str, condition: str = "") -> str:
     """One move and its OrderEvent in one statement (PostgreSQL): a data-modifying CTE.
 
@@ -121,17 +120,16 @@ def _move_sql(assignments: str, *, result: str, condition: str = "") -> str:
     which a busy worker's thread waits out for the GIL. Names come from the models, so a renamed
     field cannot drift.
     """
-    q = connection.ops.quote_name
-    order_id, status, updated_at = (_column(Order, name) for name in ("id", "status", "updated_at"))
+    order_id, status, updated_at = (column(Order, name) for name in ("id", "status", "updated_at"))
     event_columns = ", ".join(
-        _column(OrderEvent, name) for name in ("order", "from_status", "to_status", "at", "detail")
+        column(OrderEvent, name) for name in ("order", "from_status", "to_status", "at", "detail")
     )
     return (
         f"WITH moved AS ("
-        f" UPDATE {q(Order._meta.db_table)} SET {status} = %(to)s, {updated_at} = %(now)s, {assignments}"
+        f" UPDATE {table(Order)} SET {status} = %(to)s, {updated_at} = %(now)s, {assignments}"
         f" WHERE {order_id} = %(id)s AND {status} = %(from)s{condition} RETURNING *"
         f"), logged AS ("
-        f" INSERT INTO {q(OrderEvent._meta.db_table)} ({event_columns})"
+        f" INSERT INTO {table(OrderEvent)} ({event_columns})"
         f" SELECT {order_id}, %(from)s, %(to)s, %(now)s, %(detail)s FROM moved"
         f") SELECT {result} FROM moved"
     )
@@ -150,9 +148,9 @@ def _claim_sql() -> tuple[str, list[str]]:
     """accepted → processing with a lease and one more attempt; the order read back, every column.
 
     Returns the statement and the attribute names of the columns it reads back, in their order."""
-    lease, attempts = _column(Order, "lease_expires_at"), _column(Order, "attempts")
+    lease, attempts = column(Order, "lease_expires_at"), column(Order, "attempts")
     fields = Order._meta.concrete_fields
-    columns = ", ".join(_column(Order, field.name) for field in fields)
+    columns = ", ".join(column(Order, field.name) for field in fields)
     sql = _move_sql(f"{lease} = %(lease)s, {attempts} = {attempts} + 1", result=columns)
     return sql, [field.attname for field in fields]
 
@@ -246,13 +244,10 @@ def mark_paid(order_id: Any, *, charge_id: str, detail: str = "", order: Order |
 @functools.cache
 def _pay_sql() -> str:
     """processing → paid with the charge, for an order none of whose lines holds limited stock."""
-    lease, charge_id, paid_at = (
-        _column(Order, name) for name in ("lease_expires_at", "charge_id", "paid_at")
-    )
-    item_order, reserved = _column(OrderItem, "order"), _column(OrderItem, "stock_reserved")
+    lease, charge_id, paid_at = (column(Order, name) for name in ("lease_expires_at", "charge_id", "paid_at"))
+    item_order, reserved = column(OrderItem, "order"), column(OrderItem, "stock_reserved")
     holds_no_stock = (
-        f" AND NOT EXISTS (SELECT 1 FROM {connection.ops.quote_name(OrderItem._meta.db_table)}"
-        f" WHERE {item_order} = %(id)s AND {reserved})"
+        f" AND NOT EXISTS (SELECT 1 FROM {table(OrderItem)} WHERE {item_order} = %(id)s AND {reserved})"
     )
     assignments = f"{charge_id} = %(charge_id)s, {paid_at} = %(now)s, {lease} = NULL"
     return _move_sql(assignments, result="1", condition=holds_no_stock)

@@ -95,6 +95,19 @@ class OrderOutput(serializers.Serializer):
         return data
 
 
+# OrderOutput's fields, bound once. DRF deep-copies a serializer's declared fields, its nested
+# serializers' too, for every instance it makes: ~0.3 ms of CPU per order answered, as much as the
+# accept's one statement costs. Representing an instance stores nothing on the serializer, so this
+# one bound instance serves every request and thread (its `fields` are built here, before any).
+_ORDER_OUTPUT = OrderOutput()
+_ = _ORDER_OUTPUT.fields
+
+
+def order_body(order: Order) -> dict:
+    """`OrderOutput(order).data`, without building a serializer per call."""
+    return _ORDER_OUTPUT.to_representation(order)
+
+
 class SyncOrderOutput(OrderOutput):
     detail = serializers.CharField(required=False, help_text="On a 504: what happens to the order next.")
 

@@ -17,7 +17,7 @@ from orders import checkout, idempotency, selectors
 from orders.charging import Outcome
 from orders.models import Order
 
-from .serializers import CheckoutInput, OrderOutput, OutOfStockOutput, SyncOrderOutput
+from .serializers import CheckoutInput, OrderOutput, OutOfStockOutput, SyncOrderOutput, order_body
 from .throttling import CheckoutRateThrottle, OrderStatusRateThrottle
 
 SYNC_STATUS = {
@@ -35,8 +35,9 @@ def _lines(data: dict) -> list[checkout.Line]:
 
 def _order_response(order: Order, http_status: int, **extra) -> Response:
     log_context.bind(order_id=order.id)  # the rest of this request's lines, and its access line
-    body = OrderOutput(order).data
-    return Response({**body, **extra}, status=http_status, headers={"Location": f"/api/orders/{order.id}"})
+    return Response(
+        {**order_body(order), **extra}, status=http_status, headers={"Location": f"/api/orders/{order.id}"}
+    )
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -233,4 +234,4 @@ class OrderDetailApi(APIView):
                 {"code": "not_found", "detail": "No such order."}, status=status.HTTP_404_NOT_FOUND
             )
         log_context.bind(order_id=order.id)
-        return Response(OrderOutput(order).data)
+        return Response(order_body(order))

@@ -67,22 +67,8 @@ def test_a_move_from_a_status_the_order_has_left_is_a_conflict_and_changes_nothi
     assert order.events.count() == 1
 
 
-@pytest.fixture(params=["native", "orm"])
-def move_path(request, monkeypatch):
-    """Both ways `claim` and `mark_paid` move an order: PostgreSQL's one statement, and the ORM's
-    transaction that every other database takes (forced here by hiding the vendor, so PostgreSQL
-    runs both)."""
-    from django.db import connection
-
-    if request.param == "native" and connection.vendor != "postgresql":
-        pytest.skip("the one-statement moves are PostgreSQL's")
-    if request.param == "orm":
-        monkeypatch.setattr(connection, "vendor", "orm-path")
-    return request.param
-
-
 @pytest.mark.django_db
-def test_claim_takes_an_accepted_order_once_with_a_lease_and_returns_it_as_claimed(move_path):
+def test_claim_takes_an_accepted_order_once_with_a_lease_and_returns_it_as_claimed(statement_path):
     order = make_order()
 
     claimed = transitions.claim(order.id, lease_seconds=60, detail="payment started")
@@ -115,7 +101,9 @@ def _payment_refused(order_id) -> None:
     [(_claim_refused, s) for s in ("processing", "paid", "failed")]
     + [(_payment_refused, s) for s in ("accepted", "paid", "failed")],
 )
-def test_a_claim_or_payment_from_the_wrong_status_is_refused_and_changes_nothing(move_path, attempt, status):
+def test_a_claim_or_payment_from_the_wrong_status_is_refused_and_changes_nothing(
+    statement_path, attempt, status
+):
     order = make_order(status=status)
     before = Order.objects.values().get(pk=order.pk)
 
@@ -126,7 +114,7 @@ def test_a_claim_or_payment_from_the_wrong_status_is_refused_and_changes_nothing
 
 
 @pytest.mark.django_db
-def test_claim_of_an_unknown_order_is_none(move_path):
+def test_claim_of_an_unknown_order_is_none(statement_path):
     assert transitions.claim(uuid.uuid4(), lease_seconds=60) is None
     assert not OrderEvent.objects.exists()
 
@@ -147,7 +135,7 @@ def test_only_an_expired_lease_is_released():
 
 
 @pytest.mark.django_db
-def test_mark_paid_records_the_charge_and_time_once(move_path):
+def test_mark_paid_records_the_charge_and_time_once(statement_path):
     order = make_order(status="processing")
     Order.objects.filter(pk=order.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=60))
     before = timezone.now()

@@ -1,0 +1,132 @@
+"""Placing an order: what is written, both ways (PostgreSQL's one statement and the ORM's transaction)."""
+
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from orders import checkout
+from orders.api.serializers import OrderOutput, order_body
+from orders.exceptions import InvalidOrder
+from orders.models import Order, OrderEvent, OrderItem
+from orders.selectors import order_with_history
+from shop.exceptions import OutOfStock
+from shop.models import Product
+
+Line = checkout.Line
+
+
+def _written() -> tuple[int, int, int]:
+    return Order.objects.count(), OrderItem.objects.count(), OrderEvent.objects.count()
+
+
+@pytest.mark.django_db
+def test_an_order_is_written_whole_with_catalogue_prices_and_its_first_event(statement_path, products):
+    order = checkout.place_async_order(
+        email="ann@example.com", lines=[Line("mug", 2), Line("sneakers", 1), Line("mug", 1)]
+    )
+
+    stored = Order.objects.get(pk=order.pk)
+    assert (stored.status, stored.mode, stored.currency) == ("accepted", "async", settings.SHOP_CURRENCY)
+    assert stored.total == Decimal("161.00")  # 3 × 24.00 + 89.00, the catalogue's prices
+    assert stored.payment_key == f"order-{order.pk}"
+    assert stored.enqueued_at is not None and stored.attempts == 0 and stored.charge_id == ""
+    # Lines in the basket's order, repeated skus merged; nothing of unlimited stock reserved.
+    assert list(stored.items.values_list("sku", "name", "quantity", "unit_price", "stock_reserved")) == [
+        ("mug", "Mug", 3, Decimal("24.00"), False),
+        ("sneakers", "Sneakers", 1, Decimal("89.00"), False),
+    ]
+    assert list(stored.events.values_list("from_status", "to_status", "detail")) == [
+        ("", "accepted", "order placed (async checkout)")
+    ]
+    # What the caller holds (and the 202 shows) is what was written, without a read back.
+    assert {f.attname: getattr(order, f.attname) for f in Order._meta.concrete_fields} == (
+        Order.objects.values().get(pk=order.pk)
+    )
+    assert order_body(order) == order_body(order_with_history(order.pk))
+
+
+@pytest.mark.django_db
+def test_on_postgresql_a_basket_of_unlimited_products_is_read_and_written_in_one_statement(products):
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement writes are PostgreSQL's")
+    with CaptureQueriesContext(connection) as queries:
+        checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 1), Line("hoodie", 2)])
+
+    assert len(queries) == 1, [q["sql"] for q in queries.captured_queries]
+    assert _written() == (1, 2, 1)
+
+
+@pytest.mark.django_db
+def test_a_basket_with_a_limited_product_reserves_its_stock(statement_path, products):
+    Product.objects.filter(sku="sneakers").update(stock=5)
+
+    order = checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 1), Line("sneakers", 2)])
+
+    assert Product.objects.get(sku="sneakers").reserved == 2
+    assert Product.objects.get(sku="mug").reserved == 0
+    assert dict(order.items.values_list("sku", "stock_reserved")) == {"mug": False, "sneakers": True}
+    assert _written() == (1, 2, 1)  # the one statement wrote nothing before the transaction did
+
+
+@pytest.mark.django_db
+def test_a_sold_out_limited_product_is_refused_and_writes_nothing(statement_path, products):
+    Product.objects.filter(sku="sneakers").update(stock=1)
+
+    with pytest.raises(OutOfStock):
+        checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 1), Line("sneakers", 2)])
+
+    assert _written() == (0, 0, 0)
+    assert Product.objects.get(sku="sneakers").reserved == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sku", ["nope", "retired"])
+def test_an_unknown_or_inactive_product_is_refused_at_its_line_and_writes_nothing(
+    statement_path, products, sku
+):
+    with pytest.raises(InvalidOrder) as refused:
+        checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 1), Line(sku, 1)])
+
+    assert refused.value.errors == {"items": [{}, {"sku": [f"Unknown or unavailable product {sku!r}."]}]}
+    assert _written() == (0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_repeated_lines_over_the_quantity_limit_are_refused_at_the_line_that_crosses_it(
+    statement_path, products
+):
+    with pytest.raises(InvalidOrder) as refused:
+        checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 60), Line("mug", 41)])
+
+    assert refused.value.errors["items"][0] == {}
+    assert "At most 100 of 'mug'" in refused.value.errors["items"][1]["quantity"][0]
+    assert _written() == (0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_a_sync_order_is_placed_the_same_way(statement_path, products, monkeypatch):
+    monkeypatch.setattr(
+        checkout.charging, "charge_order", lambda order_id, timeout: checkout.charging.Outcome.SKIPPED
+    )
+
+    order, _ = checkout.place_sync_order(email="ann@example.com", lines=[Line("hoodie", 1)])
+
+    assert (order.mode, order.total) == ("sync", Decimal("59.50"))
+    assert [e.detail for e in order.events.all()] == ["order placed (sync checkout)"]
+    assert Order.objects.get(pk=order.pk).enqueued_at is None  # the request charges it, not a worker
+
+
+@pytest.mark.django_db
+def test_the_shared_order_serializer_answers_as_a_fresh_one_does(products):
+    from orders import transitions
+
+    order = checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 1)])
+    transitions.claim(order.pk, lease_seconds=60, detail="payment started")
+    transitions.mark_paid(order.pk, charge_id="ch_secret", detail="charged ch_secret")
+    paid = order_with_history(order.pk)
+
+    assert order_body(paid) == OrderOutput(paid).data
+    assert "ch_secret" not in str(order_body(paid))  # the charge id is withheld either way
