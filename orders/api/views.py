@@ -17,7 +17,14 @@ from orders import checkout, idempotency, selectors
 from orders.charging import Outcome
 from orders.models import Order
 
-from .serializers import CheckoutInput, OrderOutput, OutOfStockOutput, SyncOrderOutput, order_body
+from .serializers import (
+    CheckoutInput,
+    OrderOutput,
+    OutOfStockOutput,
+    SyncOrderOutput,
+    order_body,
+    validated_checkout,
+)
 from .throttling import CheckoutRateThrottle, OrderStatusRateThrottle
 
 SYNC_STATUS = {
@@ -155,11 +162,8 @@ class AsyncCheckoutApi(CheckoutApi):
         return super().post(request)
 
     def checkout(self, request: Request) -> Response:
-        form = CheckoutInput(data=request.data)
-        form.is_valid(raise_exception=True)
-        order = checkout.place_async_order(
-            email=form.validated_data["email"], lines=_lines(form.validated_data)
-        )
+        form = validated_checkout(request.data)
+        order = checkout.place_async_order(email=form["email"], lines=_lines(form))
         return _order_response(order, status.HTTP_202_ACCEPTED)  # as written: nothing read back
 
 
@@ -196,11 +200,8 @@ class SyncCheckoutApi(CheckoutApi):
         return super().post(request)
 
     def checkout(self, request: Request) -> Response:
-        form = CheckoutInput(data=request.data)
-        form.is_valid(raise_exception=True)
-        order, outcome = checkout.place_sync_order(
-            email=form.validated_data["email"], lines=_lines(form.validated_data)
-        )
+        form = validated_checkout(request.data)
+        order, outcome = checkout.place_sync_order(email=form["email"], lines=_lines(form))
         extra = {}
         if outcome is Outcome.RETRY:
             extra["detail"] = (

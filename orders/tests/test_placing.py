@@ -6,9 +6,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.exceptions import ValidationError
 
-from orders import checkout
-from orders.api.serializers import OrderOutput, order_body
+from orders import checkout, transitions
+from orders.api.serializers import CheckoutInput, OrderOutput, order_body, validated_checkout
 from orders.exceptions import InvalidOrder
 from orders.models import Order, OrderEvent, OrderItem
 from orders.selectors import order_with_history
@@ -121,8 +122,6 @@ def test_a_sync_order_is_placed_the_same_way(statement_path, products, monkeypat
 
 @pytest.mark.django_db
 def test_the_shared_order_serializer_answers_as_a_fresh_one_does(products):
-    from orders import transitions
-
     order = checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 1)])
     transitions.claim(order.pk, lease_seconds=60, detail="payment started")
     transitions.mark_paid(order.pk, charge_id="ch_secret", detail="charged ch_secret")
@@ -130,3 +129,28 @@ def test_the_shared_order_serializer_answers_as_a_fresh_one_does(products):
 
     assert order_body(paid) == OrderOutput(paid).data
     assert "ch_secret" not in str(order_body(paid))  # the charge id is withheld either way
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "email": "ann@example.com",
+            "items": [{"sku": "mug", "quantity": 2}, {"sku": "hoodie", "quantity": 1}],
+        },
+        {"email": "ann@example.com", "items": [{"sku": "mug", "quantity": "2"}]},
+        {"email": "not-an-email", "items": []},
+        {"items": [{"sku": "mug"}]},
+        {"email": "ann@example.com", "items": [{"sku": "mug", "quantity": 1}] * 51},
+        [],
+        None,
+    ],
+)
+def test_the_shared_checkout_form_validates_as_a_fresh_one_does(body):
+    fresh = CheckoutInput(data=body)
+    if fresh.is_valid():
+        assert validated_checkout(body) == fresh.validated_data
+    else:
+        with pytest.raises(ValidationError) as refused:
+            validated_checkout(body)
+        assert refused.value.detail == fresh.errors
