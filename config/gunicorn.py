@@ -13,6 +13,8 @@ file by its path, alone (not as part of the `config` package, whose imports woul
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import shutil
 import tempfile
@@ -28,6 +30,24 @@ def when_ready(server) -> None:
     """The master serves the workers' merged metrics (its thread is not inherited by the forks)."""
     port = int(os.environ.get("WEB_METRICS_PORT") or 0)
     metrics.serve(port, os.environ.get("METRICS_ADDR", "127.0.0.1"), registry=metrics.multiprocess_registry())
+
+
+def post_worker_init(worker) -> None:
+    """Take what the worker loaded out of the garbage collector's sight (`gc.freeze`).
+
+    A full collection walks every tracked object, and a loaded web process holds ~120k (Django,
+    DRF, the views): measured in-process, each took ~70 ms, every request of the process waiting,
+    about once per 1,300 requests (a p99 that the GET and the checkout share). Frozen, the startup
+    objects are never walked again and a full collection took ~8 ms. The URLconf is imported first
+    so that the views are loaded, and frozen, before the first request.
+    """
+    from django.urls import get_resolver
+
+    _ = get_resolver().url_patterns
+    gc.freeze()
+    logging.getLogger("config.gunicorn").info(
+        "startup objects frozen", extra={"frozen_objects": gc.get_freeze_count(), "pid": os.getpid()}
+    )
 
 
 def child_exit(server, worker) -> None:

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import httpx
+import psutil
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -162,3 +163,20 @@ def test_the_sweeper_samples_the_backlog_and_the_queue_on_its_own_port(stack: St
     assert value(samples, "flashsale_oldest_waiting_order_age_seconds") >= 1  # our order, still waiting
     assert value(samples, "flashsale_outbox_unpublished_orders") == 0
     assert httpx.get(f"{url}/api/orders/{order_id}", timeout=10).json()["status"] == "accepted"
+
+
+def test_each_web_process_freezes_what_it_loaded_before_its_first_request(web):
+    web_process, url, _ = web
+    assert httpx.get(f"{url}/api/products", timeout=10).status_code == 200
+
+    workers = {child.pid for child in psutil.Process(web_process.pid).children()}
+
+    def frozen() -> dict[int, int]:  # this web's processes (its log file is shared with earlier webs)
+        lines = [line for line in json_lines(web_process) if line.get("event") == "startup objects frozen"]
+        return {line["pid"]: line["frozen_objects"] for line in lines if line["pid"] in workers}
+
+    deadline = time.monotonic() + 20  # the web is ready once one process serves; the other may still boot
+    while len(frozen()) < len(workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(workers) == 2 and frozen().keys() == workers  # config/gunicorn.py post_worker_init
+    assert all(count > 10_000 for count in frozen().values())
