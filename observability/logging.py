@@ -12,9 +12,6 @@ logged in that thread or task until it is unbound: structlog's contextvars.
 from __future__ import annotations
 
 import logging
-import logging.handlers
-import os
-import queue
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,44 +44,6 @@ def formatter(log_format: str = "json") -> logging.Formatter:
         foreign_pre_chain=_pre_chain,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *extra, renderer],
     )
-
-
-class BackgroundStreamHandler(logging.handlers.QueueHandler):
-    """A StreamHandler whose writes happen on a thread of its own (the standard library's
-    QueueHandler and QueueListener).
-
-    The line is formatted in the calling thread, with its bound context; only the write moves. A
-    StreamHandler holds its lock across a blocking write, so the threads of a busy process (a web
-    process's 32, a worker's 200) queue for it: under the lab's accept load the checkout's threads
-    spent ~12 % of their wall time waiting for that lock or in the write of "order accepted".
-    A forked child (gunicorn's and Celery's processes) starts a writer of its own; lines still
-    queued at exit are written by `close()`, which logging's own exit hook calls.
-    """
-
-    def __init__(self, stream: Any = None) -> None:
-        super().__init__(queue.SimpleQueue())
-        self.target = logging.StreamHandler(stream)
-        self._listener: logging.handlers.QueueListener | None = None
-        self._closed = False
-        self._start_writer()
-        os.register_at_fork(after_in_child=self._start_writer)
-
-    def _start_writer(self) -> None:
-        # After a fork the parent's queue and writer thread are not this process's: start afresh.
-        if self._closed:
-            return
-        self.queue = queue.SimpleQueue()
-        self._listener = logging.handlers.QueueListener(self.queue, self.target)
-        self._listener.start()
-
-    def close(self) -> None:
-        """Write every line still queued, then stop the writer."""
-        self._closed = True
-        if self._listener is not None:
-            self._listener.stop()
-            self._listener = None
-        self.target.close()
-        super().close()
 
 
 def bind(**values: Any) -> None:

@@ -185,10 +185,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"structured": {"()": "observability.logging.formatter", "log_format": LOG_FORMAT}},
-    # stderr, written by a thread of its own: a busy process's threads never wait on the write.
-    "handlers": {
-        "console": {"()": "observability.logging.BackgroundStreamHandler", "formatter": "structured"}
-    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # One line per provider call and per SQS credential lookup is noise, not news.
     "loggers": {
