@@ -24,7 +24,7 @@ from .exceptions import InvalidOrder
 from .models import CheckoutMode, Order, OrderEvent, OrderItem
 from .publishing import publish_in_background, publish_payment_job
 from .selectors import order_with_history
-from .sql import column, table
+from .sql import column, columns, table
 
 log = logging.getLogger(__name__)
 
@@ -94,37 +94,54 @@ def create_order(
     rows by sku when the caller has just read them, else they are read here.
     """
     products, quantities = _resolve_lines(lines, products)
-    total = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0"))
+    order = _new_order(email=email, mode=mode, enqueued_at=enqueued_at)
+    order.total = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0"))
+    order.save(force_insert=True)
+    items = OrderItem.objects.bulk_create(_lines_of(order, products, quantities))
+    _as_written(order, items, transitions.record_placed(order, detail=_placed_detail(mode)))
+    # Last statement before the commit: a hot product's row stays locked only from here to COMMIT.
+    stock.reserve((products[sku].pk, qty) for sku, qty in quantities.items() if products[sku].limited)
+    return order
+
+
+def _new_order(*, email: str, mode: str, enqueued_at) -> Order:
+    """An accepted order, not yet written, with its id and the provider key derived from it."""
     order_id = uuid.uuid4()
-    order = Order.objects.create(
+    return Order(
         id=order_id,
         email=email,
         mode=mode,
         currency=settings.SHOP_CURRENCY,
-        total=total,
         # Derived from the order's id, so every attempt to charge it presents the same key.
         payment_key=Order.payment_key_for(order_id),
         enqueued_at=enqueued_at,
     )
-    items = OrderItem.objects.bulk_create(
+
+
+def _lines_of(order: Order, products: dict, quantities: OrderedDict[str, int]) -> list[OrderItem]:
+    """The order's lines at catalogue prices; a limited product's line holds its units."""
+    return [
         OrderItem(
             order=order,
             product=products[sku],
             sku=sku,
             name=products[sku].name,
-            quantity=qty,
+            quantity=quantity,
             unit_price=products[sku].price,
             stock_reserved=products[sku].limited,
         )
-        for sku, qty in quantities.items()
-    )
-    event = transitions.record_placed(order, detail=f"order placed ({mode} checkout)")
-    # The order as just written is the whole order: the 202 is built without reading it back.
+        for sku, quantity in quantities.items()
+    ]
+
+
+def _placed_detail(mode: str) -> str:
+    return f"order placed ({mode} checkout)"
+
+
+def _as_written(order: Order, items: list[OrderItem], event: OrderEvent) -> None:
+    """The order as just written is the whole order: the 202 is built without reading it back."""
     _answer_from_memory(order, "items", items)
     _answer_from_memory(order, "events", [event])
-    # Last statement before the commit: a hot product's row stays locked only from here to COMMIT.
-    stock.reserve((products[sku].pk, qty) for sku, qty in quantities.items() if products[sku].limited)
-    return order
 
 
 def _answer_from_memory(order: Order, relation: str, rows: list) -> None:
@@ -138,12 +155,16 @@ def _answer_from_memory(order: Order, relation: str, rows: list) -> None:
     order.__dict__.setdefault("_prefetched_objects_cache", {})[relation] = queryset
 
 
-def _merged(lines: Sequence[Line]) -> OrderedDict[str, int]:
-    """Quantities by sku, repeated skus added up; InvalidOrder for an empty or too long basket."""
+def _check_size(lines: Sequence[Line]) -> None:
     if not lines:
         raise InvalidOrder({"items": ["An order needs at least one item."]})
     if len(lines) > MAX_LINES:
         raise InvalidOrder({"items": [f"An order can have at most {MAX_LINES} lines."]})
+
+
+def _merged(lines: Sequence[Line]) -> OrderedDict[str, int]:
+    """Quantities by sku, repeated skus added up; InvalidOrder for an empty or too long basket."""
+    _check_size(lines)
     quantities: OrderedDict[str, int] = OrderedDict()
     for line in lines:
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
@@ -152,7 +173,7 @@ def _merged(lines: Sequence[Line]) -> OrderedDict[str, int]:
 
 def _resolve_lines(lines: Sequence[Line], products: dict | None = None) -> tuple[dict, OrderedDict[str, int]]:
     """Check every line against the catalogue; merge repeated skus into one line."""
-    _merged(lines)  # the basket's size first
+    _check_size(lines)
     if products is None:
         products = active_products_by_sku(line.sku for line in lines)
     line_errors: list[dict] = [{} for _ in lines]
@@ -189,16 +210,12 @@ def _place_sql() -> tuple[str, list[Field]]:
     Returns the statement and the order's fields it takes as `%(order_<attname>)s`, total excepted.
     """
     order_fields = [field for field in Order._meta.concrete_fields if field.name != "total"]
-    order_columns = ", ".join(column(Order, field.name) for field in order_fields)
+    order_columns = columns(Order, (field.name for field in order_fields))
     order_values = ", ".join(f"%(order_{field.attname})s" for field in order_fields)
     order_id, total = column(Order, "id"), column(Order, "total")
     product = {name: f"p.{column(Product, name)}" for name in _PRODUCT_COLUMNS}
-    item_columns = ", ".join(
-        column(OrderItem, name)
-        for name in ("order", "product", "sku", "name", "quantity", "unit_price", "stock_reserved")
-    )
-    event_columns = ", ".join(
-        column(OrderEvent, name) for name in ("order", "from_status", "to_status", "at", "detail")
+    item_columns = columns(
+        OrderItem, ("order", "product", "sku", "name", "quantity", "unit_price", "stock_reserved")
     )
     sql = (
         f"WITH basket (sku, quantity, position) AS ("
@@ -218,7 +235,7 @@ def _place_sql() -> tuple[str, list[Field]]:
         f" SELECT placed.{order_id}, line.id, line.sku, line.name, line.quantity, line.price, FALSE"
         f" FROM placed CROSS JOIN line ORDER BY line.position"
         f"), logged AS ("
-        f" INSERT INTO {table(OrderEvent)} ({event_columns})"
+        f" INSERT INTO {table(OrderEvent)} ({columns(OrderEvent, transitions.EVENT_FIELDS)})"
         f" SELECT {order_id}, '', %(status)s, %(now)s, %(detail)s FROM placed"
         f" RETURNING {column(OrderEvent, 'id')}"
         f") SELECT line.id, line.sku, line.name, line.price, line.stock,"
@@ -238,17 +255,9 @@ def _place_in_one_statement(
     returned, without reading the order back.
     """
     sql, order_fields = _place_sql()
-    order_id = uuid.uuid4()
-    order = Order(
-        id=order_id,
-        email=email,
-        mode=mode,
-        currency=settings.SHOP_CURRENCY,
-        payment_key=Order.payment_key_for(order_id),
-        enqueued_at=enqueued_at,
-    )
+    order = _new_order(email=email, mode=mode, enqueued_at=enqueued_at)
     transitions.check_transition("", order.status)
-    detail = f"order placed ({mode} checkout)"
+    detail = _placed_detail(mode)
     params = {
         f"order_{field.attname}": field.get_db_prep_save(field.pre_save(order, True), connection)
         for field in order_fields
@@ -271,22 +280,9 @@ def _place_in_one_statement(
         return None, products
     order.total = total
     order._state.adding, order._state.db = False, connection.alias
-    items = [
-        OrderItem(
-            order=order,
-            product=product,
-            sku=sku,
-            name=product.name,
-            quantity=quantities[sku],
-            unit_price=product.price,
-            stock_reserved=False,
-        )
-        for sku, product in products.items()
-    ]
     event = OrderEvent(
         id=event_id, order=order, from_status="", to_status=order.status, at=now, detail=detail
     )
-    _answer_from_memory(order, "items", items)
-    _answer_from_memory(order, "events", [event])
+    _as_written(order, _lines_of(order, products, quantities), event)
     transitions.count_placed(order)
     return order, products

@@ -6,6 +6,8 @@ here in SQL. Every table and column name comes from the models' `_meta`, so a re
 drift from the statements.
 """
 
+from collections.abc import Iterable
+
 from django.db import connection
 from django.db.models import Field, Model
 
@@ -15,6 +17,11 @@ def column(model: type[Model], name: str) -> str:
     field = model._meta.get_field(name)
     assert isinstance(field, Field) and field.column  # a concrete column, not a reverse relation
     return connection.ops.quote_name(field.column)
+
+
+def columns(model: type[Model], names: Iterable[str]) -> str:
+    """The quoted columns of `names`, comma-separated, in their order."""
+    return ", ".join(column(model, name) for name in names)
 
 
 def table(model: type[Model]) -> str:

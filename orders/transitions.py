@@ -21,7 +21,7 @@ from shop import services as stock
 from .exceptions import IllegalTransition, TransitionConflict
 from .models import Order, OrderEvent, OrderItem
 from .models import OrderStatus as S
-from .sql import column, table
+from .sql import column, columns, table
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,10 @@ def claim(order_id: Any, *, lease_seconds: float, detail: str = "") -> Order | N
     return Order.objects.get(pk=order_id)
 
 
+# The columns the one-statement writes fill in an OrderEvent (here and in orders.checkout), in order.
+EVENT_FIELDS = ("order", "from_status", "to_status", "at", "detail")
+
+
 def _move_sql(assignments: str, *, result: str, condition: str = "") -> str:
     """One move and its OrderEvent in one statement (PostgreSQL): a data-modifying CTE.
 
@@ -121,15 +125,12 @@ def _move_sql(assignments: str, *, result: str, condition: str = "") -> str:
     field cannot drift.
     """
     order_id, status, updated_at = (column(Order, name) for name in ("id", "status", "updated_at"))
-    event_columns = ", ".join(
-        column(OrderEvent, name) for name in ("order", "from_status", "to_status", "at", "detail")
-    )
     return (
         f"WITH moved AS ("
         f" UPDATE {table(Order)} SET {status} = %(to)s, {updated_at} = %(now)s, {assignments}"
         f" WHERE {order_id} = %(id)s AND {status} = %(from)s{condition} RETURNING *"
         f"), logged AS ("
-        f" INSERT INTO {table(OrderEvent)} ({event_columns})"
+        f" INSERT INTO {table(OrderEvent)} ({columns(OrderEvent, EVENT_FIELDS)})"
         f" SELECT {order_id}, %(from)s, %(to)s, %(now)s, %(detail)s FROM moved"
         f") SELECT {result} FROM moved"
     )
@@ -150,8 +151,8 @@ def _claim_sql() -> tuple[str, list[str]]:
     Returns the statement and the attribute names of the columns it reads back, in their order."""
     lease, attempts = column(Order, "lease_expires_at"), column(Order, "attempts")
     fields = Order._meta.concrete_fields
-    columns = ", ".join(column(Order, field.name) for field in fields)
-    sql = _move_sql(f"{lease} = %(lease)s, {attempts} = {attempts} + 1", result=columns)
+    result = columns(Order, (field.name for field in fields))
+    sql = _move_sql(f"{lease} = %(lease)s, {attempts} = {attempts} + 1", result=result)
     return sql, [field.attname for field in fields]
 
 
