@@ -5,13 +5,14 @@ Callers get a typed `ChargeResult` or one of the `payments.exceptions`; nothing 
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import threading
 from dataclasses import dataclass
 
 import certifi
-import httpx
+import urllib3
 from django.conf import settings
 
 from .exceptions import (
@@ -42,92 +43,83 @@ class ChargeResult:
     replayed: bool
 
 
-_local = threading.local()
+_pool_lock = threading.Lock()
+_pool: urllib3.PoolManager | None = None
+# Idle connections kept per provider host: a worker's threads, or a web process's.
+POOL_SIZE = 256
 
 
-_tls_lock = threading.Lock()
-_tls_context: ssl.SSLContext | None = None
+def _connections() -> urllib3.PoolManager:
+    """The process's connections to the provider, shared by every thread.
 
-
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every thread's client: httpx would load the CA bundle once per client
-    (~50 ms of CPU and ~1 MB each). Built once, under a lock: a worker's first wave starts its
-    threads together, and `functools.cache` alone let 17 of 50 build their own."""
-    with _tls_lock:
-        global _tls_context
-        if _tls_context is None:
-            _tls_context = ssl.create_default_context(cafile=certifi.where())
-        return _tls_context
-
-
-def _client() -> httpx.Client:
-    """This thread's client for the provider's URL and key (settings may change under tests).
-
-    One per thread, each keeping its one connection alive, rather than one pool shared by every
-    thread: httpcore looks through all of a pool's connections (a readability check on each socket)
-    to place every request, so a worker of 100 threads sharing one pool spent about 8 % of its CPU
-    on that scan (py-spy, drain study at N = 100).
+    One urllib3 pool rather than an httpx client per thread: a request costs about half the CPU
+    (0.65 ms against 1.24 ms against the sandbox, one thread), a connection is taken from the pool
+    in O(1) (httpcore looked through every connection of a shared pool), and a worker's first wave
+    builds no client per thread. Built once, under a lock: a worker's first wave starts its threads
+    together. The TLS context loads the CA bundle once. `maxsize` keeps that many idle connections
+    alive; a busier moment opens more and closes the extra ones after use.
     """
-    base_url, api_key = settings.PAYMENT_PROVIDER_URL, settings.PAYMENT_PROVIDER_API_KEY
-    client: httpx.Client | None = getattr(_local, "client", None)
-    if client is None or _local.key != (base_url, api_key):
-        if client is not None:
-            client.close()
-        client = _local.client = httpx.Client(
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}"},
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            verify=_tls(),
-            # Not the environment's proxy settings: reading them costs each new client ~4 ms of CPU,
-            # 200 threads' worth in a worker's first wave. The provider is reached directly.
-            trust_env=False,
-        )
-        _local.key = (base_url, api_key)
-    return client
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = urllib3.PoolManager(
+                num_pools=4,
+                maxsize=POOL_SIZE,
+                ssl_context=ssl.create_default_context(cafile=certifi.where()),
+                retries=False,  # a retry is the task's decision (orders.tasks), with the same key
+            )
+        return _pool
 
 
 def charge(request: ChargeRequest, *, timeout: float) -> ChargeResult:
     """Charge once per idempotency key, however often this is called with the same request."""
+    body = {
+        "amount": request.amount_minor,
+        "currency": request.currency.lower(),
+        "description": request.description,
+        "metadata": request.metadata,
+    }
     try:
-        response = _client().post(
-            "/v1/charges",
-            json={
-                "amount": request.amount_minor,
-                "currency": request.currency.lower(),
-                "description": request.description,
-                "metadata": request.metadata,
+        response = _connections().request(
+            "POST",
+            settings.PAYMENT_PROVIDER_URL.rstrip("/") + "/v1/charges",
+            body=json.dumps(body).encode(),
+            headers={
+                "Authorization": f"Bearer {settings.PAYMENT_PROVIDER_API_KEY}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": request.idempotency_key,
             },
-            headers={"Idempotency-Key": request.idempotency_key},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
+            redirect=False,
         )
-    except httpx.TimeoutException as exc:
+    except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError to urllib3, but refused
+        raise PaymentUnavailable(f"payment provider unreachable: {exc}") from exc
+    except urllib3.exceptions.TimeoutError as exc:
         raise PaymentTimeout(f"payment provider did not answer within {timeout:g}s") from exc
-    except httpx.HTTPError as exc:
+    except urllib3.exceptions.HTTPError as exc:
         raise PaymentUnavailable(f"payment provider unreachable: {exc}") from exc
 
-    body = _json(response)
-    if response.status_code == 200:
+    answer = _json(response)
+    if response.status == 200:
         return ChargeResult(
-            charge_id=body["id"],
-            amount_minor=body["amount"],
-            currency=body["currency"],
+            charge_id=answer["id"],
+            amount_minor=answer["amount"],
+            currency=answer["currency"],
             replayed=response.headers.get("Idempotent-Replayed") == "true",
         )
-    message = body.get("error", {}).get("message") or response.reason_phrase
-    if response.status_code == 402:
+    message = answer.get("error", {}).get("message") or response.reason
+    if response.status == 402:
         raise PaymentDeclined(message)
-    if response.status_code in (401, 403):
-        raise PaymentNotAuthorized(
-            f"payment provider refused our API key ({response.status_code}): {message}"
-        )
-    if response.status_code == 429 or response.status_code >= 500:
-        raise PaymentUnavailable(f"payment provider error {response.status_code}: {message}")
-    raise PaymentRejected(f"payment provider rejected the request ({response.status_code}): {message}")
+    if response.status in (401, 403):
+        raise PaymentNotAuthorized(f"payment provider refused our API key ({response.status}): {message}")
+    if response.status == 429 or response.status >= 500:
+        raise PaymentUnavailable(f"payment provider error {response.status}: {message}")
+    raise PaymentRejected(f"payment provider rejected the request ({response.status}): {message}")
 
 
-def _json(response: httpx.Response) -> dict:
+def _json(response: urllib3.BaseHTTPResponse) -> dict:
     try:
-        body = response.json()
+        body = json.loads(response.data)
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}

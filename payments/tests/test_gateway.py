@@ -1,6 +1,9 @@
 """The gateway against the real sandbox: every answer becomes a result or one of our exceptions."""
 
-import httpx
+import http.server
+import json
+import threading
+
 import pytest
 
 from payments import gateway
@@ -66,14 +69,52 @@ def test_a_wrong_api_key_raises_payment_not_authorized(provider, settings):
     assert provider.stats()["charges"] == 0
 
 
-def test_a_403_is_a_configuration_error_too(monkeypatch):
-    forbidden = httpx.Client(
-        base_url="http://provider.test",
-        transport=httpx.MockTransport(
-            lambda r: httpx.Response(403, json={"error": {"message": "no access"}})
-        ),
-    )
-    monkeypatch.setattr(gateway, "_client", lambda: forbidden)
+class _Forbidden(http.server.BaseHTTPRequestHandler):
+    """A provider that refuses every request with a 403 (the sandbox only ever answers 401)."""
 
-    with pytest.raises(PaymentNotAuthorized, match="403"):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"error": {"message": "no access"}}).encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def forbidding_provider(settings):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forbidden)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.PAYMENT_PROVIDER_URL = f"http://127.0.0.1:{server.server_port}"
+    yield
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_403_is_a_configuration_error_too(forbidding_provider):
+    with pytest.raises(PaymentNotAuthorized, match=r"403.*no access"):
         gateway.charge(request(), timeout=5)
+
+
+def test_threads_share_the_process_connections_to_the_provider(provider):
+    """One pool for every thread: 20 threads' charges all succeed, and the pool is the same object."""
+    pools = set()
+    results = []
+
+    def charge(index):
+        pools.add(id(gateway._connections()))
+        results.append(gateway.charge(request(key=f"gw-thread-{index}"), timeout=5))
+
+    threads = [threading.Thread(target=charge, args=(index,)) for index in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(pools) == 1
+    assert len({result.charge_id for result in results}) == 20
