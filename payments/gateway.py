@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import ssl
 import threading
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ class ChargeResult:
 
 
 _pool_lock = threading.Lock()
-_pool: urllib3.PoolManager | None = None
+_pool: tuple[int, urllib3.PoolManager] | None = None  # (the pid that built it, the pool)
 # Idle connections kept per provider host: a worker's threads, or a web process's.
 POOL_SIZE = 256
 
@@ -52,23 +53,30 @@ POOL_SIZE = 256
 def _connections() -> urllib3.PoolManager:
     """The process's connections to the provider, shared by every thread.
 
-    One urllib3 pool rather than an httpx client per thread: a request costs about half the CPU
-    (0.65 ms against 1.24 ms against the sandbox, one thread), a connection is taken from the pool
-    in O(1) (httpcore looked through every connection of a shared pool), and a worker's first wave
-    builds no client per thread. Built once, under a lock: a worker's first wave starts its threads
-    together. The TLS context loads the CA bundle once. `maxsize` keeps that many idle connections
-    alive; a busier moment opens more and closes the extra ones after use.
+    One urllib3 pool rather than an httpx client per thread: a request costs the caller about half
+    the CPU (0.78 against 1.37 ms, `python -m loadtests.charge_cost`), a connection is taken from
+    the pool in O(1) (httpcore looked through every connection of a shared pool), and a worker's
+    first wave builds no client per thread. Built once per process, under a lock (a worker's first
+    wave starts its threads together); a forked child builds its own rather than share the
+    parent's sockets. The TLS context loads the CA bundle once. `maxsize` keeps that many idle
+    connections alive; a busier moment opens more and closes the extra ones after use.
     """
     global _pool
+    built = _pool
+    if built is not None and built[0] == os.getpid():
+        return built[1]
     with _pool_lock:
-        if _pool is None:
-            _pool = urllib3.PoolManager(
-                num_pools=4,
-                maxsize=POOL_SIZE,
-                ssl_context=ssl.create_default_context(cafile=certifi.where()),
-                retries=False,  # a retry is the task's decision (orders.tasks), with the same key
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (
+                os.getpid(),
+                urllib3.PoolManager(
+                    num_pools=4,
+                    maxsize=POOL_SIZE,
+                    ssl_context=ssl.create_default_context(cafile=certifi.where()),
+                    retries=False,  # a retry is the task's decision (orders.tasks), with the same key
+                ),
             )
-        return _pool
+        return _pool[1]
 
 
 def charge(request: ChargeRequest, *, timeout: float) -> ChargeResult:

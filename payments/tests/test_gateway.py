@@ -2,6 +2,7 @@
 
 import http.server
 import json
+import os
 import threading
 
 import pytest
@@ -118,3 +119,24 @@ def test_threads_share_the_process_connections_to_the_provider(provider):
 
     assert len(pools) == 1
     assert len({result.charge_id for result in results}) == 20
+
+
+def test_a_forked_child_builds_its_own_connections(provider):
+    """A child must not reuse the parent's sockets (a prefork pool, a forking server): its charge
+    goes through a pool the child built."""
+    gateway.charge(request(key="gw-parent"), timeout=5)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: charge, and say whether its pool is a new one
+        try:
+            result = gateway.charge(request(key="gw-child"), timeout=5)
+            os.write(write, f"{gateway._pool[0] == os.getpid()} {result.charge_id}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    answer = os.read(read, 200).decode().split()
+    os.close(read)
+
+    assert answer[0] == "True"
+    assert answer[1].startswith("ch_")
