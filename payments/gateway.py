@@ -6,7 +6,6 @@ Callers get a typed `ChargeResult` or one of the `payments.exceptions`; nothing 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import ssl
 import threading
@@ -23,8 +22,6 @@ from .exceptions import (
     PaymentTimeout,
     PaymentUnavailable,
 )
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
