@@ -101,6 +101,10 @@ class CpuMeter:
         self.began = self.snapshot()
         return self
 
+    def restart(self, name: str) -> None:
+        """Count `name`'s tree from now on only: a process that finished starting after start()."""
+        self.began[name] = self._tree_seconds(self.pids[name])
+
     def stop(self) -> dict[str, float]:
         """Return CPU seconds per process tree, 'machine' (all busy CPU) and 'wall' seconds."""
         end = self.snapshot()

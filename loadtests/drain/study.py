@@ -100,13 +100,19 @@ def run(
     ids = queue_orders(count, tag)
     names = [tag] if processes == 1 else [f"{tag}-{index}" for index in range(processes)]
     pool = [bench.stack.start_worker(name, concurrency=workers // processes) for name in names]
-    for worker in pool:
-        wait_for_log(worker, " ready.", timeout=120)
+    metered = ["worker" if index == 0 else f"worker-{index + 1}" for index in range(processes)]
     pids = {"sqs": _pid(bench, "sqs"), "sandbox": _pid(bench, "sandbox")}
-    pids.update({"worker" if i == 0 else f"worker-{i + 1}": worker.pid for i, worker in enumerate(pool)})
+    pids.update(zip(metered, (worker.pid for worker in pool), strict=True))
     if (pg := postgres_pid()) is not None and bench.database.description.startswith("PostgreSQL"):
         pids["postgres"] = pg
+    # The first worker ready starts charging at once, while the others may still be starting: the
+    # meter starts with it, and counts each later worker from its own "ready" (its start-up is not
+    # the drain's). Started after the last one, it missed the first charges, or all of a small run's.
+    wait_for_log(pool[0], " ready.", timeout=120)
     meter = CpuMeter(pids).start()
+    for name, worker in zip(metered[1:], pool[1:], strict=True):
+        wait_for_log(worker, " ready.", timeout=120)
+        meter.restart(name)
     bench_began = _own_cpu()
     deadline = time.monotonic() + waves * latency * 3 + 60
     peak_rss = 0.0
