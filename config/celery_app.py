@@ -1,10 +1,12 @@
 """The Celery app. Settings come from Django's, under the ``CELERY_`` namespace."""
 
+import logging
 import os
+import time
 
 import django
 from celery import Celery, bootsteps
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -13,6 +15,7 @@ from config.startup import refuse_broken_settings
 from observability import metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+log = logging.getLogger(__name__)
 
 app = Celery("flashsale")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -52,3 +55,17 @@ def _refuse_broken_settings(sender=None, **kwargs) -> None:
     # The threads pool shares this process's registry; under prefork the children's counts would
     # not reach it (prefork would need multiprocess mode, as the web has).
     metrics.serve(settings.WORKER_METRICS_PORT, settings.METRICS_ADDR)
+
+
+@worker_ready.connect
+def _log_start_up_cost(sender=None, **kwargs) -> None:
+    """What starting cost the worker, logged as its consumer loop begins: the CPU it has used so far.
+
+    Celery sends worker_ready from the process that consumes (the threads pool's only one) just
+    before its event loop starts, so the figure is all start-up and no task. The load lab counts a
+    worker's CPU from it; the lab's own notice of "ready" comes after the first tasks may have run.
+    """
+    cpu = time.process_time()
+    log.info(
+        "worker consuming after %.2f s of start-up CPU", cpu, extra={"startup_cpu_seconds": round(cpu, 6)}
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import ctypes
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -43,6 +44,13 @@ def wait_for_log(process: Process, marker: str, *, timeout: float) -> float:
             raise RuntimeError(f"{process.name} exited; see {process.log_path}")
         time.sleep(0.1)
     raise TimeoutError(f"{process.name} did not log {marker!r} within {timeout:g}s; see {process.log_path}")
+
+
+def startup_cpu(worker: Process, *, timeout: float) -> float:
+    """The CPU seconds a Celery worker had used when its consumer loop began (config/celery_app.py)."""
+    wait_for_log(worker, '"startup_cpu_seconds"', timeout=timeout)
+    lines = worker.log_path.read_text(errors="replace").splitlines()
+    return next(json.loads(line)["startup_cpu_seconds"] for line in lines if '"startup_cpu_seconds"' in line)
 
 
 def discard(stack: Stack, process: Process) -> None:
@@ -103,9 +111,13 @@ class CpuMeter:
         self.began = self.snapshot()
         return self
 
-    def restart(self, name: str) -> None:
-        """Count `name`'s tree from now on only: a process that finished starting after start()."""
-        self.began[name] = self._tree_seconds(self.pids[name])
+    def count_from(self, name: str, cpu_seconds: float) -> None:
+        """Count `name` from the moment its process had used `cpu_seconds`, as it read them itself.
+
+        For a process that finished starting after start() and may have worked before the lab saw
+        it ready (a worker: `startup_cpu`). The process's own CPU only: one without children.
+        """
+        self.began[name] = cpu_seconds
 
     def stop(self) -> dict[str, float]:
         """Return CPU seconds per process tree, 'machine' (all busy CPU) and 'wall' seconds."""

@@ -129,6 +129,9 @@ def test_metrics_follow_an_order_from_accepted_to_paid_and_its_log_lines_carry_i
     assert worker_lines and all(line.get("task_id") for line in worker_lines)
     assert {"processing", "paid"} <= {line.get("to_status") for line in worker_lines}
     assert any(line.get("outcome") == "paid" for line in worker_lines)
+    # What starting cost it, logged once as its consumer began (the load lab counts from it).
+    [start_up] = [line for line in json_lines(worker) if "startup_cpu_seconds" in line]
+    assert 0 < start_up["startup_cpu_seconds"] < 60
 
 
 def test_the_sweeper_samples_the_backlog_and_the_queue_on_its_own_port(stack: Stack, web, empty_queue):

@@ -30,7 +30,7 @@ from orders.models import CheckoutMode, Order, OrderEvent, OrderStatus
 from orders.publishing import publish_payment_jobs
 
 from ..bench import POLL_SECONDS, Bench
-from ..lab import EMAIL_DOMAIN, CpuMeter, discard, tree_memory, wait_for_log
+from ..lab import EMAIL_DOMAIN, CpuMeter, discard, startup_cpu, tree_memory
 from .results import DrainRun
 
 # An error or critical line in any of the worker's formats (JSON, console, Celery's own before its
@@ -105,14 +105,15 @@ def run(
     pids.update(zip(metered, (worker.pid for worker in pool), strict=True))
     if (pg := postgres_pid()) is not None and bench.database.description.startswith("PostgreSQL"):
         pids["postgres"] = pg
-    # The first worker ready starts charging at once, while the others may still be starting: the
-    # meter starts with it, and counts each later worker from its own "ready" (its start-up is not
-    # the drain's). Started after the last one, it missed the first charges, or all of a small run's.
-    wait_for_log(pool[0], " ready.", timeout=120)
+    # A worker charges from the moment it is ready, before the lab can see it is: each worker is
+    # counted from the CPU it logged itself at ready (its start-up is not the drain's), the rest
+    # from the first worker's ready. Counted from when the lab saw a worker ready, a small run's
+    # charges could all fall before it (worker CPU 0.0).
+    first_ready = startup_cpu(pool[0], timeout=120)
     meter = CpuMeter(pids).start()
+    meter.count_from(metered[0], first_ready)
     for name, worker in zip(metered[1:], pool[1:], strict=True):
-        wait_for_log(worker, " ready.", timeout=120)
-        meter.restart(name)
+        meter.count_from(name, startup_cpu(worker, timeout=120))
     bench_began = _own_cpu()
     deadline = time.monotonic() + waves * latency * 3 + 60
     peak_rss = 0.0

@@ -1,4 +1,4 @@
-"""The lab's CPU meter: what a process tree used between start() and stop(), or from its restart()."""
+"""The lab's CPU meter: what a process tree used between start() and stop(), or from its own reading."""
 
 import subprocess
 import sys
@@ -8,31 +8,34 @@ import pytest
 
 from loadtests.lab import CpuMeter
 
-# Burns ~0.3 s of CPU, says so, then idles until killed: its start-up, then nothing.
-BURN_THEN_IDLE = (
-    "import sys, time\n"
+# Burns ~0.3 s of CPU (its start-up), says how much CPU it has used, burns ~0.1 s more at once (its
+# work, begun before anyone read the line), then idles until killed.
+START_THEN_WORK = (
+    "import time\n"
     "end = time.process_time() + 0.3\n"
     "while time.process_time() < end: pass\n"
-    "print('ready', flush=True)\n"
+    "print(time.process_time(), flush=True)\n"
+    "end = time.process_time() + 0.1\n"
+    "while time.process_time() < end: pass\n"
     "time.sleep(60)\n"
 )
 
 
 @pytest.mark.integration
-def test_a_process_counted_from_its_restart_leaves_out_what_it_used_before():
-    burner = subprocess.Popen([sys.executable, "-c", BURN_THEN_IDLE], stdout=subprocess.PIPE, text=True)
+def test_a_process_counted_from_its_own_ready_reading_keeps_the_work_done_before_the_lab_saw_it():
+    worker = subprocess.Popen([sys.executable, "-c", START_THEN_WORK], stdout=subprocess.PIPE, text=True)
     try:
-        meter = CpuMeter({"early": burner.pid, "late": burner.pid}).start()
-        assert burner.stdout.readline().strip() == "ready"
-        meter.restart("late")
-        time.sleep(0.1)
+        meter = CpuMeter({"whole": worker.pid, "work": worker.pid}).start()
+        ready_cpu = float(worker.stdout.readline())
+        time.sleep(0.5)  # the lab sees the line late: the work is done by now
+        meter.count_from("work", ready_cpu)
         used = meter.stop()
     finally:
-        burner.kill()
-        burner.wait()
+        worker.kill()
+        worker.wait()
 
-    assert used["early"] >= 0.2  # counted from start(): the burn
-    assert used["late"] < 0.05  # counted from its restart(): only the idle that followed
+    assert used["whole"] >= 0.35  # from start(): start-up and work
+    assert 0.09 <= used["work"] < 0.2  # from its own reading: the work, though it was over when counted
 
 
 # Says it is ready, waits for a line, burns 3 ms of CPU, says so, then idles until killed.
