@@ -106,3 +106,27 @@ def test_a_lone_id_goes_out_after_the_linger_not_later():
 
     assert sink.batches == [[order_id]]
     assert time.monotonic() - started < 2  # the linger, not a wait for nine more orders
+
+
+def test_an_id_wakes_one_idle_publisher_not_all_of_them():
+    # Each publisher woken takes the GIL from the request that submitted, before its 202 is sent.
+    class CountingOutbox(Outbox):
+        checks = 0
+
+        def _may_gather(self) -> bool:
+            CountingOutbox.checks += 1
+            return super()._may_gather()
+
+    outbox = CountingOutbox(RecordingSink(), max_pending=lambda: 100, linger=lambda: 0.01)
+    outbox.submit(uuid.uuid4())  # starts the publishers
+    assert outbox.drain(timeout=5)
+    time.sleep(0.2)  # every publisher idle, waiting for work
+    before = CountingOutbox.checks
+
+    outbox.submit(uuid.uuid4())
+    assert outbox.drain(timeout=5)
+    time.sleep(0.2)
+
+    # The one woken checks twice (it may gather; then, batch sent, there is nothing left); with a
+    # notify_all the four publishers checked 10 times.
+    assert CountingOutbox.checks - before == 2
