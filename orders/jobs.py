@@ -35,6 +35,12 @@ class PaymentJobs(Protocol):
         Never raises: a broker outage refuses them all.
         """
 
+    def prepare(self) -> None:
+        """Load and build what publishing needs, and publish nothing: a web process does this before
+        its first request, so that its first orders' publisher does not take ~170 ms of CPU (and the
+        GIL) from the requests around it. Never raises for a broker that does not answer.
+        """
+
     def waiting(self) -> int:
         """How many payment jobs the queue holds (waiting, in flight or delayed).
 

@@ -162,6 +162,9 @@ class RecordingJobs:
         self.published += [order_id for order_id in order_ids if order_id not in refused]
         return refused
 
+    def prepare(self) -> None:
+        """Nothing to build: the recorder has no broker."""
+
     def waiting(self) -> int:
         return len(self.published)
 

@@ -168,7 +168,7 @@ def test_the_sweeper_samples_the_backlog_and_the_queue_on_its_own_port(stack: St
     assert httpx.get(f"{url}/api/orders/{order_id}", timeout=10).json()["status"] == "accepted"
 
 
-def test_each_web_process_freezes_what_it_loaded_before_its_first_request(web):
+def test_each_web_process_warms_up_and_freezes_what_it_loaded_before_its_first_request(web):
     web_process, url, _ = web
     assert httpx.get(f"{url}/api/products", timeout=10).status_code == 200
 
@@ -183,3 +183,11 @@ def test_each_web_process_freezes_what_it_loaded_before_its_first_request(web):
         time.sleep(0.2)
     assert len(workers) == 2 and frozen().keys() == workers  # config/gunicorn.py post_worker_init
     assert all(count > 10_000 for count in frozen().values())
+    # Warmed up first (config/startup.py), completely: the database and SQS of this stack answer.
+    lines = [line for line in json_lines(web_process) if line.get("pid") in workers]
+    events = [line["event"] for line in lines]
+    assert not any(event.startswith("web warm-up incomplete") for event in events)
+    for pid in workers:
+        mine = [line["event"] for line in lines if line["pid"] == pid]
+        warmed = next(i for i, event in enumerate(mine) if event.startswith("web warmed up in"))
+        assert warmed < mine.index("startup objects frozen")

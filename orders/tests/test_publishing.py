@@ -56,3 +56,12 @@ def test_a_batch_the_broker_refuses_flags_every_order_for_the_sweeper(products, 
 def test_publishing_nothing_sends_nothing(sqs_operations):
     assert sqs_jobs.SqsPaymentJobs().publish([]) == []
     assert sqs_operations == []
+
+
+def test_preparing_the_publisher_asks_nothing_of_sqs_and_publishes_nothing(empty_queue, sqs_operations):
+    # A web process prepares it before its first request (config/startup.py): it must not send a
+    # job, and must not wait on a broker that is down.
+    sqs_jobs.SqsPaymentJobs().prepare()
+
+    assert sqs_operations == []
+    assert queued_order_ids(empty_queue) == []
