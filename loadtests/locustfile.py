@@ -27,6 +27,8 @@ import uuid
 from locust import LoadTestShape, events, tag, task
 from locust.contrib.fasthttp import FastHttpUser
 
+from loadtests.pacing import next_arrival  # Locust puts the working directory (the repo) on sys.path
+
 CLIENT_TIMEOUT_SECONDS = 30.0  # the seed's customers gave up after 30 s
 MAX_LINES = 3
 MAX_QUANTITY = 3
@@ -88,21 +90,10 @@ def _user_rate(environment) -> float:
 
 
 def _paced(user) -> float:
-    """Seconds to wait so that `user` runs at most `--user-rate` tasks a second, from a random phase.
-
-    Locust's `constant_throughput` keeps each user on the period that started when the user was
-    created, and Locust creates a step's users together: 20 users at 3/s then arrive as bursts of
-    20 simultaneous requests every 333 ms, not as 60 orders/s (measured: all 22 of a run's
-    requests fell in the same 20 ms of every period). Against one web (2 processes) the trivial GET
-    read p50 15.5 ms in step and 3.9 ms spread, the async checkout 63 ms and 10 ms. Shoppers do not
-    click in step, so each user starts at a random point of its period; a slow answer delays the
-    next slot, never bunches the following ones (as `constant_throughput` does).
-    """
-    period, now = 1 / _user_rate(user.environment), time.monotonic()
-    slot = getattr(user, "_next_slot", None)
-    slot = now + random.uniform(0, period) if slot is None else max(slot + period, now)
-    user._next_slot = slot
-    return slot - now
+    """Seconds to wait before `user`'s next task: random arrivals at `--user-rate` (loadtests/pacing.py)."""
+    now = time.monotonic()
+    user._next_slot = next_arrival(getattr(user, "_next_slot", None), now, _user_rate(user.environment))
+    return user._next_slot - now
 
 
 class CheckoutUser(FastHttpUser):
