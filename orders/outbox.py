@@ -36,11 +36,11 @@ Sink = Callable[[Sequence[uuid.UUID]], object]
 class Outbox:
     """Order ids waiting to be published, and the threads that publish them in batches.
 
-    A submit wakes at most one publisher, never all of them: each thread woken must take the GIL
-    from the request that submitted, before that request has sent its 202. With one condition and
-    `notify_all` the four publishers woke on every order that found the outbox empty, and the
-    checkout waited for them (strace of one idle request: ~2.5 ms of GIL hand-offs between the
-    commit and the response).
+    A submit wakes at most one publisher, never all of them: each thread woken takes the GIL, in
+    turn, from the request that submitted, before that request has sent its 202. With one condition
+    and `notify_all` the four publishers woke on every order that found the outbox empty (an strace
+    of one request shows them between its commit and its response); the latency this cost was
+    inside the lab's noise, the wake-ups are simply not needed.
     """
 
     def __init__(self, sink: Sink, *, max_pending: Callable[[], int], linger: Callable[[], float]):
