@@ -42,9 +42,9 @@ def warm_up_web() -> None:
     from orders.jobs import payment_jobs
 
     started, cpu = time.monotonic(), time.process_time()
-    _ = get_resolver().url_patterns
-    validated_checkout({"email": "warm-up@example.com", "items": [{"sku": "warm-up", "quantity": 1}]})
     try:
+        _ = get_resolver().url_patterns
+        validated_checkout({"email": "warm-up@example.com", "items": [{"sku": "warm-up", "quantity": 1}]})
         if (pool := getattr(connection, "pool", None)) is not None:
             pool.open()  # min_size connections, opened in the pool's threads; returns at once
         payment_jobs().prepare()
