@@ -10,13 +10,22 @@ import enum
 import logging
 import time
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from observability import metrics
 from payments import gateway
-from payments.exceptions import PaymentDeclined, PaymentNotAuthorized, PaymentRejected, PaymentUnavailable
+from payments.exceptions import (
+    PaymentDeclined,
+    PaymentError,
+    PaymentNotAuthorized,
+    PaymentOutcomeUnknown,
+    PaymentRejected,
+    PaymentUnavailable,
+)
 
 from . import transitions
 from .exceptions import TransitionConflict
@@ -28,7 +37,7 @@ log = logging.getLogger(__name__)
 class Outcome(enum.Enum):
     PAID = "paid"
     FAILED = "failed"  # declined, rejected, or out of attempts: final
-    RETRY = "retry"  # provider unavailable: released to accepted, try again later
+    RETRY = "retry"  # no final answer: released to accepted (perhaps not before a time), try again later
     SKIPPED = "skipped"  # not ours to charge: unknown, finished, or claimed by someone else
 
 
@@ -36,8 +45,10 @@ def charge_order(order_id: uuid.UUID | str, *, timeout: float) -> Outcome:
     """Charge one order at most once, whoever calls this and however often.
 
     The provider sees the order's own idempotency key on every attempt, so a retry after a
-    timeout or a crash returns the first charge instead of making a second one. After
-    PAYMENT_MAX_ATTEMPTS claims an unavailable provider fails the order instead of retrying.
+    timeout or a crash returns the first charge instead of making a second one. Only a definite
+    answer (charged, declined, rejected) settles the order; an unknown outcome waits for the
+    provider to settle and tries the same key again. After PAYMENT_MAX_ATTEMPTS the provider's books
+    decide: a charge for the key pays the order, none fails it.
     """
     parsed = _parse_id(order_id)
     outcome = Outcome.SKIPPED if parsed is None else _charge(parsed, timeout=timeout)
@@ -91,6 +102,10 @@ def _call_provider(order: Order, *, timeout: float) -> gateway.ChargeResult:
 def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
     order = _claim(order_id)
     if order is None:
+        if transitions.due_at(order_id) is not None:
+            # Waiting for the provider to settle an earlier attempt: this job came early (a sync
+            # checkout's hand-off, a duplicate). Its caller sends it again for then.
+            return Outcome.RETRY
         log.info(
             "order %s not claimable (missing, finished, or another worker has it)",
             order_id,
@@ -98,9 +113,15 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
         )
         return Outcome.SKIPPED
     _release_connection()  # the provider takes seconds: nobody else's connection waits on it
+    token = order.claim_token
+    if order.attempts > settings.PAYMENT_MAX_ATTEMPTS:
+        return _settle_by_lookup(order, token)
 
+    started = timezone.now()
+    # A wall-clock deadline inside the lease: past the lease another attempt may take the order.
+    lease_left = (order.lease_expires_at - started).total_seconds() - 1 if order.lease_expires_at else timeout
     try:
-        result = _call_provider(order, timeout=timeout)
+        result = _call_provider(order, timeout=min(timeout, lease_left))
     except PaymentNotAuthorized as exc:
         # Our configuration is wrong (PAYMENT_PROVIDER_API_KEY), not the customer's payment: never
         # fail the order for it, whatever its attempts. Hold it (back to accepted) and retry with
@@ -112,35 +133,78 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
             extra={"order_id": str(order_id)},
         )
         return _record(
-            order_id,
-            transitions.release,
-            Outcome.RETRY,
+            order_id, transitions.release, Outcome.RETRY, token=token,
             detail="provider refused our API key; held for retry",
-        )
+        )  # fmt: skip
     except PaymentDeclined as exc:
-        code = FailureCode.DECLINED
         return _record(
-            order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc), code=code, order=order
-        )
+            order_id, transitions.mark_failed, Outcome.FAILED, token=token, reason=str(exc),
+            code=FailureCode.DECLINED, order=order,
+        )  # fmt: skip
     except PaymentRejected as exc:
-        code = FailureCode.REJECTED
         return _record(
-            order_id, transitions.mark_failed, Outcome.FAILED, reason=str(exc), code=code, order=order
-        )
+            order_id, transitions.mark_failed, Outcome.FAILED, token=token, reason=str(exc),
+            code=FailureCode.REJECTED, order=order,
+        )  # fmt: skip
+    except PaymentOutcomeUnknown as exc:
+        # It may have charged. Never a failure: wait until the provider has settled this request,
+        # then the same key gets its answer replayed (or, past the attempts, a lookup tells).
+        settle = settings.PAYMENT_SETTLE_SECONDS
+        return _record(
+            order_id, transitions.release, Outcome.RETRY, token=token,
+            detail=f"outcome unknown ({exc}); the same key again in {settle}s",
+            not_before=started + timedelta(seconds=settle),
+        )  # fmt: skip
     except PaymentUnavailable as exc:
-        if order.attempts >= settings.PAYMENT_MAX_ATTEMPTS:
-            reason = f"payment provider unavailable after {order.attempts} attempts: {exc}"
-            code = FailureCode.UNAVAILABLE
-            return _record(
-                order_id, transitions.mark_failed, Outcome.FAILED, reason=reason, code=code, order=order
-            )
-        return _record(order_id, transitions.release, Outcome.RETRY, detail=f"{exc}; will retry")
+        # The request never reached the provider. Out of attempts, the next claim asks the provider
+        # what earlier attempts (which may have reached it) did: after they have all settled.
+        last = order.attempts >= settings.PAYMENT_MAX_ATTEMPTS
+        not_before = started + timedelta(seconds=settings.PAYMENT_SETTLE_SECONDS) if last else None
+        detail = f"{exc}; " + ("the provider's books decide next" if last else "will retry")
+        return _record(
+            order_id, transitions.release, Outcome.RETRY, token=token, detail=detail, not_before=not_before
+        )
     detail = f"charged {result.charge_id}" + (
         " (provider replayed an earlier charge)" if result.replayed else ""
     )
     return _record(
-        order_id, transitions.mark_paid, Outcome.PAID, charge_id=result.charge_id, detail=detail, order=order
-    )
+        order_id, transitions.mark_paid, Outcome.PAID, token=token, charge_id=result.charge_id,
+        detail=detail, order=order,
+    )  # fmt: skip
+
+
+def _settle_by_lookup(order: Order, token: int) -> Outcome:
+    """Out of attempts: the provider's books decide. A charge for the key pays the order; none fails
+    it; a lookup that gets no answer holds the order for later (an unknown is never a failure).
+
+    Claimed only once PAYMENT_SETTLE_SECONDS had passed since the last attempt started, so every
+    request sent with the key has settled and is in the books if it charged.
+    """
+    tried = order.attempts - 1
+    try:
+        found = gateway.find_charge(order.payment_key, timeout=settings.PAYMENT_LOOKUP_TIMEOUT_SECONDS)
+    except PaymentError as exc:
+        log.warning(
+            "order %s: out of attempts and the provider's books did not answer (%s); held",
+            order.id,
+            exc,
+            extra={"order_id": str(order.id)},
+        )
+        return _record(
+            order.id, transitions.release, Outcome.RETRY, token=token,
+            detail=f"provider unavailable after {tried} attempts and its books did not answer; held",
+        )  # fmt: skip
+    if found is not None:
+        return _record(
+            order.id, transitions.mark_paid, Outcome.PAID, token=token, charge_id=found.charge_id,
+            detail=f"charged {found.charge_id} (found in the provider's books after {tried} attempts)",
+            order=order,
+        )  # fmt: skip
+    reason = f"payment provider unavailable after {tried} attempts; its books show no charge for this order"
+    return _record(
+        order.id, transitions.mark_failed, Outcome.FAILED, token=token, reason=reason,
+        code=FailureCode.UNAVAILABLE, order=order,
+    )  # fmt: skip
 
 
 def _release_connection() -> None:
@@ -154,16 +218,19 @@ def _release_connection() -> None:
         connection.close()
 
 
-def _record(order_id: uuid.UUID, action, outcome: Outcome, **kwargs) -> Outcome:
+def _record(order_id: uuid.UUID, action, outcome: Outcome, *, token: int, **kwargs) -> Outcome:
+    """Make the attempt's move, fenced by its claim's token; a stale attempt changes nothing."""
     try:
-        action(order_id, **kwargs)
+        action(order_id, token=token, **kwargs)
     except TransitionConflict:
-        # Our lease ran out and another attempt took over; it holds the same idempotency key,
-        # so it records the same charge. Nothing to undo here.
+        # Our lease ran out and another attempt took over (or the reconciliation settled it); the
+        # order's key is the same, so whoever holds it records the same charge. Nothing to undo.
         log.warning(
-            "order %s moved on while we charged it; leaving it to the newer attempt",
+            "stale attempt %s on order %s: it moved on while we charged it; %s not recorded",
+            token,
             order_id,
-            extra={"order_id": str(order_id)},
+            outcome.value,
+            extra={"order_id": str(order_id), "claim_token": token, "outcome": outcome.value},
         )
         return Outcome.SKIPPED
     return outcome

@@ -44,8 +44,15 @@ class Order(models.Model):
     charge_id = models.CharField(max_length=64, blank=True, editable=False)
     failure_reason = models.CharField(max_length=255, blank=True, editable=False)
     failure_code = models.CharField(max_length=11, choices=FailureCode.choices, blank=True, editable=False)
-    attempts = models.PositiveIntegerField(default=0, editable=False)
+    attempts = models.PositiveIntegerField(default=0, editable=False)  # claims since placed (or retried)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The fencing token: every claim adds one and nothing resets it, so each attempt holds its own
+    # number and every move it makes after the claim compares it (orders.transitions): an attempt
+    # whose lease ran out and was taken over changes nothing.
+    claim_token = models.PositiveIntegerField(default=0, editable=False)
+    # No claim before this: an attempt whose outcome is unknown (a timeout, a 409, a dropped answer)
+    # leaves the order waiting until the provider has settled that request (PAYMENT_SETTLE_SECONDS).
+    next_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
     # When a payment job was last published for this order; null when publishing failed. The
     # sweeper publishes again for null ones at once and for long-waiting ones now and then.
     enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -136,6 +143,9 @@ class IdempotencyKey(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The id of the order placed under this key, chosen when the key is reserved (before the order
+    # exists), so that a retry after any failure resumes that order instead of placing another.
+    order_uuid = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     locked_until = models.DateTimeField(help_text="An in-progress request older than this was abandoned.")
     expires_at = models.DateTimeField(db_index=True)

@@ -4,6 +4,12 @@ Each move is a compare-and-set on the current status plus one `OrderEvent`, in o
 so two workers racing for the same order cannot both win and history never disagrees with state.
 The two final moves also settle the order's limited stock in that transaction (paid: reserved →
 sold; failed: reserved → back on sale): the compare-and-set succeeds once, so stock is settled once.
+
+Fencing: a claim hands its attempt a token (`Order.claim_token`, one more on every claim, never
+reset), and every move that attempt makes afterwards (release, paid, failed) compares it too. An
+attempt whose lease ran out and whose order another attempt took over holds an old token: its moves
+match nothing, raise TransitionConflict, and the caller logs it as stale. Only the reconciliation
+(`settle_from_ledger`), which acts on the provider's books rather than on an attempt, moves without one.
 """
 
 import functools
@@ -11,6 +17,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -29,12 +36,14 @@ log = logging.getLogger(__name__)
 # out or answered with a transient error); the same idempotency key makes the retry safe.
 # failed → accepted is staff's retry once the cause is fixed (orders/operations.py: it takes the
 # order's stock back and decides the provider key); nothing else makes that move.
+# accepted → paid and failed → paid are the reconciliation's only (`settle_from_ledger`): the
+# provider's books show a charge for the order's key that no attempt recorded.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     "": frozenset({S.ACCEPTED}),
-    S.ACCEPTED: frozenset({S.PROCESSING}),
+    S.ACCEPTED: frozenset({S.PROCESSING, S.PAID}),
     S.PROCESSING: frozenset({S.PAID, S.FAILED, S.ACCEPTED}),
     S.PAID: frozenset(),
-    S.FAILED: frozenset({S.ACCEPTED}),
+    S.FAILED: frozenset({S.ACCEPTED, S.PAID}),
 }
 
 
@@ -87,24 +96,29 @@ def transition(
 
 
 def claim(order_id: Any, *, lease_seconds: float, detail: str = "") -> Order | None:
-    """Take an accepted order for charging: the order as claimed, or None if someone else has it or
-    it is finished.
+    """Take an accepted order for charging: the order as claimed (its `claim_token` is this
+    attempt's fencing token), or None if someone else has it, it is finished, or it must wait
+    (`next_attempt_at` is still ahead).
 
     Every payment starts here, so on PostgreSQL the move is one statement (`_claim_sql`: the
     compare-and-set, its event and the order read back) instead of a transaction of four round
     trips and a read. Other databases take `transition()`, the same move through the ORM.
     """
-    lease_expires_at = timezone.now() + timedelta(seconds=lease_seconds)
+    now = timezone.now()
+    lease_expires_at = now + timedelta(seconds=lease_seconds)
     if connection.vendor == "postgresql":
-        return _claim_in_one_statement(order_id, lease_expires_at, detail)
+        return _claim_in_one_statement(order_id, lease_expires_at, detail, now)
     try:
         transition(
             order_id,
             S.ACCEPTED,
             S.PROCESSING,
             detail=detail,
+            only_if=Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
             lease_expires_at=lease_expires_at,
             attempts=F("attempts") + 1,
+            claim_token=F("claim_token") + 1,
+            next_attempt_at=None,
         )
     except TransitionConflict:
         return None
@@ -146,20 +160,24 @@ def _move_in_one_statement(sql: str, **params: Any) -> tuple | None:
 
 @functools.cache  # built once per process: the claim is on every payment's path
 def _claim_sql() -> tuple[str, list[str]]:
-    """accepted → processing with a lease and one more attempt; the order read back, every column.
+    """accepted → processing with a lease, one more attempt and a new fencing token, if the order is
+    due; the order read back, every column.
 
     Returns the statement and the attribute names of the columns it reads back, in their order."""
     lease, attempts = column(Order, "lease_expires_at"), column(Order, "attempts")
+    token, due = column(Order, "claim_token"), column(Order, "next_attempt_at")
     fields = Order._meta.concrete_fields
     result = columns(Order, (field.name for field in fields))
-    sql = _move_sql(f"{lease} = %(lease)s, {attempts} = {attempts} + 1", result=result)
+    assignments = f"{lease} = %(lease)s, {attempts} = {attempts} + 1, {token} = {token} + 1, {due} = NULL"
+    is_due = f" AND ({due} IS NULL OR {due} <= %(now)s)"
+    sql = _move_sql(assignments, result=result, condition=is_due)
     return sql, [field.attname for field in fields]
 
 
-def _claim_in_one_statement(order_id: Any, lease_expires_at: Any, detail: str) -> Order | None:
+def _claim_in_one_statement(order_id: Any, lease_expires_at: Any, detail: str, now: Any) -> Order | None:
     sql, attnames = _claim_sql()
     row = _move_in_one_statement(
-        sql, id=order_id, to=S.PROCESSING, now=timezone.now(), lease=lease_expires_at, detail=detail,
+        sql, id=order_id, to=S.PROCESSING, now=now, lease=lease_expires_at, detail=detail,
         **{"from": S.ACCEPTED},
     )  # fmt: skip
     if row is None:
@@ -177,13 +195,36 @@ def _log_move(order_id: Any, from_status: str, to_status: str) -> None:
     )
 
 
-def release(order_id: Any, *, detail: str) -> None:
-    """Give a claimed order back (processing → accepted) so that another attempt can take it."""
-    transition(order_id, S.PROCESSING, S.ACCEPTED, detail=detail, lease_expires_at=None)
+def release(order_id: Any, *, token: int, detail: str, not_before: Any = None) -> None:
+    """Give a claimed order back (processing → accepted) so that another attempt can take it, not
+    before `not_before` (None: at once). `token`: the claim's; a stale one changes nothing."""
+    transition(
+        order_id,
+        S.PROCESSING,
+        S.ACCEPTED,
+        detail=detail,
+        only_if=Q(claim_token=token),
+        lease_expires_at=None,
+        next_attempt_at=not_before,
+    )
+
+
+def due_at(order_id: Any) -> Any:
+    """When a waiting order may next be claimed, if that is still ahead; else None."""
+    return (
+        Order.objects.filter(pk=order_id, status=S.ACCEPTED, next_attempt_at__gt=timezone.now())
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
 
 
 def release_if_lease_expired(order_id: Any) -> bool:
-    """Release a processing order whose worker's lease has run out (the worker died or hung)."""
+    """Release a processing order whose worker's lease has run out (the worker died or hung).
+
+    That worker's provider call may have reached the provider: the next attempt waits until it
+    has settled there (PAYMENT_SETTLE_SECONDS from when the dead attempt started, its lease's start).
+    """
+    settled_after = timedelta(seconds=settings.PAYMENT_SETTLE_SECONDS - settings.ORDER_LEASE_SECONDS)
     try:
         transition(
             order_id,
@@ -192,6 +233,7 @@ def release_if_lease_expired(order_id: Any) -> bool:
             detail="lease expired; the previous attempt did not finish",
             only_if=Q(lease_expires_at__lt=timezone.now()),
             lease_expires_at=None,
+            next_attempt_at=F("lease_expires_at") + settled_after,
         )
     except TransitionConflict:
         return False
@@ -222,8 +264,11 @@ def _mode_and_created_at(order_id: Any, order: Order | None) -> tuple[str, Any]:
     return Order.objects.values_list("mode", "created_at").get(pk=order_id)
 
 
-def mark_paid(order_id: Any, *, charge_id: str, detail: str = "", order: Order | None = None) -> None:
-    """processing → paid; the order's reserved units become sold. `order`: the caller's copy, if any.
+def mark_paid(
+    order_id: Any, *, token: int, charge_id: str, detail: str = "", order: Order | None = None
+) -> None:
+    """processing → paid; the order's reserved units become sold. `token`: the claim's; `order`: the
+    caller's copy, if any.
 
     Every payment ends here. On PostgreSQL an order that holds no limited stock is paid in one
     statement (`_pay_sql`); one that holds stock (the statement leaves it alone) takes the
@@ -234,20 +279,22 @@ def mark_paid(order_id: Any, *, charge_id: str, detail: str = "", order: Order |
         paid_at = timezone.now()
         if _move_in_one_statement(
             _pay_sql(), id=order_id, to=S.PAID, now=paid_at, charge_id=charge_id, detail=detail,
-            **{"from": S.PROCESSING},
+            token=token, **{"from": S.PROCESSING},
         ):  # fmt: skip
             transaction.on_commit(lambda: _log_move(order_id, S.PROCESSING, S.PAID))
             _count_paid(order_id, order, paid_at)
             return
-    _mark_paid_settling_stock(order_id, charge_id=charge_id, detail=detail, order=order)
+    _mark_paid_settling_stock(order_id, token=token, charge_id=charge_id, detail=detail, order=order)
 
 
 @functools.cache
 def _pay_sql() -> str:
-    """processing → paid with the charge, for an order none of whose lines holds limited stock."""
+    """processing → paid with the charge, for an order none of whose lines holds limited stock, by
+    the attempt holding the token."""
     lease, charge_id, paid_at = (column(Order, name) for name in ("lease_expires_at", "charge_id", "paid_at"))
     item_order, reserved = column(OrderItem, "order"), column(OrderItem, "stock_reserved")
     holds_no_stock = (
+        f" AND {column(Order, 'claim_token')} = %(token)s"
         f" AND NOT EXISTS (SELECT 1 FROM {table(OrderItem)} WHERE {item_order} = %(id)s AND {reserved})"
     )
     assignments = f"{charge_id} = %(charge_id)s, {paid_at} = %(now)s, {lease} = NULL"
@@ -255,7 +302,9 @@ def _pay_sql() -> str:
 
 
 @transaction.atomic
-def _mark_paid_settling_stock(order_id: Any, *, charge_id: str, detail: str, order: Order | None) -> None:
+def _mark_paid_settling_stock(
+    order_id: Any, *, token: int, charge_id: str, detail: str, order: Order | None
+) -> None:
     units, lines = reserved_units(order_id)
     paid_at = timezone.now()
     transition(
@@ -263,6 +312,7 @@ def _mark_paid_settling_stock(order_id: Any, *, charge_id: str, detail: str, ord
         S.PROCESSING,
         S.PAID,
         detail=_with_stock_note(detail, lines and f"sold {lines}"),
+        only_if=Q(claim_token=token),
         charge_id=charge_id,
         paid_at=paid_at,
         lease_expires_at=None,
@@ -277,8 +327,11 @@ def _count_paid(order_id: Any, order: Order | None, paid_at: Any) -> None:
 
 
 @transaction.atomic
-def mark_failed(order_id: Any, *, reason: str, code: str = "", order: Order | None = None) -> None:
-    """processing → failed; the order's reserved units go back on sale. `code`: a FailureCode."""
+def mark_failed(
+    order_id: Any, *, token: int, reason: str, code: str = "", order: Order | None = None
+) -> None:
+    """processing → failed; the order's reserved units go back on sale. `token`: the claim's;
+    `code`: a FailureCode."""
     reason = reason[:255]
     units, lines = reserved_units(order_id)
     transition(
@@ -286,6 +339,7 @@ def mark_failed(order_id: Any, *, reason: str, code: str = "", order: Order | No
         S.PROCESSING,
         S.FAILED,
         detail=_with_stock_note(reason, lines and f"released {lines} to stock"),
+        only_if=Q(claim_token=token),
         failure_reason=reason,
         failure_code=code,
         lease_expires_at=None,
@@ -300,3 +354,39 @@ def _settled(status: str, mode: str, seconds_since_accepted: float | None = None
     metrics.order_reached(status, mode)
     if seconds_since_accepted is not None:
         metrics.order_paid_after(seconds_since_accepted)
+
+
+@transaction.atomic
+def settle_from_ledger(order_id: Any, *, charge_id: str, detail: str) -> str:
+    """Record a charge the provider's books show for the order's key, whatever attempt is running:
+    accepted, processing or failed → paid. Returns the status it moved from.
+
+    The reconciliation's repair (orders.reconciliation). Units a failed order released are sold
+    again if they are still for sale; if they were sold to someone else, OutOfStock and nothing
+    changes (a person decides: refund, or find the unit). Raises TransitionConflict when the order
+    is already paid.
+    """
+    current = Order.objects.select_for_update().filter(pk=order_id).values_list("status", flat=True).first()
+    if current is None or current == S.PAID:
+        raise TransitionConflict(f"Order {order_id} is {current or 'missing'}, not waiting or failed.")
+    lines = list(
+        OrderItem.objects.filter(order_id=order_id, stock_reserved=True).values_list("product_id", "quantity")
+    )
+    paid_at = timezone.now()
+    transition(
+        order_id,
+        current,
+        S.PAID,
+        detail=detail,
+        charge_id=charge_id,
+        paid_at=paid_at,
+        lease_expires_at=None,
+        next_attempt_at=None,
+    )
+    mode, created_at = Order.objects.values_list("mode", "created_at").get(pk=order_id)
+    transaction.on_commit(lambda: _settled(S.PAID, mode, (paid_at - created_at).total_seconds()))
+    if current == S.FAILED:
+        stock.sell_again(lines)  # released when it failed: take them back as sold, if still there
+    else:
+        stock.sell(lines)
+    return current

@@ -1,4 +1,18 @@
-"""Every provider failure maps to one of these (see payments.gateway)."""
+"""Every provider failure maps to one of these (see payments.gateway).
+
+Two questions decide what the order domain does with a failure: is the answer final, and could the
+card have been charged? The classes answer both:
+
+    PaymentDeclined, PaymentRejected   final: the provider said no; nothing was charged
+    PaymentNotAuthorized               our API key was refused; nothing was charged; hold and alert
+    PaymentUnavailable                 no answer, and the request never reached the provider
+    └ PaymentOutcomeUnknown            no answer we can rely on, and it may have charged
+      ├ PaymentTimeout                 our deadline passed (a slow charge, a drip, a queue)
+      └ PaymentInFlight                409: a request with this key is still running there
+
+An unknown outcome is never a failure: only the same key, retried once the provider has settled
+the request, or a lookup of the key, tells what happened.
+"""
 
 
 class PaymentError(Exception):
@@ -10,7 +24,7 @@ class PaymentDeclined(PaymentError):
 
 
 class PaymentRejected(PaymentError):
-    """The provider refused the request itself (4xx): a bug or misconfiguration. Final."""
+    """The provider refused the request itself (4xx): a bug or misconfiguration. Final; nothing charged."""
 
 
 class PaymentNotAuthorized(PaymentError):
@@ -22,8 +36,18 @@ class PaymentNotAuthorized(PaymentError):
 
 
 class PaymentUnavailable(PaymentError):
-    """No answer we can rely on (timeout, connection error, 5xx, 429). Retry with the same key."""
+    """No final answer. This class alone: the request never reached the provider (refused connection,
+    429), so nothing was charged. Retry with the same key."""
 
 
-class PaymentTimeout(PaymentUnavailable):
-    """The provider did not answer in time; the charge may or may not have happened."""
+class PaymentOutcomeUnknown(PaymentUnavailable):
+    """The request may have reached the provider and charged: a dropped connection, a 5xx, an answer
+    we cannot read. Retry the same key only after the provider has settled it (or look the key up)."""
+
+
+class PaymentTimeout(PaymentOutcomeUnknown):
+    """The provider did not answer within our wall-clock deadline; the charge may or may not have happened."""
+
+
+class PaymentInFlight(PaymentOutcomeUnknown):
+    """409: the provider is still working on a request with this key (ours, from an earlier attempt)."""

@@ -49,6 +49,16 @@ def sell(units: Units) -> None:
         )
 
 
+def sell_again(units: Units) -> None:
+    """Sell units a failed order had released, found paid after all (the reconciliation), or raise
+    OutOfStock when they were sold to someone else meanwhile (the caller's transaction rolls back)."""
+    for product_id, quantity in _in_lock_order(units):
+        enough = Q(stock__isnull=True) | Q(stock__gte=F("reserved") + F("sold") + quantity)
+        if not Product.objects.filter(enough, pk=product_id).update(sold=F("sold") + quantity):
+            product = Product.objects.get(pk=product_id)
+            raise OutOfStock(sku=product.sku, name=product.name, requested=quantity, left=product.left or 0)
+
+
 def release(units: Units) -> None:
     """Put reserved units back on sale (the order failed)."""
     for product_id, quantity in _in_lock_order(units):

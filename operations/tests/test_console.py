@@ -25,7 +25,7 @@ JSON = "/admin/operations/snapshot.json"
 def paid(product, minutes_ago: float) -> Order:
     order = make_order(product=product)
     transitions.claim(order.id, lease_seconds=60)
-    transitions.mark_paid(order.id, charge_id="ch_x")
+    transitions.mark_paid(order.id, token=1, charge_id="ch_x")
     Order.objects.filter(pk=order.id).update(paid_at=timezone.now() - timedelta(minutes=minutes_ago))
     return order
 
@@ -43,7 +43,7 @@ def sale(products):
         paid(mug, minutes)
     for reason in ("Your card was declined.", "Your card was declined."):
         order = make_order(product=mug, status="processing")
-        transitions.mark_failed(order.id, reason=reason, code="declined")
+        transitions.mark_failed(order.id, token=0, reason=reason, code="declined")
     return oldest
 
 

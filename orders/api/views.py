@@ -1,8 +1,11 @@
 """Checkout API. Thin: validate the form, call a service, shape the answer."""
 
+import logging
 import time
 import uuid
 
+from django.conf import settings
+from django.db import DatabaseError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -26,6 +29,16 @@ from .serializers import (
     validated_checkout,
 )
 from .throttling import CheckoutRateThrottle, OrderStatusRateThrottle
+
+log = logging.getLogger(__name__)
+
+# What a sync request keeps of its deadline (WEB_TIMEOUT_SECONDS) for recording the charge and answering.
+RECORD_MARGIN_SECONDS = 5
+UNCONFIRMED = (
+    "Your order is placed, but its payment could not be confirmed just now. It is charged at most "
+    "once, in the background; follow its status at the Location URL. Retrying with the same "
+    "Idempotency-Key returns this order, never a second one."
+)
 
 SYNC_STATUS = {
     Outcome.PAID: status.HTTP_201_CREATED,
@@ -98,6 +111,7 @@ class CheckoutApi(APIView):
     def dispatch(self, request, *args, **kwargs):
         """Time the whole answer, errors and throttling included (DRF's dispatch runs them all)."""
         started = time.perf_counter()
+        self.deadline = time.monotonic() + settings.WEB_TIMEOUT_SECONDS
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:
@@ -106,28 +120,32 @@ class CheckoutApi(APIView):
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            return self.checkout(request)
+            return self.checkout(request, order_id=None)
         key = idempotency.check_key(key)
-        stored = idempotency.begin(self.scope, key, idempotency.fingerprint(request.data))
-        if stored is not None:
-            return self.replay(stored)
+        begun = idempotency.begin(self.scope, key, idempotency.fingerprint(request.data))
+        if isinstance(begun, idempotency.StoredResponse):
+            return self.replay(begun)
         try:
             try:
-                response = self.checkout(request)
+                response = self.checkout(request, order_id=begun.order_id)
             except Exception as exc:
                 response = self.handle_exception(exc)  # re-raises what DRF does not handle
         except BaseException:
-            idempotency.abandon(self.scope, key)
+            idempotency.abandon(begun)
             raise
         if response.status_code >= 500 and response.status_code != status.HTTP_504_GATEWAY_TIMEOUT:
-            idempotency.abandon(self.scope, key)  # nothing was done: let the client's retry run afresh
+            # Nothing was placed: the client's retry runs afresh. (Were an order placed under the key,
+            # abandon keeps the key bound to it, and the retry resumes that order.)
+            idempotency.abandon(begun)
             return response
-        idempotency.finish(
-            self.scope,
-            key,
-            idempotency.StoredResponse(response.status_code, response.data),
-            order_id=(response.data or {}).get("id") if isinstance(response.data, dict) else None,
-        )
+        data = response.data if isinstance(response.data, dict) else {}
+        try:
+            idempotency.finish(begun, idempotency.StoredResponse(response.status_code, response.data),
+                               order_id=data.get("id"))  # fmt: skip
+        except DatabaseError:
+            # The order is placed and the answer names it; the key stays bound to it, so a retry
+            # after the key's lock resumes this order instead of placing another.
+            log.warning("could not store the answer for an Idempotency-Key", exc_info=True)
         return response
 
     def replay(self, stored: idempotency.StoredResponse) -> Response:
@@ -137,7 +155,8 @@ class CheckoutApi(APIView):
             log_context.bind(order_id=stored.body["id"])
         return Response(stored.body, status=stored.status, headers=headers)
 
-    def checkout(self, request: Request) -> Response:
+    def checkout(self, request: Request, *, order_id: uuid.UUID | None) -> Response:
+        """Place (or, under a resumed Idempotency-Key, resume) the order `order_id` and answer."""
         raise NotImplementedError
 
 
@@ -161,9 +180,9 @@ class AsyncCheckoutApi(CheckoutApi):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
-    def checkout(self, request: Request) -> Response:
+    def checkout(self, request: Request, *, order_id: uuid.UUID | None) -> Response:
         form = validated_checkout(request.data)
-        order = checkout.place_async_order(email=form["email"], lines=_lines(form))
+        order = checkout.place_async_order(email=form["email"], lines=_lines(form), order_id=order_id)
         return _order_response(order, status.HTTP_202_ACCEPTED)  # as written: nothing read back
 
 
@@ -183,7 +202,9 @@ class SyncCheckoutApi(CheckoutApi):
             201: OpenApiResponse(SyncOrderOutput, description="Paid."),
             202: OpenApiResponse(
                 SyncOrderOutput,
-                description="Another attempt holds the order; it is charged once by that one.",
+                description="Placed, but not settled by this request: another attempt holds it, or its "
+                "payment could not be confirmed (`detail` says which). It is charged at most once in "
+                "the background; follow `Location`.",
             ),
             402: OpenApiResponse(
                 SyncOrderOutput, description="Declined: `status: failed`, `failure_reason`."
@@ -199,9 +220,16 @@ class SyncCheckoutApi(CheckoutApi):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
-    def checkout(self, request: Request) -> Response:
+    def checkout(self, request: Request, *, order_id: uuid.UUID | None) -> Response:
         form = validated_checkout(request.data)
-        order, outcome = checkout.place_sync_order(email=form["email"], lines=_lines(form))
+        # The request's own deadline, enforced here rather than assumed from gunicorn's --timeout
+        # (whose gthread workers never kill a slow request): the charge gets what is left of it.
+        left = self.deadline - time.monotonic() - RECORD_MARGIN_SECONDS
+        order, outcome = checkout.place_sync_order(
+            email=form["email"], lines=_lines(form), order_id=order_id, timeout=left
+        )
+        if outcome is None:
+            return _order_response(order, status.HTTP_202_ACCEPTED, detail=UNCONFIRMED)
         extra = {}
         if outcome is Outcome.RETRY:
             extra["detail"] = (

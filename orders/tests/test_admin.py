@@ -10,7 +10,7 @@ from tests.factories import make_order
 def order(products):
     order = make_order(product=products["mug"], quantity=3)
     transitions.claim(order.id, lease_seconds=60, detail="payment started")
-    transitions.mark_paid(order.id, charge_id="ch_admin")
+    transitions.mark_paid(order.id, token=1, charge_id="ch_admin")
     return order
 
 

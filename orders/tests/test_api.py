@@ -181,7 +181,7 @@ def test_the_202_is_built_from_what_the_checkout_wrote_without_reading_the_order
 def test_the_public_order_shows_a_masked_email_and_no_charge_id(api, products, published_jobs):
     order_id = post(api, "/api/orders/async", GOOD).json()["id"]
     transitions.claim(order_id, lease_seconds=60, detail="payment started")
-    transitions.mark_paid(order_id, charge_id="ch_secret123", detail="charged ch_secret123")
+    transitions.mark_paid(order_id, token=1, charge_id="ch_secret123", detail="charged ch_secret123")
 
     body = api.get(f"/api/orders/{order_id}").content.decode()
 
@@ -195,7 +195,7 @@ def test_the_public_order_shows_a_masked_email_and_no_charge_id(api, products, p
 def test_the_admin_shows_the_whole_email_and_the_charge_id(admin_client, products, published_jobs, api):
     order_id = post(api, "/api/orders/async", GOOD).json()["id"]
     transitions.claim(order_id, lease_seconds=60, detail="payment started")
-    transitions.mark_paid(order_id, charge_id="ch_secret123", detail="charged ch_secret123")
+    transitions.mark_paid(order_id, token=1, charge_id="ch_secret123", detail="charged ch_secret123")
 
     page = admin_client.get(f"/admin/orders/order/{order_id}/change/").content.decode()
 

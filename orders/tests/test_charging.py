@@ -1,5 +1,7 @@
 """At-least-once delivery, exactly-once charging: duplicate jobs and racing workers."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -49,31 +51,123 @@ def test_a_job_for_a_malformed_or_unknown_order_is_skipped_and_charges_nothing(p
 
 
 @pytest.mark.django_db
-def test_a_transient_error_releases_the_order_for_a_retry(provider, products):
+def test_a_provider_error_is_an_unknown_outcome_that_waits_for_the_provider_to_settle(
+    provider, products, settings
+):
+    settings.PAYMENT_SETTLE_SECONDS = 60
     provider.configure(error_rate=1.0)
     order = make_order(product=products["mug"])
+    before = timezone.now()
 
     outcome = charging.charge_order(order.id, timeout=5)
 
     order.refresh_from_db()
     assert outcome is charging.Outcome.RETRY
-    assert order.status == "accepted"
-    assert order.attempts == 1
+    assert (order.status, order.attempts, order.failure_reason) == ("accepted", 1, "")
+    assert order.next_attempt_at >= before + timedelta(seconds=60)
+    # Due later: a job that comes early (a duplicate, the sync hand-off) neither claims nor calls.
+    requests = provider.stats()["requests"]
+    assert charging.charge_order(order.id, timeout=5) is charging.Outcome.RETRY
+    assert provider.stats()["requests"] == requests
+    assert Order.objects.get(pk=order.pk).attempts == 1
 
 
 @pytest.mark.django_db
-def test_the_last_attempt_fails_the_order_with_the_reason(provider, products, settings):
+def test_out_of_attempts_the_providers_books_fail_an_order_they_show_no_charge_for(
+    provider, products, settings
+):
     settings.PAYMENT_MAX_ATTEMPTS = 2
+    settings.PAYMENT_SETTLE_SECONDS = 0
     provider.configure(error_rate=1.0)
     order = make_order(product=products["mug"])
 
-    outcomes = [charging.charge_order(order.id, timeout=5) for _ in range(2)]
+    outcomes = [charging.charge_order(order.id, timeout=5) for _ in range(3)]
 
     order.refresh_from_db()
-    assert outcomes == [charging.Outcome.RETRY, charging.Outcome.FAILED]
-    assert order.status == "failed"
-    assert "after 2 attempts" in order.failure_reason
+    assert outcomes == [charging.Outcome.RETRY, charging.Outcome.RETRY, charging.Outcome.FAILED]
+    assert order.status == "failed" and order.failure_code == "unavailable"
+    assert "after 2 attempts; its books show no charge" in order.failure_reason
+    assert provider.stats()["requests"] == 2  # two charges tried, then the books were read
     assert provider.stats()["charges"] == 0
+
+
+@pytest.mark.django_db
+def test_a_charge_whose_answer_is_a_500_is_found_in_the_books_and_paid_never_failed(
+    provider, products, settings
+):
+    settings.PAYMENT_MAX_ATTEMPTS = 2
+    settings.PAYMENT_SETTLE_SECONDS = 0
+    provider.configure(error_after_charge_rate=1.0)  # charged, answered 500, and the 500 is replayed
+    order = make_order(product=products["mug"])
+
+    outcomes = [charging.charge_order(order.id, timeout=5) for _ in range(3)]
+
+    order.refresh_from_db()
+    assert outcomes == [charging.Outcome.RETRY, charging.Outcome.RETRY, charging.Outcome.PAID]
+    [charge] = provider.charges_for(order)
+    assert (order.status, order.charge_id) == ("paid", charge["id"])
+    assert "found in the provider's books" in order.events.get(to_status="paid").detail
+
+
+@pytest.mark.django_db
+def test_a_lost_answer_is_retried_with_the_same_key_and_paid_by_the_replay(provider, products, settings):
+    settings.PAYMENT_SETTLE_SECONDS = 0
+    provider.configure(lost_answer_rate=1.0)  # charged, then the connection drops
+    order = make_order(product=products["mug"])
+
+    assert charging.charge_order(order.id, timeout=5) is charging.Outcome.RETRY
+    provider.configure(lost_answer_rate=0.0)
+    assert charging.charge_order(order.id, timeout=5) is charging.Outcome.PAID
+
+    order.refresh_from_db()
+    [charge] = provider.charges_for(order)
+    assert order.charge_id == charge["id"]
+    assert "replayed" in order.events.get(to_status="paid").detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_409_for_a_key_in_flight_never_fails_the_order_and_the_replay_pays_it(provider, products, settings):
+    """A sync checkout timed out while the provider still works on its request; a worker meets it."""
+    settings.PAYMENT_SETTLE_SECONDS = 2
+    provider.configure(latency_seconds=1.0, concurrency=0)
+    order = make_order(product=products["mug"])
+    first = threading.Thread(target=lambda: charging.charge_order(order.id, timeout=0.3))
+    first.start()  # claims, sends, gives up after 0.3 s: the provider keeps charging for 1 s
+    first.join()
+    Order.objects.filter(pk=order.pk).update(next_attempt_at=None)  # a worker that does not wait
+
+    outcome = charging.charge_order(order.id, timeout=5)  # meets the first request in flight: 409
+
+    order.refresh_from_db()
+    assert outcome is charging.Outcome.RETRY
+    assert (order.status, order.failure_code) == ("accepted", "")
+    assert provider.stats()["conflicts"] == 1
+    time.sleep(2.1)  # settled
+    assert charging.charge_order(order.id, timeout=5) is charging.Outcome.PAID  # the first charge, replayed
+    assert len(provider.charges_for(order)) == 1
+    assert Order.objects.get(pk=order.pk).status == "paid"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_timed_out_charge_that_landed_is_paid_from_the_books_not_failed(provider, products, settings):
+    settings.PAYMENT_MAX_ATTEMPTS = 1
+    settings.PAYMENT_SETTLE_SECONDS = 1
+    provider.configure(latency_seconds=0.8)
+    order = make_order(product=products["mug"])
+
+    assert charging.charge_order(order.id, timeout=0.2) is charging.Outcome.RETRY  # we gave up...
+    deadline = time.monotonic() + 5
+    while not provider.charges_for(order):  # ...yet the provider charged
+        assert time.monotonic() < deadline, "the provider never finished the charge"
+        time.sleep(0.1)
+    assert Order.objects.get(pk=order.pk).status == "accepted"
+    time.sleep(1.1)
+
+    assert charging.charge_order(order.id, timeout=5) is charging.Outcome.PAID
+
+    order.refresh_from_db()
+    [charge] = provider.charges_for(order)
+    assert order.charge_id == charge["id"]
 
 
 @pytest.mark.django_db

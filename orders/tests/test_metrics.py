@@ -69,7 +69,7 @@ def test_paid_counts_by_mode_and_observes_the_time_since_acceptance(django_captu
     within_30 = sample("flashsale_order_accepted_to_paid_seconds_bucket", le="30.0")
 
     with django_capture_on_commit_callbacks(execute=True):
-        transitions.mark_paid(order.id, charge_id="ch_1")
+        transitions.mark_paid(order.id, token=0, charge_id="ch_1")
 
     assert sample("flashsale_orders_total", status="paid", mode=order.mode) == paid + 1
     assert sample("flashsale_order_accepted_to_paid_seconds_bucket", le="60.0") == within_60 + 1
@@ -82,7 +82,7 @@ def test_a_final_move_that_loses_its_compare_and_set_counts_nothing(django_captu
     failed = sample("flashsale_orders_total", status="failed", mode=order.mode)
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(Exception):  # noqa: B017
-        transitions.mark_failed(order.id, reason="declined")
+        transitions.mark_failed(order.id, token=0, reason="declined")
 
     assert sample("flashsale_orders_total", status="failed", mode=order.mode) == failed
 
@@ -138,11 +138,10 @@ def test_the_oldest_waiting_age_is_the_oldest_accepted_order_and_none_without_on
 @pytest.mark.django_db
 def test_the_sweepers_sample_sets_the_backlog_and_queue_gauges(jobs):
     waiting = make_order()
-    unpublished = make_order()
+    unpublished = make_order()  # enqueued_at null, as every order is until SQS takes its job
     Order.objects.filter(pk=waiting.pk).update(
         created_at=timezone.now() - timedelta(seconds=300), enqueued_at=timezone.now()
-    )
-    Order.objects.filter(pk=unpublished.pk).update(enqueued_at=None)
+    )  # SQS took its job
     jobs.publish([waiting.id, unpublished.id])
 
     monitoring.sample_backlog()

@@ -117,7 +117,7 @@ def test_a_basket_whose_second_product_is_short_reserves_nothing_for_the_first(s
 def test_a_paid_order_turns_its_reservation_into_a_sale_and_says_so_in_its_history(sneakers):
     order = claimed(buy(quantity=2))
 
-    transitions.mark_paid(order.id, charge_id="ch_1", detail="charged ch_1")
+    transitions.mark_paid(order.id, token=1, charge_id="ch_1", detail="charged ch_1")
 
     assert counters() == (10, 0, 2)
     assert order.events.last().detail == "charged ch_1; sold 2 × sneakers"
@@ -128,7 +128,7 @@ def test_a_paid_order_turns_its_reservation_into_a_sale_and_says_so_in_its_histo
 def test_a_failed_order_puts_its_units_back_on_sale_and_says_so_in_its_history(sneakers, reason):
     order = claimed(buy(quantity=2))
 
-    transitions.mark_failed(order.id, reason=reason)
+    transitions.mark_failed(order.id, token=1, reason=reason)
 
     assert counters() == (10, 0, 0)
     assert order.events.last().detail == f"{reason}; released 2 × sneakers to stock"
@@ -139,7 +139,7 @@ def test_a_failed_order_puts_its_units_back_on_sale_and_says_so_in_its_history(s
 def test_a_retry_back_to_accepted_keeps_the_units_reserved(sneakers):
     order = claimed(buy(quantity=2))
 
-    transitions.release(order.id, detail="provider timed out; will retry")
+    transitions.release(order.id, token=1, detail="provider timed out; will retry")
 
     assert counters() == (10, 2, 0)
 
@@ -147,12 +147,12 @@ def test_a_retry_back_to_accepted_keeps_the_units_reserved(sneakers):
 @pytest.mark.django_db
 def test_failing_an_order_twice_releases_its_units_once(sneakers):
     order = claimed(buy(quantity=4))
-    transitions.mark_failed(order.id, reason="card declined")
+    transitions.mark_failed(order.id, token=1, reason="card declined")
 
     with pytest.raises(TransitionConflict):
-        transitions.mark_failed(order.id, reason="card declined")
+        transitions.mark_failed(order.id, token=1, reason="card declined")
     with pytest.raises(TransitionConflict):
-        transitions.mark_paid(order.id, charge_id="ch_late")
+        transitions.mark_paid(order.id, token=1, charge_id="ch_late")
 
     assert counters() == (10, 0, 0)
     assert Order.objects.get(pk=order.id).status == OrderStatus.FAILED
@@ -163,8 +163,8 @@ def test_units_held_when_staff_make_the_product_unlimited_are_still_settled(snea
     paid, failed = claimed(buy(quantity=2)), claimed(buy(quantity=3))
     stock.set_stock(sneakers.pk, None)
 
-    transitions.mark_paid(paid.id, charge_id="ch_1")
-    transitions.mark_failed(failed.id, reason="card declined")
+    transitions.mark_paid(paid.id, token=1, charge_id="ch_1")
+    transitions.mark_failed(failed.id, token=1, reason="card declined")
 
     assert counters() == (None, 0, 2)
 
@@ -195,9 +195,9 @@ def test_racing_final_transitions_settle_the_stock_once(sneakers):
     def fail_or_pay() -> str:
         try:
             if next(turns) % 2:
-                transitions.mark_failed(order.id, reason="card declined")
+                transitions.mark_failed(order.id, token=1, reason="card declined")
             else:
-                transitions.mark_paid(order.id, charge_id="ch_1")
+                transitions.mark_paid(order.id, token=1, charge_id="ch_1")
         except TransitionConflict:
             return "lost"
         return "won"

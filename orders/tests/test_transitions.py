@@ -23,6 +23,8 @@ def test_the_table_is_the_documented_lifecycle():
             ("processing", "failed"),
             ("processing", "accepted"),
             ("failed", "accepted"),  # staff's retry (orders/operations.py)
+            ("accepted", "paid"),  # the reconciliation: the provider's books show a charge
+            ("failed", "paid"),  # the reconciliation: a charge that landed after the order failed
         ]
     )
 
@@ -92,7 +94,7 @@ def _claim_refused(order_id) -> None:
 
 def _payment_refused(order_id) -> None:
     with pytest.raises(TransitionConflict):
-        transitions.mark_paid(order_id, charge_id="ch_late")
+        transitions.mark_paid(order_id, token=0, charge_id="ch_late")
 
 
 @pytest.mark.django_db
@@ -140,7 +142,7 @@ def test_mark_paid_records_the_charge_and_time_once(statement_path):
     Order.objects.filter(pk=order.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=60))
     before = timezone.now()
 
-    transitions.mark_paid(order.id, charge_id="ch_123")
+    transitions.mark_paid(order.id, token=0, charge_id="ch_123")
 
     order.refresh_from_db()
     assert (order.status, order.charge_id, order.lease_expires_at) == ("paid", "ch_123", None)
@@ -153,7 +155,51 @@ def test_mark_paid_records_the_charge_and_time_once(statement_path):
 def test_mark_failed_keeps_the_reason():
     order = make_order(status="processing")
 
-    transitions.mark_failed(order.id, reason="Your card was declined.")
+    transitions.mark_failed(order.id, token=0, reason="Your card was declined.")
 
     order.refresh_from_db()
     assert (order.status, order.failure_reason) == ("failed", "Your card was declined.")
+
+
+@pytest.mark.django_db
+def test_a_stale_attempt_whose_lease_was_taken_over_changes_nothing(statement_path, products):
+    """Fencing: attempt 1's lease runs out, attempt 2 claims; attempt 1's late moves all miss."""
+    order = make_order(product=products["mug"])
+    stale = transitions.claim(order.id, lease_seconds=60)
+    Order.objects.filter(pk=order.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert transitions.release_if_lease_expired(order.id)
+    Order.objects.filter(pk=order.pk).update(next_attempt_at=None)
+    current = transitions.claim(order.id, lease_seconds=60)
+    assert (stale.claim_token, current.claim_token) == (1, 2)
+    before = Order.objects.values().get(pk=order.pk)
+    events = order.events.count()
+
+    for late_move in (
+        lambda: transitions.mark_paid(order.id, token=stale.claim_token, charge_id="ch_stale"),
+        lambda: transitions.mark_failed(order.id, token=stale.claim_token, reason="declined"),
+        lambda: transitions.release(order.id, token=stale.claim_token, detail="timed out"),
+    ):
+        with pytest.raises(TransitionConflict):
+            late_move()
+
+    assert Order.objects.values().get(pk=order.pk) == before
+    assert order.events.count() == events
+    transitions.mark_paid(order.id, token=current.claim_token, charge_id="ch_current")
+    assert Order.objects.get(pk=order.pk).charge_id == "ch_current"
+
+
+@pytest.mark.django_db
+def test_an_order_released_after_a_dead_attempt_waits_for_the_provider_to_settle(products, settings):
+    settings.PAYMENT_SETTLE_SECONDS = 300
+    settings.ORDER_LEASE_SECONDS = 150
+    order = make_order(product=products["mug"])
+    transitions.claim(order.id, lease_seconds=150)
+    expired_at = timezone.now() - timedelta(seconds=1)
+    Order.objects.filter(pk=order.pk).update(lease_expires_at=expired_at)
+
+    assert transitions.release_if_lease_expired(order.id)
+
+    # The dead attempt started a lease (150 s) before its expiry; it settles 300 s after its start.
+    waits_until = Order.objects.get(pk=order.pk).next_attempt_at
+    assert abs((waits_until - (expired_at + timedelta(seconds=150))).total_seconds()) < 0.01
+    assert transitions.claim(order.id, lease_seconds=60) is None

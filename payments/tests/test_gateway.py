@@ -3,12 +3,22 @@
 import http.server
 import json
 import os
+import socket
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from payments import gateway
-from payments.exceptions import PaymentDeclined, PaymentNotAuthorized, PaymentTimeout, PaymentUnavailable
+from payments.exceptions import (
+    PaymentDeclined,
+    PaymentInFlight,
+    PaymentNotAuthorized,
+    PaymentOutcomeUnknown,
+    PaymentTimeout,
+    PaymentUnavailable,
+)
 
 
 def request(key: str = "gw-1", amount: int = 1234) -> gateway.ChargeRequest:
@@ -41,11 +51,65 @@ def test_a_decline_raises_payment_declined_with_the_providers_message(provider):
         gateway.charge(request(), timeout=5)
 
 
-def test_a_provider_error_raises_payment_unavailable(provider):
+def test_a_provider_error_is_an_unknown_outcome_not_a_failure(provider):
     provider.configure(error_rate=1.0)
 
-    with pytest.raises(PaymentUnavailable, match="503"):
+    with pytest.raises(PaymentOutcomeUnknown, match="503"):
         gateway.charge(request(), timeout=5)
+
+
+def test_a_key_still_in_flight_raises_payment_in_flight(provider):
+    provider.configure(latency_seconds=1.0, concurrency=0)
+    first = threading.Thread(target=lambda: gateway.charge(request(key="gw-409"), timeout=5))
+    first.start()
+    time.sleep(0.3)
+
+    with pytest.raises(PaymentInFlight, match="409"):
+        gateway.charge(request(key="gw-409"), timeout=5)
+    first.join()
+    assert provider.stats()["charges"] == 1
+
+
+def test_a_charge_whose_connection_drops_is_an_unknown_outcome(provider):
+    provider.configure(lost_answer_rate=1.0)
+
+    with pytest.raises(PaymentOutcomeUnknown) as raised:
+        gateway.charge(request(key="gw-lost"), timeout=5)
+
+    assert not isinstance(raised.value, PaymentTimeout)
+    assert provider.stats()["charges"] == 1  # it did charge: only the answer was lost
+
+
+def test_a_dripped_answer_is_cut_off_at_the_wall_clock_deadline(provider):
+    """Bytes keep coming, so no per-read timeout fires; the deadline still ends the call."""
+    provider.configure(drip_rate=1.0, drip_seconds=4.0, latency_seconds=0.05)
+    started = time.monotonic()
+
+    with pytest.raises(PaymentTimeout):
+        gateway.charge(request(key="gw-drip"), timeout=1.0)
+
+    assert time.monotonic() - started < 2.0
+
+
+def test_the_books_tell_whether_a_key_was_charged(provider):
+    charged = gateway.charge(request(key="gw-books"), timeout=5)
+
+    found = gateway.find_charge("gw-books", timeout=5)
+
+    assert found is not None and found.charge_id == charged.charge_id
+    assert found.idempotency_key == "gw-books" and found.amount_minor == 1234
+    assert gateway.find_charge("gw-never-sent", timeout=5) is None
+
+
+def test_the_books_list_every_charge_of_a_window_across_pages(provider, monkeypatch):
+    monkeypatch.setattr(gateway, "LIST_PAGE_SIZE", 2)
+    provider.configure(latency_seconds=0.01, concurrency=0)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    ids = [gateway.charge(request(key=f"gw-list-{i}"), timeout=5).charge_id for i in range(5)]
+
+    listed = list(gateway.list_charges(created_gte=since, created_lt=datetime.now(UTC), timeout=5))
+
+    assert [charge.charge_id for charge in listed] == ids
 
 
 def test_a_slow_provider_raises_payment_timeout(provider):
@@ -140,3 +204,67 @@ def test_a_forked_child_builds_its_own_connections(provider):
 
     assert answer[0] == "True"
     assert answer[1].startswith("ch_")
+
+
+class _DrippingHeaders(http.server.BaseHTTPRequestHandler):
+    """A provider that sends its status line and headers a byte every 0.2 s, for ever."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        answer = b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"a" * 10_000
+        try:
+            for byte in answer:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass  # the client gave up
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def dripping_provider(settings):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DrippingHeaders)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.PAYMENT_PROVIDER_URL = f"http://127.0.0.1:{server.server_port}"
+    yield
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_provider_dripping_its_headers_is_cut_off_at_the_deadline_too(dripping_provider):
+    started = time.monotonic()
+
+    with pytest.raises(PaymentTimeout):
+        gateway.charge(request(key="gw-drip-headers"), timeout=1.0)
+
+    assert time.monotonic() - started < 1.8
+
+
+def test_a_call_with_no_time_left_is_not_sent(dripping_provider):
+    with pytest.raises(PaymentUnavailable, match="not sent") as raised:
+        gateway.charge(request(key="gw-late"), timeout=0)
+
+    assert not isinstance(raised.value, PaymentOutcomeUnknown)  # nothing reached the provider
+
+
+def test_an_unreadable_200_is_an_unknown_outcome(settings):
+    """A proxy's garbage with a 200 says nothing about the money."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_garbage():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json!")
+        conn.close()
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    settings.PAYMENT_PROVIDER_URL = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    with pytest.raises(PaymentOutcomeUnknown, match="unreadable"):
+        gateway.charge(request(key="gw-garbage"), timeout=5)
+    listener.close()
