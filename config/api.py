@@ -79,7 +79,8 @@ def exception_handler(exc, context):
         return _error(
             503,
             "service_unavailable",
-            "The shop cannot take orders right now. Nothing was charged; please retry.",
+            "The shop could not take the order just now; nothing was charged. Please retry: with "
+            "the same Idempotency-Key a retry never places a second order.",
             headers={"Retry-After": "5"},
         )
     if isinstance(exc, DatabaseError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ from shop.selectors import active_products_by_sku
 
 from . import charging, transitions
 from .exceptions import InvalidOrder
-from .models import CheckoutMode, Order, OrderEvent, OrderItem
+from .models import CheckoutMode, Order, OrderEvent, OrderItem, OrderStatus
 from .publishing import publish_in_background, publish_payment_job
 from .selectors import order_with_history
 from .sql import column, columns, table
@@ -38,35 +38,66 @@ class Line:
     quantity: int
 
 
-def place_async_order(*, email: str, lines: Sequence[Line]) -> Order:
+def place_async_order(*, email: str, lines: Sequence[Line], order_id: uuid.UUID | None = None) -> Order:
     """Accept an order now and charge it in the background.
 
     The order row is the outbox: it commits first, the payment job is published after commit
     off the request path (orders.publishing), and an order whose job never got out is
-    re-published by the sweeper (orders.recovery).
+    re-published by the sweeper (orders.recovery). `order_id`: the id an Idempotency-Key reserved
+    for it (orders.idempotency); when an order with that id exists it is the answer, placed once.
     """
-    order = _place(email=email, lines=lines, mode=CheckoutMode.ASYNC, enqueued_at=timezone.now())
-    transaction.on_commit(lambda: publish_in_background(order.id))
+    placed = _existing(order_id)
+    if placed is not None:
+        if placed.status == OrderStatus.ACCEPTED:
+            publish_in_background(placed.id)  # it may never have got out; a duplicate job is harmless
+        return placed
+    order = _place(email=email, lines=lines, mode=CheckoutMode.ASYNC, order_id=order_id)
+    transaction.on_commit(lambda: publish_in_background(order.id))  # enqueued_at: once SQS takes it
     return order
 
 
-def place_sync_order(*, email: str, lines: Sequence[Line]) -> tuple[Order, charging.Outcome]:
+def place_sync_order(
+    *, email: str, lines: Sequence[Line], order_id: uuid.UUID | None = None, timeout: float | None = None
+) -> tuple[Order, charging.Outcome | None]:
     """Accept an order and charge it inside the request, as the slow pre-queue shop did.
 
-    When the provider does not give a final answer in time the order is handed to the
-    background workers, so it is still charged exactly once.
+    Returns the order and how its charge ended: None when the order was committed but what
+    happened next could not be recorded or read (the database failed after the commit); the order
+    is then finished in the background (its lease runs out, the sweeper hands it to a worker, the
+    same provider key replays the charge), and the answer still names it. When the provider gives
+    no final answer in time the order is handed to the workers, to be charged exactly once.
+    `order_id`: as for async; an existing order is resumed, never placed twice. `timeout`: how long
+    the charge may take (the request's own deadline), at most SYNC_PAYMENT_TIMEOUT_SECONDS.
     """
-    order = _place(email=email, lines=lines, mode=CheckoutMode.SYNC)
-    outcome = charging.charge_order(order.id, timeout=settings.SYNC_PAYMENT_TIMEOUT_SECONDS)
-    if outcome is charging.Outcome.RETRY:
-        Order.objects.filter(pk=order.id).update(enqueued_at=timezone.now())
-        publish_payment_job(order.id)
-    charged = order_with_history(order.id)  # the charge moved it on: read it back, with its history
+    order = _existing(order_id) or _place(email=email, lines=lines, mode=CheckoutMode.SYNC, order_id=order_id)
+    limit = (
+        settings.SYNC_PAYMENT_TIMEOUT_SECONDS
+        if timeout is None
+        else min(timeout, settings.SYNC_PAYMENT_TIMEOUT_SECONDS)
+    )
+    try:
+        outcome = charging.charge_order(order.id, timeout=limit)
+        if outcome is charging.Outcome.RETRY:
+            publish_payment_job(order.id)  # the worker waits until the order is due (next_attempt_at)
+        charged = order_with_history(order.id)  # the charge moved it on: read it back, with its history
+    except DatabaseError:
+        log.exception(
+            "sync order %s committed, but its charge could not be recorded or read back; "
+            "it is finished in the background",
+            order.id,
+            extra={"order_id": str(order.id)},
+        )
+        return order, None
     assert charged is not None  # orders are never deleted
     return charged, outcome
 
 
-def _place(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None) -> Order:
+def _existing(order_id: uuid.UUID | None) -> Order | None:
+    """The order already placed under this id (a retry of the same Idempotency-Key), with its history."""
+    return None if order_id is None else order_with_history(order_id)
+
+
+def _place(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None, order_id=None) -> Order:
     """Write an accepted order, committed: in one statement where it can, else in a transaction.
 
     On PostgreSQL a basket of unlimited products is read and written by one statement
@@ -77,15 +108,23 @@ def _place(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None) ->
     if connection.vendor == "postgresql":
         quantities = _merged(lines)
         if max(quantities.values()) <= MAX_QUANTITY:
-            order, products = _place_in_one_statement(email, quantities, mode, enqueued_at)
+            order, products = _place_in_one_statement(email, quantities, mode, enqueued_at, order_id)
             if order is not None:
                 return order
     with transaction.atomic(durable=True):
-        return create_order(email=email, lines=lines, mode=mode, enqueued_at=enqueued_at, products=products)
+        return create_order(
+            email=email, lines=lines, mode=mode, enqueued_at=enqueued_at, products=products, order_id=order_id
+        )
 
 
 def create_order(
-    *, email: str, lines: Sequence[Line], mode: str, enqueued_at=None, products: dict | None = None
+    *,
+    email: str,
+    lines: Sequence[Line],
+    mode: str,
+    enqueued_at=None,
+    products: dict | None = None,
+    order_id: uuid.UUID | None = None,
 ) -> Order:
     """Create an accepted order from catalogue prices and reserve its limited stock.
 
@@ -94,7 +133,7 @@ def create_order(
     rows by sku when the caller has just read them, else they are read here.
     """
     products, quantities = _resolve_lines(lines, products)
-    order = _new_order(email=email, mode=mode, enqueued_at=enqueued_at)
+    order = _new_order(email=email, mode=mode, enqueued_at=enqueued_at, order_id=order_id)
     order.total = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0"))
     order.save(force_insert=True)
     items = OrderItem.objects.bulk_create(_lines_of(order, products, quantities))
@@ -104,9 +143,9 @@ def create_order(
     return order
 
 
-def _new_order(*, email: str, mode: str, enqueued_at) -> Order:
-    """An accepted order, not yet written, with its id and the provider key derived from it."""
-    order_id = uuid.uuid4()
+def _new_order(*, email: str, mode: str, enqueued_at, order_id: uuid.UUID | None = None) -> Order:
+    """An accepted order, not yet written, with its id (given, or new) and its provider key."""
+    order_id = order_id or uuid.uuid4()
     return Order(
         id=order_id,
         email=email,
@@ -246,7 +285,7 @@ def _place_sql() -> tuple[str, list[Field]]:
 
 
 def _place_in_one_statement(
-    email: str, quantities: OrderedDict[str, int], mode: str, enqueued_at
+    email: str, quantities: OrderedDict[str, int], mode: str, enqueued_at, order_id: uuid.UUID | None = None
 ) -> tuple[Order | None, dict[str, Product]]:
     """The order as placed by `_place_sql` (None if it placed none) and the basket's products by sku.
 
@@ -255,7 +294,7 @@ def _place_in_one_statement(
     returned, without reading the order back.
     """
     sql, order_fields = _place_sql()
-    order = _new_order(email=email, mode=mode, enqueued_at=enqueued_at)
+    order = _new_order(email=email, mode=mode, enqueued_at=enqueued_at, order_id=order_id)
     transitions.check_transition("", order.status)
     detail = _placed_detail(mode)
     params = {
