@@ -133,7 +133,7 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
             extra={"order_id": str(order_id)},
         )
         return _record(
-            order_id, transitions.release, Outcome.RETRY, token=token,
+            order_id, transitions.release, Outcome.RETRY, token=token, uncounted=True,
             detail="provider refused our API key; held for retry",
         )  # fmt: skip
     except PaymentDeclined as exc:
@@ -184,7 +184,7 @@ def _settle_by_lookup(order: Order, token: int) -> Outcome:
     try:
         found = gateway.find_charge(order.payment_key, timeout=settings.PAYMENT_LOOKUP_TIMEOUT_SECONDS)
     except PaymentError as exc:
-        log.warning(
+        (log.critical if isinstance(exc, PaymentNotAuthorized) else log.warning)(
             "order %s: out of attempts and the provider's books did not answer (%s); held",
             order.id,
             exc,

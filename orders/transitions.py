@@ -91,7 +91,9 @@ def transition(
     )
     if not moved:
         raise TransitionConflict(f"Order {order_id} is not {from_status!r} any more.")
-    OrderEvent.objects.create(order_id=order_id, from_status=from_status, to_status=to_status, detail=detail)
+    OrderEvent.objects.create(
+        order_id=order_id, from_status=from_status, to_status=to_status, detail=detail[:255]
+    )
     transaction.on_commit(lambda: _log_move(order_id, from_status, to_status))
 
 
@@ -195,9 +197,13 @@ def _log_move(order_id: Any, from_status: str, to_status: str) -> None:
     )
 
 
-def release(order_id: Any, *, token: int, detail: str, not_before: Any = None) -> None:
+def release(
+    order_id: Any, *, token: int, detail: str, not_before: Any = None, uncounted: bool = False
+) -> None:
     """Give a claimed order back (processing → accepted) so that another attempt can take it, not
-    before `not_before` (None: at once). `token`: the claim's; a stale one changes nothing."""
+    before `not_before` (None: at once). `token`: the claim's; a stale one changes nothing.
+    `uncounted`: the attempt does not count against PAYMENT_MAX_ATTEMPTS (our mistake, not the
+    provider's: a refused API key)."""
     transition(
         order_id,
         S.PROCESSING,
@@ -206,6 +212,7 @@ def release(order_id: Any, *, token: int, detail: str, not_before: Any = None) -
         only_if=Q(claim_token=token),
         lease_expires_at=None,
         next_attempt_at=not_before,
+        **({"attempts": F("attempts") - 1} if uncounted else {}),
     )
 
 

@@ -4,9 +4,11 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from orders import charging, checkout, idempotency, transitions
 from orders.idempotency import fingerprint
 from orders.models import IdempotencyKey, Order
 from tests.fixtures import at_once
@@ -106,14 +108,88 @@ def test_an_expired_key_starts_afresh(products, published_jobs):
 
 
 @pytest.mark.django_db
-def test_a_key_abandoned_by_a_dead_request_is_taken_over(products, published_jobs):
-    post("/api/orders/async", BODY, "dead")
+def test_a_key_abandoned_by_a_dead_request_is_taken_over_and_resumes_its_order(products, published_jobs):
+    """The first request placed the order and died before storing its answer: the retry, once the
+    key's lock ran out, answers with that same order and places no second one."""
+    placed = post("/api/orders/async", BODY, "dead")
     IdempotencyKey.objects.update(state="in_progress", locked_until=timezone.now() - timedelta(seconds=1))
 
     response = post("/api/orders/async", BODY, "dead")
 
     assert response.status_code == 202
+    assert response.json()["id"] == placed.json()["id"]
+    assert Order.objects.count() == 1
     assert IdempotencyKey.objects.get().state == "done"
+
+
+@pytest.mark.django_db
+def test_the_key_is_bound_to_its_order_before_the_order_exists(products, published_jobs):
+    response = post("/api/orders/async", BODY, "bound")
+
+    key = IdempotencyKey.objects.get()
+    assert str(key.order_uuid) == response.json()["id"] == str(key.order_id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_async_answer_that_cannot_be_stored_still_names_the_order_and_a_retry_never_places_another(
+    products, published_jobs, monkeypatch
+):
+    def database_gone(*args, **kwargs):
+        raise OperationalError("the database restarted")
+
+    monkeypatch.setattr(idempotency, "finish", database_gone)
+    first = post("/api/orders/async", BODY, "finish-fails")
+    monkeypatch.undo()
+
+    assert first.status_code == 202 and first["Location"] == f"/api/orders/{first.json()['id']}"
+    assert post("/api/orders/async", BODY, "finish-fails").status_code == 409  # still locked: in progress
+    IdempotencyKey.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+    retry = post("/api/orders/async", BODY, "finish-fails")
+    assert retry.status_code == 202 and retry.json()["id"] == first.json()["id"]
+    assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_charge_that_cannot_be_recorded_answers_with_the_order_and_is_charged_once(
+    products, published_jobs, provider, monkeypatch, settings
+):
+    """The card is charged, then recording it fails (the database restarted): the answer is not a 503
+    inviting a second order but a 202 naming this one; the retry replays it; the background finishes
+    it with the same provider key."""
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(transitions, "mark_paid", database_gone)
+    first = post("/api/orders/sync", BODY, "sync-record-fails")
+    monkeypatch.undo()
+    retry = post("/api/orders/sync", BODY, "sync-record-fails")
+
+    assert first.status_code == retry.status_code == 202
+    order_id = first.json()["id"]
+    assert retry.json()["id"] == order_id and "charged at most once" in first.json()["detail"]
+    assert Order.objects.count() == 1
+    # The lease runs out; the sweeper releases the order and a worker charges it: the same key.
+    Order.objects.filter(pk=order_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    settings.PAYMENT_SETTLE_SECONDS = 0
+    assert transitions.release_if_lease_expired(order_id)
+    assert charging.charge_order(order_id, timeout=5) is charging.Outcome.PAID
+    order = Order.objects.get(pk=order_id)
+    assert [c["id"] for c in provider.charges_for(order)] == [order.charge_id]
+
+
+@pytest.mark.django_db
+def test_a_failed_request_forgets_its_key_only_if_no_order_was_placed_under_it(products):
+    nothing = idempotency.begin("checkout-async", "nothing-placed", "print")
+    placed = idempotency.begin("checkout-async", "order-placed", "print")
+    with transaction.atomic():
+        checkout.create_order(email="a@example.com", lines=[checkout.Line("mug", 1)], mode="async",
+                              order_id=placed.order_id)  # fmt: skip
+
+    idempotency.abandon(nothing)
+    idempotency.abandon(placed)
+
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["order-placed"]
 
 
 @pytest.mark.django_db

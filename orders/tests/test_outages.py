@@ -49,7 +49,7 @@ def test_a_database_outage_is_a_503_and_writes_nothing(products, provider, path,
 
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
-    assert "Nothing was charged" in response.json()["detail"]
+    assert "nothing was charged" in response.json()["detail"]
     assert Order.objects.count() == OrderEvent.objects.count() == IdempotencyKey.objects.count() == 0
     assert provider.stats()["requests"] == 0
     # Once the database is back, the same request (and key) goes through.
