@@ -12,10 +12,20 @@ SCENARIO_NAMES = [
     "idempotent-checkout",
     "oversell-race",
     "stock-release",
+    # Exactly once against a provider with real idempotency semantics (exactly_once.py, outbox_scenarios.py)
+    "provider-409",
+    "lost-answer",
+    "slow-drip",
+    "db-restart-after-charge",
+    "web-killed-with-outbox",
 ]
 # Short timings so that recovery paths run within seconds instead of minutes: the same chain as
 # production (config/timeouts.py), with tight margins.
-FAST_TIMEOUTS = Timeouts.derive(payment=5, lease_margin=1, visibility_margin=4)
+# A sync checkout gives up after 1 s (charges take longer in provider-409); the provider's own
+# timeout is 3 s and an unknown outcome waits 5 s for it to settle.
+FAST_TIMEOUTS = Timeouts.derive(
+    payment=5, sync_payment=1, provider=3, lease_margin=1, visibility_margin=4, settle_margin=2
+)
 FAST_RECOVERY_ENV = {
     **FAST_TIMEOUTS.as_env(),
     "SQS_WAIT_TIME_SECONDS": "1",

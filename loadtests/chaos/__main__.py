@@ -2,7 +2,9 @@
 
 ``make chaos`` (``python -m loadtests.chaos``) starts its own stack — the SQS emulator, the payment
 sandbox, gunicorn, celery workers and the sweeper — on a fresh database (PostgreSQL whenever one
-answers, else SQLite; loadtests/bench.py), runs the nine scenarios and prints one line of figures each.
+answers, else SQLite; loadtests/bench.py), runs the fourteen scenarios and prints one line of
+figures each, and after each the reconciliation of the provider's books with the orders of its
+window (the witness: failed-but-charged, paid-but-not-charged, charged-but-not-paid, charged twice).
 Figures come from the database and the sandbox's ledger, never from the shop's own counters.
 ``make test`` runs small versions of the same scenarios (loadtests/tests/test_chaos.py).
 """
@@ -14,7 +16,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from devstack.stack import BASE_DIR
@@ -50,22 +52,34 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     try:
         # The scenarios read the database through Django, so they load once the bench has set it up.
-        from .scenarios import SCENARIOS, Lab
+        from orders.reconciliation import reconcile
+
+        from .exactly_once import WITNESSED, all_scenarios
+        from .scenarios import Lab
 
         lab = Lab(
             bench.stack, bench.stack.env["WEB_URL"], bench.sandbox, env, bench.restart_sqs, sku="travel-mug"
         )
         print(f"chaos: {database.description}, logs in {run_dir / 'logs'}", flush=True)
         results = []
+        scenarios = all_scenarios()
         for name in args.scenarios or SCENARIO_NAMES:
-            started = time.monotonic()
-            result = SCENARIOS[name](lab)
+            started, since = time.monotonic(), datetime.now(UTC)
+            result = scenarios[name](lab)
             result["seconds"] = round(time.monotonic() - started, 1)
+            # The witness after every scenario: the provider's books against the orders of its window.
+            books = reconcile(since=since)
+            result.setdefault("reconciliation", books.line())
+            for kind in WITNESSED:
+                result[kind] = max(result.get(kind, 0), books.count(kind))
             results.append(result)
-            print(f"{name:<20} {result['line']}", flush=True)
+            print(f"{name:<24} {result['line']}", flush=True)
+            print(f"{'':<24} books: {books.line()}", flush=True)
         (args.json or run_dir / "chaos.json").write_text(json.dumps(results, indent=2, default=str))
-        promises = ("lost", "charged_twice", "extra_charges", "oversold", "leaked", "ledger_disagrees",
-                    "unexpected_responses")  # fmt: skip
+        promises = (
+            "lost", "charged_twice", "extra_charges", "oversold", "leaked", "ledger_disagrees",
+            "unexpected_responses", *WITNESSED, "two_orders_per_checkout", "lease_expiries",
+        )  # fmt: skip
         broken = [r for r in results if any(r.get(promise) for promise in promises)]
         return 1 if broken else 0
     finally:

@@ -7,7 +7,14 @@ import pytest
 from django.conf import settings
 
 from devstack.stack import Stack
-from loadtests.chaos import FAST_RECOVERY_ENV
+from loadtests.chaos import FAST_RECOVERY_ENV, FAST_TIMEOUTS
+from loadtests.chaos.exactly_once import (
+    WITNESSED,
+    db_restart_after_charge,
+    lost_answer,
+    provider_409,
+    slow_drip,
+)
 from loadtests.chaos.scenarios import (
     Lab,
     broker_outage,
@@ -27,8 +34,14 @@ pytestmark = pytest.mark.chaos
 
 
 @pytest.fixture
-def lab(stack: Stack, live_server, transactional_db, products, provider, empty_queue):
+def lab(stack: Stack, live_server, transactional_db, products, provider, empty_queue, settings):
     port = int(stack.env["SQS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    # The live server (the web) and this process (the witness) on the chaos timings, as the workers.
+    settings.PAYMENT_TIMEOUT_SECONDS = FAST_TIMEOUTS.payment
+    settings.SYNC_PAYMENT_TIMEOUT_SECONDS = FAST_TIMEOUTS.sync_payment
+    settings.ORDER_LEASE_SECONDS = FAST_TIMEOUTS.lease
+    settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS = FAST_TIMEOUTS.provider
+    settings.PAYMENT_SETTLE_SECONDS = FAST_TIMEOUTS.settle
 
     def restart_sqs() -> None:
         stack.start_sqs(port)
@@ -147,3 +160,55 @@ def test_declined_orders_give_their_units_back_once_and_they_sell_again(lab):
     assert result["left"] + result["sold"] == 20
     assert result["sold"] == result["units_paid"] == result["charged_in_ledger"]
     assert result["oversold"] == result["leaked"] == 0
+
+
+# --- exactly once against a provider with real idempotency semantics ---------------------------
+
+
+def assert_exactly_once(result: dict) -> None:
+    """Every checkout ended as one final order, charged at most once, and the books agree."""
+    assert_promises_kept(result)
+    assert result["two_orders_per_checkout"] == 0, result
+    for kind in WITNESSED:
+        assert result[kind] == 0, (kind, result)
+
+
+def test_sync_timeouts_racing_workers_on_one_key_get_409s_and_no_charged_order_fails(lab):
+    """Every charge outlasts the sync timeout (1 s) and the settle wait (5 s): workers meet the key
+    in flight. Before the fix the 409 failed the order and released its stock, then the charge landed."""
+    result = provider_409(
+        lab, sync=6, asynchronous=2, latency=1.5, slow_rate=1.0, slow_seconds=7, timeout=150
+    )
+
+    assert_exactly_once(result)
+    assert result["conflicts_409"] > 0
+    assert result["failed"] == 0 and result["paid"] == 8
+
+
+def test_charges_whose_answers_are_lost_or_500s_are_paid_once_never_failed(lab):
+    result = lost_answer(
+        lab, sync=4, asynchronous=12, lost_rate=0.3, error_after_charge_rate=0.2, timeout=150
+    )
+
+    assert_exactly_once(result)
+    assert result["failed"] == 0 and result["paid"] == 16
+    stats = lab.sandbox.stats()
+    assert stats["lost_answers"] + stats["errors_after_charge"] > 0
+
+
+def test_a_dripped_answer_never_outlives_the_lease_and_a_stale_attempt_changes_nothing(lab):
+    result = slow_drip(lab, asynchronous=6, timeout=150)
+
+    assert_exactly_once(result)
+    assert result["lease_expiries"] == 0
+    assert result["failed"] == 0 and result["paid"] == 6
+
+
+def test_killing_every_database_connection_between_charge_and_record_loses_and_doubles_nothing(lab):
+    result = db_restart_after_charge(lab, sync=6, asynchronous=12, timeout=150)
+    if result.get("skipped"):
+        pytest.skip(result["skipped"])
+
+    assert_exactly_once(result)
+    assert result["connections_killed"] > 0
+    assert result["failed"] == 0

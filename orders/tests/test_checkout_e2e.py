@@ -78,6 +78,7 @@ def test_a_sync_order_the_provider_is_too_slow_for_is_504_then_charged_once_in_t
     shop, worker, provider, settings
 ):
     settings.SYNC_PAYMENT_TIMEOUT_SECONDS = 0.5
+    settings.PAYMENT_SETTLE_SECONDS = 2  # the provider's charge (1.5 s) is over by then
     provider.configure(latency_seconds=1.5)
 
     response = shop.post("/api/orders/sync", json=ORDER)
@@ -86,9 +87,11 @@ def test_a_sync_order_the_provider_is_too_slow_for_is_504_then_charged_once_in_t
     assert response.json()["status"] == "accepted"
     order = wait_for_status(Order.objects.get(pk=response.json()["id"]), "paid", "failed")
     assert order.status == "paid"
-    # The timed-out first attempt and the background retry share the idempotency key.
+    # The timed-out first attempt and the background retry share the idempotency key; the retry
+    # waited for the first to settle, so it met no 409 and got the charge replayed.
     assert len(provider.charges_for(order)) == 1
     assert provider.stats()["keys_charged_more_than_once"] == 0
+    assert "replayed" in order.events.get(to_status="paid").detail
 
 
 def test_two_sync_orders_at_once_queue_at_a_one_at_a_time_provider(shop, provider):
