@@ -96,7 +96,8 @@ OLDEST_WAITING_AGE = Gauge(
 )
 UNPUBLISHED_ORDERS = Gauge(
     f"{PREFIX}_outbox_unpublished_orders",
-    "Accepted orders whose payment job did not get out (enqueued_at null): the sweeper publishes them",
+    "Accepted orders SQS has not taken a payment job for (enqueued_at null): for a moment those in a "
+    "web process's outbox, then the sweeper's to publish",
     multiprocess_mode="mostrecent",
 )
 SAMPLE_FAILURES = Counter(

@@ -10,13 +10,16 @@ publisher at once and went out alone: one request per order at 30 orders/s a pro
 60/s over two), measured; with 0.1 s, one request per four orders there, and a job reaches SQS
 at most 0.1 s later, against a 3 s charge.
 
-The order row stays the outbox of record: an id the sink could not publish, or that finds this
-backlog full, is flagged on its order and the sweeper publishes it; if the process dies with ids
-still held here, their orders are re-published after ORDER_REQUEUE_AFTER_SECONDS.
+What this holds is a copy; the order row stays the outbox of record. Its `enqueued_at` is null
+from the insert until SQS accepts the job (the sink stamps it, orders.publishing), so an id lost
+here — refused, dropped by a full backlog, or held by a process that died — leaves an order the
+sweeper publishes after SWEEP_GRACE_SECONDS. A process on its way out drains this first
+(`drain(flush=True)`, from gunicorn's worker_exit hook: config/gunicorn.py), within a bound.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
@@ -31,6 +34,8 @@ BATCH_SIZE = 10  # SQS's SendMessageBatch takes at most 10 entries
 PUBLISHERS = 4  # threads per process; each sends one batch at a time
 
 Sink = Callable[[Sequence[uuid.UUID]], object]
+
+log = logging.getLogger(__name__)
 
 
 class Outbox:
@@ -49,21 +54,22 @@ class Outbox:
         self.linger = linger
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # idle publishers: ids to gather, nobody gathering
-        self._full = threading.Condition(self._lock)  # the gatherer: a full batch
+        self._full = threading.Condition(self._lock)  # the gatherer: a full batch (or a flush)
         self._settled = threading.Condition(self._lock)  # drain(): nothing queued or in flight
         self._queue: deque[uuid.UUID] = deque()
-        self._in_flight = 0
+        self._in_flight: list[uuid.UUID] = []  # handed to the sink, not yet returned
         self._gathering = False  # a publisher is waiting for the next batch to fill
+        self._flushing = 0  # drains under way that asked not to linger
         self._pid: int | None = None
 
     def submit(self, order_id: uuid.UUID) -> bool:
         """Queue one id for publishing soon; False if the backlog is full (nothing queued)."""
         with self._lock:
             self._start_threads()
-            if len(self._queue) + self._in_flight >= self.max_pending():
+            if len(self._queue) + len(self._in_flight) >= self.max_pending():
                 return False
             self._queue.append(order_id)
-            metrics.outbox_pending(len(self._queue) + self._in_flight)
+            metrics.outbox_pending(len(self._queue) + len(self._in_flight))
             if self._gathering:
                 if len(self._queue) >= BATCH_SIZE:
                     self._full.notify()  # the gatherer's batch is full
@@ -71,10 +77,26 @@ class Outbox:
                 self._work.notify()  # one idle publisher gathers (all busy: the next one free will)
         return True
 
-    def drain(self, timeout: float = 10) -> bool:
-        """Wait until everything submitted so far was handed to the sink; True if in time."""
+    def drain(self, timeout: float = 10, *, flush: bool = False) -> bool:
+        """Wait until everything submitted so far was handed to the sink and returned; True if in time.
+
+        With `flush` the publishers stop lingering for fuller batches while this waits: a process
+        on its way out has no more orders coming to share them.
+        """
         with self._lock:
-            return self._settled.wait_for(self._is_settled, timeout)
+            if flush:
+                self._flushing += 1
+                self._full.notify_all()
+            try:
+                return self._settled.wait_for(self._is_settled, timeout)
+            finally:
+                if flush:
+                    self._flushing -= 1
+
+    def unsent(self) -> list[uuid.UUID]:
+        """The ids not yet published: queued, or in a batch the sink has not returned from."""
+        with self._lock:
+            return [*self._in_flight, *self._queue]
 
     def _is_settled(self) -> bool:
         return not self._queue and not self._in_flight
@@ -82,14 +104,18 @@ class Outbox:
     def _may_gather(self) -> bool:
         return bool(self._queue) and not self._gathering
 
+    def _batch_ready(self) -> bool:
+        return len(self._queue) >= BATCH_SIZE or self._flushing > 0
+
     def _start_threads(self) -> None:
         """Start the publishers on first use in each process: threads do not survive gunicorn's fork."""
         if self._pid == os.getpid():
             return
         self._pid = os.getpid()
         self._queue.clear()
-        self._in_flight = 0
+        self._in_flight.clear()
         self._gathering = False
+        self._flushing = 0
         for index in range(PUBLISHERS):
             threading.Thread(target=self._publish_forever, name=f"outbox-{index}", daemon=True).start()
 
@@ -98,18 +124,27 @@ class Outbox:
             with self._lock:
                 self._work.wait_for(self._may_gather)
                 self._gathering = True
-                self._full.wait_for(lambda: len(self._queue) >= BATCH_SIZE, timeout=self.linger())
+                self._full.wait_for(self._batch_ready, timeout=self.linger())
                 self._gathering = False
                 batch = [self._queue.popleft() for _ in range(min(BATCH_SIZE, len(self._queue)))]
-                self._in_flight += len(batch)
+                self._in_flight += batch
                 if self._queue:
                     self._work.notify()  # what is left starts the next gathering
             try:
                 self.sink(batch)
+            except Exception:
+                # The sink's own failure (its database write, say): the orders stay unpublished
+                # (enqueued_at null) and the sweeper publishes them. The thread must live on.
+                log.exception(
+                    "publishing %d payment job(s) failed; the sweeper will publish them",
+                    len(batch),
+                    extra={"order_ids": [str(order_id) for order_id in batch]},
+                )
             finally:
                 connections.close_all()  # publisher threads must not hold database connections
                 with self._lock:
-                    self._in_flight -= len(batch)
-                    metrics.outbox_pending(len(self._queue) + self._in_flight)
+                    for order_id in batch:
+                        self._in_flight.remove(order_id)
+                    metrics.outbox_pending(len(self._queue) + len(self._in_flight))
                     if self._is_settled():
                         self._settled.notify_all()

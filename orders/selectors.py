@@ -44,7 +44,7 @@ class OrderFigures:
 
     by_status: dict[str, int]  # every status, 0 included
     oldest_waiting_seconds: float | None
-    unpublished: int  # accepted orders whose job did not get out: the sweeper's outbox backlog
+    unpublished: int  # accepted orders SQS has not taken a job for: in a web's outbox, or the sweeper's
     paid_per_minute: list[tuple[datetime, int]]  # the last hour, oldest first, one entry a minute
     failures_by_reason: list[tuple[str, int]]  # the most frequent first
 
@@ -83,9 +83,12 @@ def order_figures(now: datetime | None = None, *, minutes: int = 60, reasons: in
 
 
 def unpublished_order_count() -> int:
-    """Accepted orders whose payment job did not get out (`enqueued_at` null): the sweeper's to publish.
+    """Accepted orders SQS has not taken a payment job for (`enqueued_at` null).
 
-    Orders a web process still holds in its in-memory outbox are not here (their `enqueued_at` is
-    set at accept): that backlog is the web's own gauge, `flashsale_outbox_pending_jobs`.
+    Null from the insert until SQS accepts the job, so this includes the orders whose ids a web
+    process's outbox still holds, each for a moment (OUTBOX_LINGER_SECONDS and one
+    SendMessageBatch: about six at 60 orders/s and 0.1 s), besides the sweeper's to publish: refused,
+    dropped by a full outbox, or held by a web process that died. A figure that stays high, or
+    grows, is the sweeper's; the web's share alone is its gauge `flashsale_outbox_pending_jobs`.
     """
     return Order.objects.filter(status=OrderStatus.ACCEPTED, enqueued_at__isnull=True).count()

@@ -212,7 +212,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSONParser with a nesting cap: a 400, not a RecursionError (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.DepthLimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
@@ -268,6 +269,10 @@ TIMEOUTS = Timeouts.derive(
     lease=env.int("ORDER_LEASE_SECONDS", default=None),
     visibility=env.int("SQS_VISIBILITY_TIMEOUT", default=None),
     idempotency_lock=env.int("IDEMPOTENCY_LOCK_SECONDS", default=None),
+    # The provider's own request timeout (the sandbox reads the same variable): after it, plus
+    # PAYMENT_SETTLE_SECONDS' margin, every request sent with a key has settled there.
+    provider=env.float("PAYMENT_PROVIDER_TIMEOUT_SECONDS", default=90),
+    settle=env.int("PAYMENT_SETTLE_SECONDS", default=None),
 )
 PAYMENT_TIMEOUT_SECONDS = TIMEOUTS.payment
 SYNC_PAYMENT_TIMEOUT_SECONDS = TIMEOUTS.sync_payment
@@ -279,6 +284,11 @@ ORDER_LEASE_SECONDS = TIMEOUTS.lease
 SQS_VISIBILITY_TIMEOUT = TIMEOUTS.visibility
 # A request holding an Idempotency-Key longer than this died.
 IDEMPOTENCY_LOCK_SECONDS = TIMEOUTS.idempotency_lock
+PAYMENT_PROVIDER_TIMEOUT_SECONDS = TIMEOUTS.provider
+# After an unknown outcome, the order waits this long from the attempt's start before the next.
+PAYMENT_SETTLE_SECONDS = TIMEOUTS.settle
+# A provider lookup (is this key charged?) or a ledger page gives up after this.
+PAYMENT_LOOKUP_TIMEOUT_SECONDS = env.float("PAYMENT_LOOKUP_TIMEOUT_SECONDS", default=10)
 
 # --- Celery on SQS ------------------------------------------------------------------------------
 # In AWS the queue URLs are given and boto3 finds credentials itself. Locally SQS_ENDPOINT_URL
@@ -346,7 +356,9 @@ PAYMENT_JOBS_ADAPTER = "orders.sqs_jobs.SqsPaymentJobs"
 
 # --- Recovery (the sweeper: `manage.py sweep_orders --every N`) -----------------------------
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15)
-# An accepted order whose payment job could not be published is published again after this.
+# An accepted order SQS has not taken a payment job for (enqueued_at null: refused, dropped by a
+# full outbox, or held by a web process that died) is published this long after it was placed or
+# last handed on (updated_at). Longer than an id normally waits in a web process's outbox.
 SWEEP_GRACE_SECONDS = env.float("SWEEP_GRACE_SECONDS", default=10)
 # An accepted order still waiting this long gets a fresh job, in case its message was lost
 # (a broker outage, the DLQ). Duplicates are harmless: only one attempt can claim the order.
@@ -358,6 +370,10 @@ SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=500)
 OUTBOX_MAX_PENDING = env.int("OUTBOX_MAX_PENDING", default=2000)
 # How long a publisher waits after an order's id for others to fill the SendMessageBatch (up to 10).
 OUTBOX_LINGER_SECONDS = env.float("OUTBOX_LINGER_SECONDS", default=0.1)
+# How long an exiting web process (gunicorn's worker_exit hook) spends publishing what its outbox
+# holds; what is left stays null for the sweeper. Well inside gunicorn's graceful timeout (its
+# default 30 s: config/processes.py sets none), which also covers the requests still running.
+OUTBOX_DRAIN_SECONDS = env.float("OUTBOX_DRAIN_SECONDS", default=5)
 
 # --- Idempotent checkout (Idempotency-Key header) --------------------------------------------
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)

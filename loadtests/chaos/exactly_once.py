@@ -109,15 +109,53 @@ def _final(answer: httpx.Response) -> bool:
     return answer.status_code == 202 and answer.json().get("mode") == "async"
 
 
+def provider_idle(lab: Lab, *, timeout: float) -> None:
+    """Wait until the provider runs no request (a dripping answer included), or `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = lab.sandbox.stats()
+        if not stats["in_flight"] and not stats["waiting"] and not stats.get("dripping", 0):
+            return
+        time.sleep(0.2)
+
+
 def witness(lab: Lab, ids: list[str], since: datetime) -> dict:
-    """The reconciliation of the scenario's orders with the provider's books, read-only."""
+    """Two witnesses of the scenario's orders against the provider's books: the lab's own count,
+    straight from the sandbox's ledger and the orders table, and the shop's reconciliation
+    (orders.reconciliation, read-only). A figure is the larger of the two."""
+    books = ledger_witness(lab, ids)
     found = reconcile(since=since - timedelta(seconds=5), order_ids=[uuid.UUID(i) for i in ids])
-    return {kind: found.count(kind) for kind in WITNESSED} | {"reconciliation": found.line()}
+    return {kind: max(books[kind], found.count(kind)) for kind in WITNESSED} | {
+        "reconciliation": found.line()
+    }
+
+
+def ledger_witness(lab: Lab, ids: list[str]) -> dict[str, int]:
+    """Failed-but-charged, paid-not-charged, charged-not-paid and charged-twice, counted from the
+    sandbox's ledger (charges carry their order's id in metadata) and the orders table only."""
+    charges: dict[str, list[str]] = {}
+    for charge in lab.sandbox.ledger():
+        order_id = (charge.get("metadata") or {}).get("order_id")
+        if order_id:
+            charges.setdefault(order_id, []).append(charge["id"])
+    orders = Order.objects.filter(pk__in=ids).values_list("id", "status", "charge_id")
+    counts = dict.fromkeys(WITNESSED, 0)
+    for order_id, status, charge_id in orders:
+        made = charges.get(str(order_id), [])
+        counts["charged_twice"] += len(made) > 1
+        if status == OrderStatus.FAILED and made:
+            counts["failed_but_charged"] += 1
+        elif status == OrderStatus.PAID and charge_id not in made:
+            counts["paid_not_charged"] += 1
+        elif status in (OrderStatus.ACCEPTED, OrderStatus.PROCESSING) and made:
+            counts["charged_not_paid"] += 1
+    return counts
 
 
 def _finish(lab: Lab, name: str, crowd: Checkouts, since: datetime, timeout: float, **figures) -> dict:
     ids = crowd.order_ids
     wait_settled(ids, timeout=timeout)
+    provider_idle(lab, timeout=60)  # a charge still running there would land after the count
     result = tally(ids, lab.sandbox)
     seen = witness(lab, ids, since)
     stats = lab.sandbox.stats()

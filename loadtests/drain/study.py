@@ -23,7 +23,6 @@ import uuid
 import psutil
 from django.db import transaction
 from django.db.models import Max, Min
-from django.utils import timezone
 
 from orders import checkout
 from orders.models import CheckoutMode, Order, OrderEvent, OrderStatus
@@ -61,9 +60,9 @@ def queue_orders(count: int, tag: str) -> list[uuid.UUID]:
     lines = [checkout.Line("travel-mug", 1)]
     for index in range(count):
         with transaction.atomic():
+            # enqueued_at stays null: publish_payment_jobs stamps it once SQS has taken the job.
             order = checkout.create_order(
                 email=f"buyer-{index}@{tag}.{EMAIL_DOMAIN}", lines=lines, mode=CheckoutMode.ASYNC,
-                enqueued_at=timezone.now(),
             )  # fmt: skip
         ids.append(order.id)
     refused = publish_payment_jobs(ids)

@@ -3,6 +3,10 @@
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import EndpointConnectionError
+from django.db import connection
+from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from orders import sqs_jobs
 from orders.models import Order
@@ -30,17 +34,26 @@ def test_twenty_five_jobs_take_three_batch_requests_and_each_names_its_order(
     products, empty_queue, sqs_operations
 ):
     orders = [make_order(product=products["mug"]) for _ in range(25)]
+    before = timezone.now()
 
-    refused = publish_payment_jobs([o.id for o in orders])
+    with CaptureQueriesContext(connection) as queries:
+        refused = publish_payment_jobs([o.id for o in orders])
 
     assert refused == 0
     assert sqs_operations.count("SendMessageBatch") == 3
     assert "SendMessage" not in sqs_operations  # none went out one by one
     assert sorted(queued_order_ids(empty_queue)) == sorted(str(o.id) for o in orders)
+    # Stamped once SQS took them, with one UPDATE per batch.
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE"] * 3
+    assert not Order.objects.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=before)).exists()
 
 
-def test_a_batch_the_broker_refuses_flags_every_order_for_the_sweeper(products, payment_queue, monkeypatch):
+def test_a_batch_the_broker_refuses_leaves_every_order_null_for_the_sweeper(
+    products, payment_queue, monkeypatch
+):
     orders = [make_order(product=products["mug"]) for _ in range(3)]
+    # One stamped by its caller before publishing, as the operations console does.
+    Order.objects.filter(pk=orders[0].pk).update(enqueued_at=timezone.now())
 
     def unreachable(self, operation_name, api_params):
         raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")

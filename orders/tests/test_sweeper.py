@@ -35,25 +35,56 @@ def seconds_ago(seconds: float):
     return timezone.now() - timedelta(seconds=seconds)
 
 
+def published(order: Order, *, placed_s: float, published_s: float) -> Order:
+    """An order placed `placed_s` ago whose job SQS last took `published_s` ago."""
+    return age(
+        order,
+        created_at=seconds_ago(placed_s),
+        updated_at=seconds_ago(placed_s),
+        enqueued_at=seconds_ago(published_s),
+    )
+
+
 @pytest.mark.django_db
-def test_an_order_whose_job_never_got_out_is_published_after_the_grace(products, empty_queue):
-    unpublished = age(make_order(product=products["mug"]), enqueued_at=None, updated_at=seconds_ago(60))
-    too_fresh = age(make_order(product=products["mug"]), enqueued_at=None)
+def test_an_order_whose_job_never_got_out_is_published_after_the_grace_not_before(
+    products, empty_queue, settings
+):
+    settings.SWEEP_GRACE_SECONDS = 10
+    placed = timezone.now() - timedelta(seconds=11)
+    unpublished = age(make_order(product=products["mug"]), created_at=placed, updated_at=placed)
+    too_fresh = age(make_order(product=products["mug"]), updated_at=seconds_ago(9))  # in an outbox, maybe
 
     result = sweep_stuck_orders()
 
     assert (result.published, result.unpublished) == (1, 0)
     assert queued_order_ids(empty_queue) == [str(unpublished.id)]
     unpublished.refresh_from_db()
-    assert unpublished.enqueued_at is not None
+    assert unpublished.enqueued_at is not None  # stamped once SQS took the job
     assert Order.objects.get(pk=too_fresh.pk).enqueued_at is None
+
+
+@pytest.mark.django_db
+def test_an_order_sqs_refused_stays_null_and_is_tried_again_a_grace_later(products, jobs, settings):
+    settings.SWEEP_GRACE_SECONDS = 10
+    order = age(make_order(product=products["mug"]), updated_at=seconds_ago(60))
+    jobs.accept = lambda order_id: False  # SQS is down
+
+    assert sweep_stuck_orders().unpublished == 1
+    assert Order.objects.get(pk=order.pk).enqueued_at is None
+    assert sweep_stuck_orders().published == 0  # taken a moment ago: not again within the grace
+
+    jobs.accept = lambda order_id: True  # SQS is back
+    age(order, updated_at=seconds_ago(11))
+    assert sweep_stuck_orders().published == 1
+    assert jobs.published == [order.id]
+    assert Order.objects.get(pk=order.pk).enqueued_at is not None
 
 
 @pytest.mark.django_db
 def test_an_order_waiting_past_the_requeue_limit_gets_a_fresh_job(products, empty_queue, settings):
     settings.ORDER_REQUEUE_AFTER_SECONDS = 60
-    waiting = age(make_order(product=products["mug"]), enqueued_at=seconds_ago(61))
-    age(make_order(product=products["mug"]), enqueued_at=seconds_ago(30))
+    waiting = published(make_order(product=products["mug"]), placed_s=61, published_s=61)
+    published(make_order(product=products["mug"]), placed_s=30, published_s=30)
 
     sweep_stuck_orders()
 
@@ -74,19 +105,47 @@ def test_a_long_backlog_whose_jobs_are_all_queued_gets_no_duplicates(products, e
 
 
 @pytest.mark.django_db
-def test_only_as_many_waiting_orders_as_jobs_are_missing_are_requeued_oldest_first(
+def test_only_as_many_orders_as_jobs_are_missing_are_requeued_those_published_longest_ago_first(
     products, empty_queue, settings
 ):
     settings.ORDER_REQUEUE_AFTER_SECONDS = 60
-    oldest, older, newer = (
-        age(make_order(product=products["mug"]), enqueued_at=seconds_ago(600), created_at=seconds_ago(age_s))
-        for age_s in (900, 800, 700)
-    )
-    charge_order_task.apply_async((str(newer.id),))  # one of the three jobs is still queued
+    mug = products["mug"]
+    # Placed first, and its job published again 90 s ago: that job is queued.
+    early = published(make_order(product=mug), placed_s=900, published_s=90)
+    # Published before SQS lost its messages: their jobs are gone.
+    lost_first = published(make_order(product=mug), placed_s=800, published_s=700)
+    lost_later = published(make_order(product=mug), placed_s=700, published_s=650)
+    # Published after the loss: queued.
+    after = published(make_order(product=mug), placed_s=600, published_s=600)
+    for order in (early, after):
+        charge_order_task.apply_async((str(order.id),))
 
-    sweep_stuck_orders()
+    result = sweep_stuck_orders()  # 4 published, 2 queued: 2 missing
 
-    assert sorted(queued_order_ids(empty_queue)) == sorted([str(newer.id), str(oldest.id), str(older.id)])
+    assert result.published == 2
+    assert sorted(queued_order_ids(empty_queue)) == sorted(
+        str(o.id) for o in (early, after, lost_first, lost_later)
+    )  # by created_at it took `early` and `lost_first`, and left `lost_later` waiting
+    for order in (lost_first, lost_later):
+        order.refresh_from_db()
+        assert order.enqueued_at > seconds_ago(5)  # published now: the last to be taken next time
+
+
+@pytest.mark.django_db
+def test_orders_still_in_a_web_outbox_are_not_counted_as_jobs_sqs_lost(products, empty_queue, settings):
+    settings.ORDER_REQUEUE_AFTER_SECONDS = 60
+    backlog = [
+        published(make_order(product=products["mug"]), placed_s=600, published_s=600) for _ in range(3)
+    ]
+    for order in backlog:
+        charge_order_task.apply_async((str(order.id),))  # every published job is still queued
+    for _ in range(2):
+        make_order(product=products["mug"])  # just placed: null, their ids in a web's outbox
+
+    result = sweep_stuck_orders()
+
+    assert result.published == 0  # counting them as missing re-published two of the backlog
+    assert sorted(queued_order_ids(empty_queue)) == sorted(str(o.id) for o in backlog)
 
 
 @pytest.mark.django_db

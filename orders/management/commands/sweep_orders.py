@@ -17,7 +17,8 @@ log = logging.getLogger("orders.sweeper")
 
 class Command(BaseCommand):
     help = (
-        "Re-publish payment jobs for stuck orders (unpublished, lost, or held by a dead worker). "
+        "Publish payment jobs for stuck orders: never taken by SQS (refused, or held by a web "
+        "process that died), lost by SQS, or held by a dead worker. "
         "Once by default; with --every N, as a long-running sweeper process."
     )
 
