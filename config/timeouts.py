@@ -2,7 +2,7 @@
 
     worker:  payment timeout  <  order lease  <  SQS visibility timeout
     web:     sync payment timeout  <  web (gunicorn) timeout  <  idempotency-key lock
-    Lambda:  function timeout (the lease)  × 6  ≤  its queue's visibility timeout  ≤  SQS's 12 h
+    Lambda:  6 x function timeout (the lease)  ≤  its queue's visibility timeout  ≤  SQS's 12 h
     unknown: provider's own timeout  <  settle wait  ≤  SQS's longest message delay
 
 An attempt whose outcome is unknown (our deadline passed, the connection dropped, a 5xx, a 409 for

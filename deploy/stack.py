@@ -102,6 +102,8 @@ class ShopStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.shop = shop = shop or ShopSettings()
         t = shop.timeouts
+        if problems := t.problems():
+            raise ValueError("; ".join(f"{setting}: {why}" for setting, why in problems))
         retention = RETENTION_DAYS[shop.log_retention_days]
 
         # --- parameters: per deploy, none with a default ------------------------------------------
@@ -207,6 +209,14 @@ class ShopStack(cdk.Stack):
             visibility_timeout=cdk.Duration.seconds(t.visibility),
             retention_period=cdk.Duration.seconds(QUEUE_RETENTION_SECONDS),
             dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=shop.max_receive_count),
+        )
+        # Consumer=lambda: six times the function's timeout, as AWS advises for a Lambda's source queue
+        # (time for the event source mapping to retry a throttled batch before SQS hands it out
+        # again); the ECS workers keep their chain's. A parameter flip updates the queue in place.
+        cfn_queue = queue.node.default_child
+        assert isinstance(cfn_queue, sqs.CfnQueue)
+        cfn_queue.visibility_timeout = cdk.Token.as_number(
+            cdk.Fn.condition_if(is_lambda.logical_id, t.lambda_visibility, t.visibility)
         )
 
         # --- the one image, three roles ------------------------------------------------------------
@@ -470,8 +480,8 @@ class ShopStack(cdk.Stack):
                 cmd=["config.lambda_handler.handler"],
             ),
             memory_size=shop.lambda_memory_mb,
-            # The lease bounds a charge (provider timeout + recording); SQS visibility exceeds it.
-            timeout=cdk.Duration.seconds(t.lease),
+            # The lease bounds a charge (provider timeout + recording); the queue hides a message 6x it.
+            timeout=cdk.Duration.seconds(t.lambda_function),
             vpc=vpc,
             vpc_subnets=private,
             security_groups=[tasks_sg],

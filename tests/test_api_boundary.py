@@ -7,6 +7,7 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
+from config.parsers import JSON_MAX_DEPTH
 from orders.api.serializers import CheckoutLineInput
 from orders.models import Order
 
@@ -105,3 +106,55 @@ def test_pages_outside_the_api_keep_their_html_errors(api):
 
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+def deeply_nested(depth: int, inside: str = "0") -> str:
+    """A valid JSON value `depth` levels deep, objects and arrays in turn: {"a": [{"a": [… inside …]}]}."""
+    opening = ['{"a": ' if level % 2 == 0 else "[" for level in range(depth)]
+    closing = ["}" if level % 2 == 0 else "]" for level in reversed(range(depth))]
+    return "".join(opening) + inside + "".join(closing)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/orders/async", "/api/orders/sync"])
+def test_a_body_of_sixteen_thousand_brackets_is_a_400_parse_error_and_creates_nothing(api, products, path):
+    api.raise_request_exception = False  # so that a RecursionError shows as the 500 a client would get
+
+    response = api.post(path, data="[" * 16_000, content_type="application/json")
+
+    body = assert_error_shape(response, 400, "parse_error")
+    assert "nested" in body["detail"]
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_valid_basket_carrying_a_deeply_nested_value_is_a_400_parse_error_and_creates_nothing(
+    api, products
+):
+    """Valid JSON, well within Python's recursion limit: refused for its depth, not for a crash."""
+    api.raise_request_exception = False
+    basket = json.dumps(GOOD)[:-1] + ', "note": ' + deeply_nested(100) + "}"
+    assert json.loads(basket)["items"] == GOOD["items"]  # the body itself is fine JSON
+
+    response = api.post("/api/orders/async", data=basket, content_type="application/json")
+
+    body = assert_error_shape(response, 400, "parse_error")
+    assert f"{JSON_MAX_DEPTH} levels" in body["detail"]
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_basket_nested_as_deep_as_allowed_is_accepted_and_one_level_more_is_not(api, products):
+    """Brackets and braces inside strings do not count as nesting; the cap counts structure only."""
+    room = JSON_MAX_DEPTH - 1  # the basket itself is the first level
+    brackets = json.dumps('[{"[[{{\\' * 50)  # quotes and backslashes escaped: a string, not structure
+
+    def basket(depth: int) -> str:
+        return json.dumps(GOOD)[:-1] + ', "note": ' + deeply_nested(depth, inside=brackets) + "}"
+
+    accepted = api.post("/api/orders/async", data=basket(room), content_type="application/json")
+    refused = api.post("/api/orders/async", data=basket(room + 1), content_type="application/json")
+
+    assert accepted.status_code == 202, accepted.content
+    assert_error_shape(refused, 400, "parse_error")
+    assert [str(order.id) for order in Order.objects.all()] == [accepted.json()["id"]]

@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match, Template
 
 from config.timeouts import Timeouts
 from deploy.settings import ShopSettings
-from deploy.stack import HEARTBEAT_MAX_AGE
+from deploy.stack import HEARTBEAT_MAX_AGE, synth
 
 SECRET_NAMES = {"DJANGO_SECRET_KEY", "PGPASSWORD", "PAYMENT_PROVIDER_API_KEY"}
 
@@ -24,6 +24,20 @@ def template(synthesized: dict) -> Template:
 
 def resources(synthesized: dict, kind: str) -> dict[str, dict]:
     return {k: v for k, v in synthesized["Resources"].items() if v["Type"] == kind}
+
+
+def queue_visibility(synthesized: dict, *, consumer: str) -> int:
+    """The payment queue's VisibilityTimeout as CloudFormation resolves it for the Consumer parameter."""
+    (queue,) = [
+        q for q in resources(synthesized, "AWS::SQS::Queue").values()
+        if q["Properties"]["QueueName"] == "flashsale-payments"
+    ]  # fmt: skip
+    value = queue["Properties"]["VisibilityTimeout"]
+    if not isinstance(value, dict):
+        return value
+    condition, when_true, when_false = value["Fn::If"]
+    chosen = synthesized["Conditions"][condition] == {"Fn::Equals": [{"Ref": "Consumer"}, consumer]}
+    return when_true if chosen else when_false
 
 
 def containers(synthesized: dict) -> dict[str, dict]:
@@ -49,16 +63,16 @@ def test_one_image_three_services_and_a_migrate_task(template, synthesized):
     assert "MigrationImageTag" in json.dumps(containers(synthesized)["migrate"]["Image"])
 
 
-def test_the_queue_has_the_apps_visibility_timeout_and_a_dead_letter_queue(template):
+def test_the_queue_has_the_apps_visibility_timeout_and_a_dead_letter_queue(template, synthesized):
     template.resource_count_is("AWS::SQS::Queue", 2)
     template.has_resource_properties(
         "AWS::SQS::Queue",
         {
             "QueueName": "flashsale-payments",
-            "VisibilityTimeout": Timeouts.derive().visibility,
             "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": 5},
         },
     )
+    assert queue_visibility(synthesized, consumer="ecs") == Timeouts.derive().visibility
     template.has_resource_properties(
         "AWS::SQS::Queue", {"QueueName": "flashsale-payments-dlq", "MessageRetentionPeriod": 14 * 24 * 3600}
     )
@@ -187,7 +201,24 @@ def test_the_lambda_consumer_exists_only_when_chosen_and_reports_batch_item_fail
     (function,) = resources(synthesized, "AWS::Lambda::Function").values()
     assert function["Condition"] == "ConsumerIsLambda"
     assert function["Properties"]["ImageConfig"]["Command"] == ["config.lambda_handler.handler"]
-    assert function["Properties"]["Timeout"] < Timeouts.derive().visibility  # SQS requires it
+    assert function["Properties"]["Timeout"] == Timeouts.derive().lease  # the lease bounds a charge
+
+
+def test_with_the_lambda_consumer_the_queue_hides_a_message_six_times_the_functions_timeout(synthesized):
+    (function,) = resources(synthesized, "AWS::Lambda::Function").values()
+
+    visibility = queue_visibility(synthesized, consumer="lambda")
+
+    assert visibility >= 6 * function["Properties"]["Timeout"]  # AWS's advice for a Lambda's source queue
+    assert visibility <= 12 * 3600  # SQS's maximum
+
+
+def test_a_broken_timeout_chain_is_refused_before_anything_is_synthesized(synthesized):
+    """(`synthesized` puts this test in the synth tier: it starts the CDK's Node.js process too.)"""
+    lambda_queue_too_long = Timeouts.derive(lease=7201, visibility=7261)  # 6 x 7201 s > 12 h
+
+    with pytest.raises(ValueError, match="ORDER_LEASE_SECONDS"):
+        synth(ShopSettings(timeouts=lambda_queue_too_long))
 
 
 def test_cfn_lint_finds_no_errors(synthesized, tmp_path):

@@ -15,6 +15,7 @@ from loadtests.chaos.exactly_once import (
     provider_409,
     slow_drip,
 )
+from loadtests.chaos.outbox_scenarios import web_killed_with_outbox
 from loadtests.chaos.scenarios import (
     Lab,
     broker_outage,
@@ -212,3 +213,11 @@ def test_killing_every_database_connection_between_charge_and_record_loses_and_d
     assert_exactly_once(result)
     assert result["connections_killed"] > 0
     assert result["failed"] == 0
+
+
+def test_web_processes_killed_or_stopped_with_jobs_in_their_outbox_lose_no_order(lab):
+    result = web_killed_with_outbox(lab, orders=80, rate=16, kills=4, timeout=90)
+
+    assert_promises_kept(result)
+    assert result["unsent_at_sigterm"] == 0  # a SIGTERMed process published what it held
+    assert result["never_published"] == 0 and not result["not_final"]  # a SIGKILLed one's: the sweeper
