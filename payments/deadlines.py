@@ -37,11 +37,15 @@ _current = threading.local()
 class Watch:
     """One call's deadline; `expired` once the watchdog cut the call off."""
 
-    __slots__ = ("_lock", "at", "connection", "done", "expired")
+    __slots__ = ("_lock", "at", "connection", "done", "expired", "socket")
 
     def __init__(self, at: float):
         self.at = at
         self.connection: HTTPConnection | None = None
+        # The socket itself, once the request is sent: http.client drops the connection's reference
+        # (`sock = None`) as soon as the headers of a `Connection: close` answer are read, while the
+        # response goes on reading the body from it.
+        self.socket: socket.socket | None = None
         self.done = False
         self.expired = False
         self._lock = threading.Lock()
@@ -53,12 +57,16 @@ class Watch:
         if expired:
             raise urllib3.exceptions.ReadTimeoutError(None, "", "deadline passed before sending")  # type: ignore[arg-type]
 
+    def sent_on(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self.socket = sock
+
     def cut_off(self) -> None:
         with self._lock:
             if self.done:
                 return
             self.expired = True
-            sock = getattr(self.connection, "sock", None)
+            sock = self.socket or getattr(self.connection, "sock", None)
             if sock is not None:
                 with contextlib.suppress(OSError):  # already closed: the call is ending anyway
                     sock.shutdown(socket.SHUT_RDWR)
@@ -114,22 +122,24 @@ def deadline(seconds: float) -> Iterator[Watch]:
         _current.watch = None
 
 
-def _attach(connection: HTTPConnection) -> None:
+def _watched_request(connection: HTTPConnection, send: Any, *args: Any, **kwargs: Any) -> None:
+    """Send the request with the calling thread's watch (if any) knowing the connection, then its socket."""
     watch = getattr(_current, "watch", None)
     if watch is not None:
         watch.attach(connection)
+    send(*args, **kwargs)
+    if watch is not None:
+        watch.sent_on(connection.sock)
 
 
 class WatchedHTTPConnection(HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        _attach(self)
-        super().request(*args, **kwargs)
+        _watched_request(self, super().request, *args, **kwargs)
 
 
 class WatchedHTTPSConnection(HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        _attach(self)
-        super().request(*args, **kwargs)
+        _watched_request(self, super().request, *args, **kwargs)
 
 
 class WatchedHTTPPool(urllib3.HTTPConnectionPool):

@@ -245,6 +245,34 @@ def test_a_provider_dripping_its_headers_is_cut_off_at_the_deadline_too(dripping
     assert time.monotonic() - started < 1.8
 
 
+def test_a_body_dripped_after_a_connection_close_header_is_cut_off_at_the_deadline(settings):
+    """http.client drops the connection's socket once a `Connection: close` answer's headers are in;
+    the deadline must still reach the socket the body is read from."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_slowly():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100\r\n\r\n")
+        try:
+            for _ in range(100):
+                conn.sendall(b"x")
+                time.sleep(0.1)
+        except OSError:
+            pass  # cut off
+        conn.close()
+
+    threading.Thread(target=answer_slowly, daemon=True).start()
+    settings.PAYMENT_PROVIDER_URL = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    started = time.monotonic()
+
+    with pytest.raises(PaymentTimeout):
+        gateway.charge(request(key="gw-drip-body"), timeout=1.0)
+
+    assert time.monotonic() - started < 1.8
+    listener.close()
+
+
 def test_a_call_with_no_time_left_is_not_sent(dripping_provider):
     with pytest.raises(PaymentUnavailable, match="not sent") as raised:
         gateway.charge(request(key="gw-late"), timeout=0)
