@@ -25,6 +25,11 @@ urlpatterns = [
         name="admin-operations-redrive",
     ),
     path(
+        f"{settings.ADMIN_URL}operations/reconciliation/",  # before <slug:action>, which would take it
+        admin_view(operations.reconciliation),
+        name="admin-operations-reconciliation",
+    ),
+    path(
         f"{settings.ADMIN_URL}operations/<slug:action>/",
         admin_view(operations.order_action),
         name="admin-operations-order",

@@ -4,13 +4,15 @@ Every view is wrapped in `admin.site.admin_view` (config/urls.py): an active sta
 admin's login page. Actions also need the `orders.change_order` permission, take a confirmation page
 first (GET shows what will happen, POST with the CSRF token does it), say what happened in a
 message, and are recorded in the admin's LogEntry with the staff user (orders also get an
-OrderEvent in their history: orders/operations.py).
+OrderEvent in their history: orders/operations.py). The reconciliation page is its own
+confirmation: GET is the dry run, POST repairs what it listed as repairable.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.contrib import admin, messages
@@ -20,10 +22,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from orders import operations as order_actions
 from orders.models import Order
+from orders.reconciliation import KINDS, REPAIRABLE, LedgerUnavailable, Reconciliation, reconcile
 from queues.sqs import redrive_dead_letters
 
 from .selectors import OperationsSnapshot, operations_snapshot
@@ -204,3 +208,107 @@ def redrive(request: HttpRequest) -> HttpResponse:
     )
     messages.success(request, message)
     return redirect("admin-operations")
+
+
+RECONCILE_HOURS, RECONCILE_MAX_HOURS = 24, 31 * 24
+KIND_EXPLANATIONS = {
+    "charged_not_paid": "Charged at the provider, still waiting or being charged here. The repair records "
+    "the charge: the order becomes paid.",
+    "failed_but_charged": "Charged at the provider, failed here. The repair records the charge and sells the "
+    "order's units again; if they were sold to someone else meanwhile, a person refunds or finds the unit.",
+    "paid_not_charged": "Paid here, but the provider's books show no charge for the order's key. Check "
+    "before shipping; never changed here.",
+    "paid_other_charge": "Paid here with a charge id other than the one the provider's books show for the "
+    "order. Never changed here.",
+    "charged_twice": "Charged more than once at the provider. A person decides which charge to refund.",
+    "unknown_charge": "A charge that names no order of ours. A person finds whose money it is.",
+}
+
+
+def _hours(request: HttpRequest) -> float | None:
+    """The window in hours (`hours`, default 24); None unless more than 0 and at most 31 days."""
+    raw = (request.POST.get("hours") or request.GET.get("hours") or str(RECONCILE_HOURS)).strip()
+    try:
+        hours = float(raw)
+    except ValueError:
+        return None
+    return hours if 0 < hours <= RECONCILE_MAX_HOURS else None
+
+
+@require_http_methods(["GET", "POST"])
+def reconciliation(request: HttpRequest) -> HttpResponse:
+    """GET: the provider's books against our orders over the last N hours (a dry run). POST: the
+    same with the repairs (orders the books show charged become paid), audited."""
+    repair = request.method == "POST"
+    if repair:
+        _require_permission(request)
+    hours = _hours(request)
+    if hours is None:
+        if repair:
+            messages.error(
+                request, f"Give the window in hours (up to {RECONCILE_MAX_HOURS}). Nothing was changed."
+            )
+            return redirect("admin-operations-reconciliation")
+        messages.warning(
+            request,
+            f"The window is more than 0 and at most {RECONCILE_MAX_HOURS} hours; showing {RECONCILE_HOURS}.",
+        )
+        hours = RECONCILE_HOURS
+    try:
+        result = reconcile(since=timezone.now() - timedelta(hours=hours), repair=repair)
+    except LedgerUnavailable as exc:
+        messages.error(
+            request, f"The reconciliation did not run: {exc}. Nothing was changed; try again later."
+        )
+        result = None
+    if repair and result is not None:
+        _audit_repair(request, result, hours)
+    return TemplateResponse(
+        request,
+        "operations/reconciliation.html",
+        context(
+            request,
+            title="Reconciliation",
+            hours=f"{hours:g}",
+            result=result,
+            repaired=repair and result is not None,
+            repaired_now=len(result.discrepancies) - len(result.unrepaired) if result else 0,
+            sections=[_section(kind, result) for kind in KINDS] if result else [],
+            repairable=len(result.repairable) if result else 0,
+            can_act=request.user.has_perm(ACTION_PERMISSION),
+        ),
+    )
+
+
+def _section(kind: str, result: Reconciliation) -> dict:
+    return {
+        "kind": kind,
+        "explanation": KIND_EXPLANATIONS[kind],
+        "rows": result.of_kind(kind),
+        "left": result.count(kind) - result.repaired_count(kind),
+        "repairable": kind in REPAIRABLE,
+    }
+
+
+def _audit_repair(request: HttpRequest, result: Reconciliation, hours: float) -> None:
+    """One LogEntry for the run, and one on each order it paid (its history says who did it)."""
+    repaired_ids = [d.order_id for d in result.discrepancies if d.repaired and d.order_id]
+    if repaired_ids:
+        LogEntry.objects.log_actions(
+            _user_id(request),
+            Order.objects.filter(pk__in=repaired_ids),
+            CHANGE,
+            change_message="reconcile: paid from the provider's books (the charge no attempt recorded)",
+        )
+    LogEntry.objects.create(
+        user_id=_user_id(request),
+        action_flag=CHANGE,
+        object_repr="reconciliation",
+        change_message=f"reconcile, last {hours:g} h, with repair: {result.line()}",
+    )
+    left = len(result.unrepaired)
+    message = f"Repaired {len(repaired_ids)} order(s)."
+    if left:
+        messages.warning(request, f"{message} {left} discrepancy(ies) left for a person: see below.")
+    else:
+        messages.success(request, f"{message} Nothing is left.")

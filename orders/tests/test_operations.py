@@ -4,7 +4,6 @@ The retry's promise is the shop's: stock is taken back or nothing changes, and n
 twice; the sandbox's ledger is the witness.
 """
 
-
 import pytest
 
 from orders import charging, checkout, operations, transitions
