@@ -13,7 +13,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from observability import metrics
@@ -219,21 +219,39 @@ def _release_connection() -> None:
 
 
 def _record(order_id: uuid.UUID, action, outcome: Outcome, *, token: int, **kwargs) -> Outcome:
-    """Make the attempt's move, fenced by its claim's token; a stale attempt changes nothing."""
-    try:
-        action(order_id, token=token, **kwargs)
-    except TransitionConflict:
-        # Our lease ran out and another attempt took over (or the reconciliation settled it); the
-        # order's key is the same, so whoever holds it records the same charge. Nothing to undo.
-        log.warning(
-            "stale attempt %s on order %s: it moved on while we charged it; %s not recorded",
-            token,
-            order_id,
-            outcome.value,
-            extra={"order_id": str(order_id), "claim_token": token, "outcome": outcome.value},
-        )
-        return Outcome.SKIPPED
-    return outcome
+    """Make the attempt's move, fenced by its claim's token; a stale attempt changes nothing.
+
+    A connection that died under us (the database restarted, or a pooled connection it had cut) is
+    replaced once and the move tried again: the fence makes a second try safe even if the first one
+    committed and only its answer was lost (the second then finds the order moved: SKIPPED).
+    """
+    for last_try in (False, True):
+        try:
+            action(order_id, token=token, **kwargs)
+        except TransitionConflict:
+            # Our lease ran out and another attempt took over (or the reconciliation settled it); the
+            # order's key is the same, so whoever holds it records the same charge. Nothing to undo.
+            log.warning(
+                "stale attempt %s on order %s: it moved on while we charged it; %s not recorded",
+                token,
+                order_id,
+                outcome.value,
+                extra={"order_id": str(order_id), "claim_token": token, "outcome": outcome.value},
+            )
+            return Outcome.SKIPPED
+        except (OperationalError, InterfaceError):
+            if last_try or connection.in_atomic_block:
+                raise
+            log.warning(
+                "order %s: the database connection died recording %s; once more on a fresh one",
+                order_id,
+                outcome.value,
+                extra={"order_id": str(order_id), "outcome": outcome.value},
+            )
+            connection.close()  # a broken connection goes back to the pool only to be discarded
+            continue
+        return outcome
+    raise AssertionError("unreachable")
 
 
 def _parse_id(order_id: uuid.UUID | str) -> uuid.UUID | None:

@@ -76,9 +76,10 @@ def _has_id(response: httpx.Response) -> bool:
         return False
 
 
-def checkout_crowd(lab: Lab, *, sync: int, asynchronous: int, threads: int = 16) -> Checkouts:
+def checkout_crowd(lab: Lab, *, sync: int, asynchronous: int, threads: int = 16, tries: int = 3) -> Checkouts:
     """`sync` + `asynchronous` checkouts, one unit each, with a key and an email of their own; each
-    one without a final answer is retried once with its key."""
+    one without a final answer is retried with its key, up to `tries` times in all, as a customer
+    pressing the button again would."""
     crowd = Checkouts(uuid.uuid4().hex[:8])
     paths = ["/api/orders/sync"] * sync + ["/api/orders/async"] * asynchronous
 
@@ -86,7 +87,7 @@ def checkout_crowd(lab: Lab, *, sync: int, asynchronous: int, threads: int = 16)
         body = {"email": crowd.email(index), "items": [{"sku": lab.sku, "quantity": 1}]}
         headers = {"Idempotency-Key": f"{crowd.run}-{index}"}
         answers: list[httpx.Response | None] = []
-        for _ in range(2):
+        for _ in range(tries):
             try:
                 answer: httpx.Response | None = client.post(paths[index], json=body, headers=headers)
             except httpx.TransportError:
@@ -258,7 +259,7 @@ def db_restart_after_charge(
     sync: int = 25,
     asynchronous: int = 50,
     latency: float = 0.4,
-    kill_every: float = 0.25,
+    kill_every: float = 1.0,
     timeout: float = 240,
 ) -> dict:
     """Every database connection but the witness's is killed (pg_terminate_backend) every
@@ -282,6 +283,7 @@ def db_restart_after_charge(
     finally:
         stop.set()
         killer.join()
+        _drop_pooled_connections()
     return _finish(lab, "db-restart-after-charge", crowd, since, timeout, connections_killed=kills["killed"])
 
 
@@ -297,6 +299,13 @@ def _kill_connections(stop: threading.Event, every: float, kills: Counter, spare
                 (spared,),
             ).fetchone()[0]
             kills["killed"] += killed
+
+
+def _drop_pooled_connections() -> None:
+    """This process's pooled connections were cut too: open fresh ones for the witness."""
+    connection.close()
+    if hasattr(connection, "close_pool"):
+        connection.close_pool()
 
 
 def _own_backend() -> int:

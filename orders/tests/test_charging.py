@@ -5,9 +5,10 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
-from orders import charging
+from orders import charging, transitions
 from orders.models import Order
 from orders.tasks import charge_order_task
 from tests.factories import make_order
@@ -222,3 +223,27 @@ def test_a_refused_api_key_holds_the_order_and_never_fails_it_for_our_mistake(
     provider.configure(api_key=provider.defaults["api_key"])  # the key is fixed: the next attempt charges
 
     assert charging.charge_order(order.id, timeout=5) is charging.Outcome.PAID
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_cut_while_recording_the_charge_is_replaced_and_the_order_paid(
+    provider, products, monkeypatch
+):
+    """A database restart leaves dead connections in the pool: the record is tried once more."""
+    order = make_order(product=products["mug"])
+    real_mark_paid = transitions.mark_paid
+    calls = []
+
+    def dies_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise OperationalError("terminating connection due to administrator command")
+        return real_mark_paid(*args, **kwargs)
+
+    monkeypatch.setattr(transitions, "mark_paid", dies_once)
+
+    assert charging.charge_order(order.id, timeout=5) is charging.Outcome.PAID
+
+    order.refresh_from_db()
+    assert len(calls) == 2 and order.status == "paid"
+    assert [c["id"] for c in provider.charges_for(order)] == [order.charge_id]
