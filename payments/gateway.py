@@ -126,7 +126,8 @@ def charge(request: ChargeRequest, *, timeout: float) -> ChargeResult:
         except (KeyError, TypeError, ValueError) as exc:
             unreadable = f"payment provider answered 200 with an unreadable charge: {exc!r}"
             raise PaymentOutcomeUnknown(unreadable) from exc
-    error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+    found = answer.get("error")
+    error: dict = found if isinstance(found, dict) else {}
     message = error.get("message") or f"HTTP {status}"
     if status == 402:
         raise PaymentDeclined(message)

@@ -17,7 +17,6 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from devstack.stack import Stack
 from orders.models import Order
 from orders.outbox import Outbox
 from orders.publishing import drain_outbox, drain_outbox_before_exit
@@ -258,7 +257,7 @@ def test_what_an_exiting_process_cannot_publish_in_time_is_logged_and_left_to_th
 
 
 @pytest.fixture
-def lingering_web(stack: Stack, transactional_db, products, empty_queue):
+def lingering_web(stack, transactional_db, products, empty_queue):
     """gunicorn (one worker process) on the test database, whose outbox holds ids for 30 s."""
     web = stack.start_web(
         name="web-outbox", workers=1, threads=4, DATABASE_URL=database_url(),
