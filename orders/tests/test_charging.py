@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from orders import charging, transitions
+from orders import charging, tasks, transitions
 from orders.models import Order
 from orders.tasks import charge_order_task
 from tests.factories import make_order
@@ -247,3 +247,30 @@ def test_a_connection_cut_while_recording_the_charge_is_replaced_and_the_order_p
     order.refresh_from_db()
     assert len(calls) == 2 and order.status == "paid"
     assert [c["id"] for c in provider.charges_for(order)] == [order.charge_id]
+
+
+class _RecordingTask:
+    """What `orders.tasks._charge` asks of its Celery task: its retries so far, and `retry`."""
+
+    def __init__(self):
+        self.request = type("Request", (), {"retries": 0})()
+        self.retried_with: dict = {}
+
+    def retry(self, **options):
+        self.retried_with = options
+        return RuntimeError("retry")  # the task raises what retry returns
+
+
+@pytest.mark.django_db
+def test_a_job_that_comes_before_its_order_is_due_waits_in_sqs_not_in_the_worker(provider, products):
+    """The retry is an SQS message delay (DelaySeconds), not an ETA task held in a worker's memory."""
+    order = make_order(product=products["mug"])
+    Order.objects.filter(pk=order.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=30))
+    task = _RecordingTask()
+
+    with pytest.raises(RuntimeError, match="retry"):
+        tasks._charge(task, str(order.id))
+
+    assert task.retried_with["countdown"] == 0
+    assert 29 <= task.retried_with["delay_seconds"] <= 30
+    assert provider.stats()["requests"] == 0
