@@ -21,9 +21,11 @@ from payments import gateway
 from payments.exceptions import (
     PaymentDeclined,
     PaymentError,
+    PaymentInFlight,
     PaymentNotAuthorized,
     PaymentOutcomeUnknown,
     PaymentRejected,
+    PaymentTimeout,
     PaymentUnavailable,
 )
 
@@ -150,9 +152,10 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
         # It may have charged. Never a failure: wait until the provider has settled this request,
         # then the same key gets its answer replayed (or, past the attempts, a lookup tells).
         settle = settings.PAYMENT_SETTLE_SECONDS
+        _log_no_answer(order_id, exc)
         return _record(
             order_id, transitions.release, Outcome.RETRY, token=token,
-            detail=f"outcome unknown ({exc}); the same key again in {settle}s",
+            detail=f"payment outcome not known yet ({_in_words(exc)}); tried again in {settle}s",
             not_before=started + timedelta(seconds=settle),
         )  # fmt: skip
     except PaymentUnavailable as exc:
@@ -160,7 +163,8 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
         # what earlier attempts (which may have reached it) did: after they have all settled.
         last = order.attempts >= settings.PAYMENT_MAX_ATTEMPTS
         not_before = started + timedelta(seconds=settings.PAYMENT_SETTLE_SECONDS) if last else None
-        detail = f"{exc}; " + ("the provider's books decide next" if last else "will retry")
+        _log_no_answer(order_id, exc)
+        detail = f"{_in_words(exc)}; " + ("the provider's books decide next" if last else "will retry")
         return _record(
             order_id, transitions.release, Outcome.RETRY, token=token, detail=detail, not_before=not_before
         )
@@ -171,6 +175,27 @@ def _charge(order_id: uuid.UUID, *, timeout: float) -> Outcome:
         order_id, transitions.mark_paid, Outcome.PAID, token=token, charge_id=result.charge_id,
         detail=detail, order=order,
     )  # fmt: skip
+
+
+def _in_words(exc: PaymentUnavailable) -> str:
+    """What an order's history (shown to whoever holds its id) says of a missing answer: never the
+    exception's text, which can name the provider's host and our client library's internals."""
+    if isinstance(exc, PaymentInFlight):
+        return "the provider was still working on it"
+    if isinstance(exc, PaymentTimeout):
+        return "the provider did not answer in time"
+    if isinstance(exc, PaymentOutcomeUnknown):
+        return "the provider's answer was lost or unreadable"
+    return "the provider could not be reached"
+
+
+def _log_no_answer(order_id: uuid.UUID, exc: PaymentUnavailable) -> None:
+    log.info(
+        "order %s: no definite answer from the provider: %s",
+        order_id,
+        exc,
+        extra={"order_id": str(order_id), "error": type(exc).__name__},
+    )
 
 
 def _settle_by_lookup(order: Order, token: int) -> Outcome:

@@ -274,3 +274,15 @@ def test_a_job_that_comes_before_its_order_is_due_waits_in_sqs_not_in_the_worker
     assert task.retried_with["countdown"] == 0
     assert 29 <= task.retried_with["delay_seconds"] <= 30
     assert provider.stats()["requests"] == 0
+
+
+@pytest.mark.django_db
+def test_the_orders_history_says_what_happened_in_words_never_the_providers_host(products, settings):
+    settings.PAYMENT_PROVIDER_URL = "http://127.0.0.1:9"  # nothing listens: the connection is refused
+    order = make_order(product=products["mug"])
+
+    assert charging.charge_order(order.id, timeout=2) is charging.Outcome.RETRY
+
+    detail = order.events.get(from_status="processing", to_status="accepted").detail
+    assert "could not be reached" in detail
+    assert "127.0.0.1" not in detail and "Error" not in detail
