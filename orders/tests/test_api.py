@@ -1,6 +1,7 @@
 """Checkout API: shapes, status codes, and bad input that must change nothing."""
 
 import json
+import time
 import uuid
 
 import pytest
@@ -207,3 +208,21 @@ def test_the_admin_shows_the_whole_email_and_the_charge_id(admin_client, product
 )
 def test_mask_email(email, masked):
     assert mask_email(email) == masked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_checkout_ends_inside_the_requests_own_deadline_not_gunicorns(
+    api, products, published_jobs, provider, settings
+):
+    """gunicorn's gthread workers never kill a slow request: the view gives the charge only what is
+    left of WEB_TIMEOUT_SECONDS (less the time it keeps for recording), whatever the sync timeout."""
+    settings.WEB_TIMEOUT_SECONDS = 7  # 7 - 5 s for recording = 2 s for the provider
+    settings.SYNC_PAYMENT_TIMEOUT_SECONDS = 30
+    provider.configure(latency_seconds=6, concurrency=0)
+    started = time.monotonic()
+
+    response = post(api, "/api/orders/sync", GOOD)
+
+    assert response.status_code == 504
+    assert time.monotonic() - started < 4
+    assert Order.objects.get(pk=response.json()["id"]).status == "accepted"
