@@ -182,6 +182,15 @@ def _finish(lab: Lab, name: str, crowd: Checkouts, since: datetime, timeout: flo
 # --- the scenarios ----------------------------------------------------------------------------
 
 
+def _crowd_at(lab: Lab, sync: int, asynchronous: int, **knobs) -> tuple[datetime, Checkouts]:
+    """The provider set to `knobs` (no concurrency limit), two workers and a sweeper, then the crowd."""
+    since = timezone.now()
+    lab.sandbox.reset(concurrency=0, **knobs)
+    lab.start_workers(2)
+    lab.start_sweeper()
+    return since, checkout_crowd(lab, sync=sync, asynchronous=asynchronous)
+
+
 def provider_409(
     lab: Lab,
     *,
@@ -195,11 +204,9 @@ def provider_409(
     """Sync checkouts time out (SYNC_PAYMENT_TIMEOUT_SECONDS < the charge) and are handed to the
     workers while the provider still works on them; some charges outlast the settle wait too, so
     workers meet the key in flight and get 409s."""
-    since = timezone.now()
-    lab.sandbox.reset(latency_seconds=latency, concurrency=0, slow_rate=slow_rate, slow_seconds=slow_seconds)
-    lab.start_workers(2)
-    lab.start_sweeper()
-    crowd = checkout_crowd(lab, sync=sync, asynchronous=asynchronous)
+    since, crowd = _crowd_at(
+        lab, sync, asynchronous, latency_seconds=latency, slow_rate=slow_rate, slow_seconds=slow_seconds
+    )
     return _finish(lab, "provider-409", crowd, since, timeout)
 
 
@@ -215,14 +222,10 @@ def lost_answer(
 ) -> dict:
     """The provider charges and the answer never arrives (the connection drops), or arrives as a 500
     that the key then replays for ever: only the same key later, or the books, tell the truth."""
-    since = timezone.now()
-    lab.sandbox.reset(
-        latency_seconds=latency, concurrency=0, lost_answer_rate=lost_rate,
+    since, crowd = _crowd_at(
+        lab, sync, asynchronous, latency_seconds=latency, lost_answer_rate=lost_rate,
         error_after_charge_rate=error_after_charge_rate,
     )  # fmt: skip
-    lab.start_workers(2)
-    lab.start_sweeper()
-    crowd = checkout_crowd(lab, sync=sync, asynchronous=asynchronous)
     return _finish(lab, "lost-answer", crowd, since, timeout)
 
 
@@ -238,15 +241,11 @@ def slow_drip(
     """Every first answer is dripped over twice the order lease, so no per-read timeout fires; a
     third of them are 500s after charging. A call must end inside its lease (the wall-clock
     deadline), and a stale attempt must change nothing (fencing)."""
-    since = timezone.now()
     drip = 2.0 * settings.ORDER_LEASE_SECONDS
-    lab.sandbox.reset(
-        latency_seconds=latency, concurrency=0, drip_rate=drip_rate, drip_seconds=drip,
+    since, crowd = _crowd_at(
+        lab, 0, asynchronous, latency_seconds=latency, drip_rate=drip_rate, drip_seconds=drip,
         error_after_charge_rate=error_after_charge_rate,
     )  # fmt: skip
-    lab.start_workers(2)
-    lab.start_sweeper()
-    crowd = checkout_crowd(lab, sync=0, asynchronous=asynchronous)
     ids = crowd.order_ids
     wait_settled(ids, timeout=timeout)
     expired = OrderEvent.objects.filter(order_id__in=ids, detail__startswith="lease expired").count()

@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -150,15 +151,24 @@ class _Forbidden(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextmanager
+def provider_of_our_own(settings, handler: type[http.server.BaseHTTPRequestHandler]):
+    """A hand-written provider on a free loopback port, as the gateway's provider URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.PAYMENT_PROVIDER_URL = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def forbidding_provider(settings):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forbidden)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.PAYMENT_PROVIDER_URL = f"http://127.0.0.1:{server.server_port}"
-    yield
-    server.shutdown()
-    server.server_close()
+    with provider_of_our_own(settings, _Forbidden):
+        yield
 
 
 def test_a_403_is_a_configuration_error_too(forbidding_provider):
@@ -226,14 +236,8 @@ class _DrippingHeaders(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def dripping_provider(settings):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DrippingHeaders)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.PAYMENT_PROVIDER_URL = f"http://127.0.0.1:{server.server_port}"
-    yield
-    server.shutdown()
-    server.server_close()
+    with provider_of_our_own(settings, _DrippingHeaders):
+        yield
 
 
 def test_a_provider_dripping_its_headers_is_cut_off_at_the_deadline_too(dripping_provider):
