@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     database = choose_database(config, folder)
     print(f"Database: {database.description}", file=sys.stderr, flush=True)
     env = {
-        **Timeouts.derive(payment=payment_timeout(config)).as_env(),  # the rest of the chain follows
+        # The rest of the chain follows. The provider's own timeout is the workers' wait: at the
+        # seed's limit of 1 a charge queues behind every other worker's, and the sandbox must not
+        # time it out before the worker gives up (it would come back as an unknown outcome).
+        **Timeouts.derive(payment=payment_timeout(config), provider=payment_timeout(config)).as_env(),
         "SQS_WAIT_TIME_SECONDS": str(POLL_SECONDS),  # a killed worker's open poll must not hold a job long
     }
     bench = Bench.start(

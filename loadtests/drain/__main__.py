@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     database = fresh_database(run_dir, "flashsale_drain")
     timeout = math.ceil(max(args.workers) * args.latency * 1.2 + 30)  # a limit-1 provider queues charges
-    env = {**Timeouts.derive(payment=timeout).as_env(), "SQS_WAIT_TIME_SECONDS": str(POLL_SECONDS)}
+    # The provider's own timeout as long as the workers' wait (its queue must not time charges out).
+    timeouts = Timeouts.derive(payment=timeout, provider=timeout)
+    env = {**timeouts.as_env(), "SQS_WAIT_TIME_SECONDS": str(POLL_SECONDS)}
     bench = Bench.start(run_dir, database=database, env=env, PAYMENT_LATENCY_SECONDS=str(args.latency))
     # The study reads orders through Django, so it loads once the bench has set Django up.
     from .study import run
