@@ -150,17 +150,19 @@ def finish(reservation: Reservation, response: StoredResponse, *, order_id: Any 
 
 
 def abandon(reservation: Reservation) -> None:
-    """Forget the key after a failure the client should retry (a 5xx), unless an order was placed
-    under it: then the key stays bound to that order, and a retry resumes it once the lock is free."""
+    """After a failure the client should retry (a 5xx): forget the key if no order was placed under
+    it, so the retry runs afresh; else keep it bound to that order and unlock it, so the retry
+    resumes the order at once instead of waiting out the lock."""
     placed = Order.objects.filter(pk=OuterRef("order_uuid"))
+    ours = IdempotencyKey.objects.filter(
+        scope=reservation.scope,
+        key=reservation.key,
+        state=IdempotencyKey.State.IN_PROGRESS,
+        locked_until=reservation.locked_until,
+    )
     try:
-        IdempotencyKey.objects.filter(
-            ~Exists(placed),
-            scope=reservation.scope,
-            key=reservation.key,
-            state=IdempotencyKey.State.IN_PROGRESS,
-            locked_until=reservation.locked_until,
-        ).delete()
+        ours.filter(~Exists(placed)).delete()
+        ours.update(locked_until=timezone.now())
     except DatabaseError:
         # The database is what failed; the key's lock runs out after IDEMPOTENCY_LOCK_SECONDS.
         log.warning(

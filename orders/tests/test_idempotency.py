@@ -190,6 +190,10 @@ def test_a_failed_request_forgets_its_key_only_if_no_order_was_placed_under_it(p
     idempotency.abandon(placed)
 
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["order-placed"]
+    # ...unlocked: the client's retry resumes that order at once, rather than a 409 until the lock ends.
+    resumed = idempotency.begin("checkout-async", "order-placed", "print")
+    assert isinstance(resumed, idempotency.Reservation)
+    assert resumed.resumed and resumed.order_id == placed.order_id
 
 
 @pytest.mark.django_db
