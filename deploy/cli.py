@@ -54,7 +54,7 @@ def per_worker_rate(report: str | None, latency: float, concurrency: int) -> tup
     if not path:
         raise SystemExit("no reports/*/results.json; run `make experiment` or leave out --report")
     try:
-        run = results.worker_efficiency(results.scaling_runs(path[0]), concurrency)
+        run = results.worker_efficiency(results.worker_runs(path[0]), concurrency)
     except results.ResultsError as exc:
         raise SystemExit(f"{path[0]}: {exc}") from exc
     return run.measured_rate / run.workers, f"measured: {run.name} in {path[0]}"

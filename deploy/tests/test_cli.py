@@ -7,11 +7,15 @@ command reads, and make the ECS services, the scalable target and an alarm with 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from deploy import cli
+from loadtests.drain.results import DrainRun
+from loadtests.study.results import Environment, Parameters, StudyResults
 
 
 def queues_template(name: str) -> dict:
@@ -145,3 +149,55 @@ def test_build_dry_run_prints_the_docker_commands(deploy_env, capsys):
     out = capsys.readouterr().out
     assert "docker build --platform linux/amd64 -f deploy/Dockerfile" in out
     assert "docker push" in out and ":v1" in out
+
+
+# --- recommend --report: the lab's results.json, written by the lab's own dataclasses -----------------
+
+
+def drain_run(workers: int, provider_limit: int, rate: float, *, task_errors: int = 0) -> DrainRun:
+    ideal = min(workers, provider_limit or workers) / 3.0
+    return DrainRun(
+        name=f"drain-w{workers}-l{provider_limit}", workers=workers, provider_limit=provider_limit,
+        latency=3.0, orders=workers * 8, paid=workers * 8, failed=0, charged_twice=0, not_charged=0,
+        task_errors=task_errors, seconds=workers * 8 / rate, rate=rate, ideal_rate=ideal,
+        efficiency=rate / ideal, overhead_ms=60.0, provider_peak=min(workers, provider_limit or workers),
+        worker_rss_mb=80.0, cpu_seconds={"worker": 2.0, "machine": 9.0, "wall": 25.0},
+    )  # fmt: skip
+
+
+def blank(cls: type) -> object:
+    """Placeholders for the run's parameters and environment: recommend reads neither."""
+    empty = {"list": [], "dict": {}, "int": 0, "float": 0.0, "bool": False}
+    return cls(**{f.name: empty.get(str(f.type).split("[")[0], "") for f in dataclasses.fields(cls)})
+
+
+@pytest.fixture
+def lab_report(tmp_path) -> Path:
+    """A report folder whose results.json the lab's writer made: three drain runs, one usable."""
+    results = StudyResults(
+        parameters=blank(Parameters),
+        environment=blank(Environment),
+        drain=[
+            drain_run(20, 0, 6.2),  # the workers alone: this one
+            drain_run(20, 1, 0.33),  # the provider's limit, not the workers'
+            drain_run(200, 0, 66.0, task_errors=2),  # a run with errors does not count
+        ],
+    )
+    results.dump(tmp_path / "results.json")
+    return tmp_path
+
+
+def test_recommend_takes_the_per_thread_rate_from_a_lab_report(lab_report, capsys):
+    assert cli.main(["recommend", "--report", str(lab_report), "--concurrency", "20", "--rate", "60"]) == 0
+
+    out = capsys.readouterr().out
+    assert f"per worker thread: 0.310 orders/s (measured: drain-w20-l0 in {lab_report})" in out
+    assert "per task: 20 threads × 0.310 = 6.20 orders/s" in out
+    assert "60 orders/s needs 10 worker tasks" in out
+
+
+def test_recommend_refuses_a_report_of_a_schema_it_cannot_read(lab_report):
+    (lab_report / "results.json").write_text(json.dumps({"schema": 99}))
+
+    with pytest.raises(SystemExit, match="results schema 99"):
+        cli.main(["recommend", "--report", str(lab_report)])

@@ -257,3 +257,17 @@ def test_recommend_workers_takes_the_drain_studys_efficiency(report):
         in (out.getvalue())
     )
     assert "Recommended workers:" in out.getvalue()
+
+
+def test_deploy_recommend_reads_the_per_thread_rate_from_the_report(report):
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy", "recommend", "--report", str(report), "--concurrency", "3"],
+        cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    drain = next(r for r in results(report)["drain"] if r["workers"] == 3 and r["provider_limit"] == 0)
+    per_thread = drain["rate"] / 3
+    assert f"per worker thread: {per_thread:.3f} orders/s (measured: {drain['name']} in {report})" in (
+        result.stdout
+    )

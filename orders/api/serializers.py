@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from config.errors import ErrorOutput
 from orders.checkout import MAX_LINES, MAX_QUANTITY
-from orders.models import CheckoutMode, Order, OrderStatus
+from orders.models import CheckoutMode, FailureCode, Order, OrderStatus
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -68,6 +68,24 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}{'*' * max(len(local) - 1, 2)}@{domain}"
 
 
+# What a customer is told when an order failed, by `Order.failure_code`. The stored
+# `failure_reason` (the provider's message, or our technical text) is for staff: the admin shows it.
+FAILURE_REASONS: dict[str, str] = {
+    FailureCode.DECLINED: "Your card was declined; nothing was charged.",
+    FailureCode.REJECTED: "The payment provider refused the payment request; nothing was charged.",
+    # Failed `unavailable` only once the provider's books showed no charge for the order's key.
+    FailureCode.UNAVAILABLE: "The payment provider could not be reached; nothing was charged.",
+}
+FAILED_WITHOUT_CODE = "The payment did not go through."  # failed before codes were recorded
+
+
+def failure_reason(order: Order) -> str:
+    """Why the order failed, in a plain sentence for its customer; "" unless it failed."""
+    if order.status != OrderStatus.FAILED:
+        return ""
+    return FAILURE_REASONS.get(order.failure_code, FAILED_WITHOUT_CODE)
+
+
 class OrderOutput(serializers.Serializer):
     """The order as anyone holding its id may see it: the email masked, no provider charge id."""
 
@@ -77,7 +95,12 @@ class OrderOutput(serializers.Serializer):
     email = serializers.SerializerMethodField(help_text="The customer's email, masked: `a**@example.com`.")
     currency = serializers.CharField()
     total = serializers.DecimalField(max_digits=12, decimal_places=2)
-    failure_reason = serializers.CharField(help_text="Why a failed order failed; empty otherwise.")
+    failure_reason = serializers.SerializerMethodField(
+        help_text=(
+            "Why a failed order failed, a plain sentence for the customer (the provider's own message "
+            "is for staff); empty otherwise."
+        )
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     paid_at = serializers.DateTimeField(allow_null=True)
@@ -86,6 +109,9 @@ class OrderOutput(serializers.Serializer):
 
     def get_email(self, order: Order) -> str:
         return mask_email(order.email)
+
+    def get_failure_reason(self, order: Order) -> str:
+        return failure_reason(order)
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -1,5 +1,6 @@
 """Checkout API: shapes, status codes, and bad input that must change nothing."""
 
+import html
 import json
 import time
 import uuid
@@ -9,9 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from orders import transitions
+from orders import charging, transitions
 from orders.api.serializers import mask_email
 from orders.models import Order, OrderEvent
+from tests.factories import make_order
 
 GOOD = {"email": "buyer@example.com", "items": [{"sku": "sneakers", "quantity": 2}]}
 
@@ -201,6 +203,73 @@ def test_the_admin_shows_the_whole_email_and_the_charge_id(admin_client, product
     page = admin_client.get(f"/admin/orders/order/{order_id}/change/").content.decode()
 
     assert "buyer@example.com" in page and "ch_secret123" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("code", "stored", "shown"),
+    [
+        ("declined", "Do not honor (issuer code 05)", "Your card was declined; nothing was charged."),
+        (
+            "rejected",
+            "payment provider rejected the request (400): metadata.order_id: too long",
+            "The payment provider refused the payment request; nothing was charged.",
+        ),
+        (
+            "unavailable",
+            "payment provider unavailable after 5 attempts; its books show no charge for this order",
+            "The payment provider could not be reached; nothing was charged.",
+        ),
+        # Failed before failure codes were recorded: nothing known to say more than this.
+        (
+            "",
+            "HTTPSConnectionPool(host='pay.example', port=443): Read timed out.",
+            "The payment did not go through.",
+        ),
+    ],
+)
+def test_a_failed_order_tells_its_customer_a_plain_reason_and_keeps_the_providers_text_for_staff(
+    api, admin_client, products, published_jobs, code, stored, shown
+):
+    order_id = post(api, "/api/orders/async", GOOD).json()["id"]
+    transitions.claim(order_id, lease_seconds=60)
+    transitions.mark_failed(order_id, token=1, reason=stored, code=code)
+
+    data = api.get(f"/api/orders/{order_id}").json()
+    staff_page = html.unescape(admin_client.get(f"/admin/orders/order/{order_id}/change/").content.decode())
+
+    assert (data["status"], data["failure_reason"]) == ("failed", shown)
+    assert stored in staff_page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["accepted", "processing", "paid"])
+def test_an_order_that_has_not_failed_has_no_failure_reason(api, products, status):
+    order_id = make_order(product=products["mug"], status=status).id
+
+    assert api.get(f"/api/orders/{order_id}").json()["failure_reason"] == ""
+
+
+@pytest.mark.django_db
+def test_an_order_failed_by_an_unreachable_provider_never_shows_the_providers_host(
+    api, products, published_jobs, provider, settings
+):
+    settings.PAYMENT_MAX_ATTEMPTS = 1
+    settings.PAYMENT_SETTLE_SECONDS = 0
+    sandbox = settings.PAYMENT_PROVIDER_URL
+    settings.PAYMENT_PROVIDER_URL = "http://127.0.0.1:9"  # nothing listens: urllib3 names host and port
+    order_id = uuid.UUID(post(api, "/api/orders/async", GOOD).json()["id"])
+    assert charging.charge_order(order_id, timeout=2) is charging.Outcome.RETRY
+    settings.PAYMENT_PROVIDER_URL = sandbox  # its books answer: no charge for this order
+    assert charging.charge_order(order_id, timeout=2) is charging.Outcome.FAILED
+
+    body = api.get(f"/api/orders/{order_id}").content.decode()
+
+    data = json.loads(body)
+    assert data["failure_reason"] == "The payment provider could not be reached; nothing was charged."
+    assert [e["to"] for e in data["events"]] == ["accepted", "processing", "accepted", "processing", "failed"]
+    for leak in ("127.0.0.1", "port=9", "Errno", "Error", "urllib3", "Connection refused"):
+        assert leak not in body
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def test_a_declined_sync_order_is_402_and_ends_failed_with_the_reason(shop, prov
     assert response.status_code == 402
     data = response.json()
     assert data["status"] == "failed"
-    assert data["failure_reason"] == "Your card was declined."
+    assert data["failure_reason"] == "Your card was declined; nothing was charged."
     assert [e["to"] for e in data["events"]] == ["accepted", "processing", "failed"]
     assert provider.stats()["charges"] == 0
 

@@ -130,4 +130,38 @@ def test_check_deploy_with_production_settings_reports_no_issue():
     result = manage("check", "--deploy", "--fail-level", "WARNING")
 
     assert result.returncode == 0, result.stderr
+    # The one silenced: security.W021, HSTS preload left off on purpose (opt-in, below).
+    assert "System check identified no issues (1 silenced)." in result.stdout
+
+
+@pytest.mark.integration
+def test_check_deploy_with_hsts_preload_opted_in_silences_nothing():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", DJANGO_SECURE_HSTS_PRELOAD="1")
+
+    assert result.returncode == 0, result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+HSTS_HEADER = (
+    "from django.test import Client; "
+    "response = Client(HTTP_HOST='shop.example.com').get('/api/no-such-page', secure=True); "
+    "print('HSTS:', response.headers['Strict-Transport-Security'])"
+)
+
+
+def hsts_header(**env: str) -> str:
+    result = manage("shell", "-c", HSTS_HEADER, **env)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("HSTS: ")]
+    return line.removeprefix("HSTS: ")
+
+
+@pytest.mark.integration
+def test_production_sends_hsts_for_a_year_with_subdomains_but_not_preload_by_default():
+    # A preload listing is baked into browsers and takes months to undo: asked for, never assumed.
+    assert hsts_header() == "max-age=31536000; includeSubDomains"
+
+
+@pytest.mark.integration
+def test_hsts_preload_is_sent_only_when_the_operator_opts_in():
+    assert hsts_header(DJANGO_SECURE_HSTS_PRELOAD="1") == "max-age=31536000; includeSubDomains; preload"

@@ -11,9 +11,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from orders import checkout
+from orders import checkout, transitions
 from orders.models import Order
 from shop.models import Product
+from tests.factories import make_order
 
 pytestmark = pytest.mark.browser
 
@@ -160,3 +161,22 @@ def test_a_product_selling_out_while_the_customer_chooses_is_explained_and_the_f
     assert chromium.find_element(By.CSS_SELECTOR, "td.stock[data-sku=sneakers]").text == "Sold out"
     assert chromium.find_element(By.NAME, "email").get_attribute("value") == "shopper@example.com"
     assert Order.objects.count() == 1  # the faster customer's
+
+
+def test_a_failed_orders_page_gives_the_customer_the_plain_reason(chromium, live_server, products):
+    order = make_order(product=products["mug"], status="processing")
+    transitions.mark_failed(
+        order.id, token=0, code="unavailable",
+        reason="payment provider unavailable after 5 attempts; its books show no charge for this order",
+    )  # fmt: skip
+
+    chromium.get(f"{live_server.url}/orders/{order.id}")
+
+    WebDriverWait(chromium, 10).until(
+        ec.text_to_be_present_in_element_attribute((By.ID, "status"), "data-status", "failed")
+    )
+    assert chromium.find_element(By.ID, "status").text == "failed"
+    assert chromium.find_element(By.ID, "outcome").text == (
+        "Your order was not paid. The payment provider could not be reached; nothing was charged."
+    )
+    assert chromium.find_element(By.CSS_SELECTOR, "#steps li.failed").text.startswith("Failed")

@@ -42,7 +42,7 @@
   }
 
   function render(order) {
-    statusEl.textContent = order.status + (order.failure_reason ? " (" + order.failure_reason + ")" : "");
+    statusEl.textContent = order.status;
     statusEl.dataset.status = order.status;
     totalEl.textContent = "Total: " + order.total + " " + order.currency;
     renderSteps(order);
@@ -57,8 +57,8 @@
     noteEl.hidden = !(order.status === "accepted" && Date.now() - waitingSince > LONG_WAIT_MS);
     if (order.status === "paid") outcomeEl.textContent = "Paid. Thank you for your order!";
     if (order.status === "failed") {
-      outcomeEl.textContent = "The payment did not go through, so you were not charged. Reason: " +
-        order.failure_reason;
+      // The API's reason is a whole sentence for the customer ("…; nothing was charged.").
+      outcomeEl.textContent = "Your order was not paid. " + order.failure_reason;
     }
   }
 
