@@ -83,7 +83,8 @@ def retry_failed(order_id: uuid.UUID) -> ActionResult:
             key_note = "a new provider key (the last one was declined)"
         else:
             key_note = "the same provider key (a charge that landed is replayed, not repeated)"
-        detail = f"retry from the operations console after: {order.failure_reason}"[:180]
+        failure = transitions.failure_in_words(order.failure_code, order.failure_reason)
+        detail = f"retry from the operations console after: {failure}"[:180]
         detail = f"{detail}; {key_note}" + (f"; reserved {lines} again" if lines else "")
         try:
             transitions.transition(

@@ -26,7 +26,7 @@ from observability import metrics
 from shop import services as stock
 
 from .exceptions import IllegalTransition, TransitionConflict
-from .models import Order, OrderEvent, OrderItem
+from .models import FailureCode, Order, OrderEvent, OrderItem
 from .models import OrderStatus as S
 from .sql import column, columns, table
 
@@ -333,19 +333,33 @@ def _count_paid(order_id: Any, order: Order | None, paid_at: Any) -> None:
     transaction.on_commit(lambda: _settled(S.PAID, mode, (paid_at - created_at).total_seconds()))
 
 
+# What a failed order's history says (anyone holding the order's id reads it): plain words by code.
+# The provider's own text stays in `Order.failure_reason`, for staff.
+FAILURES_IN_WORDS: dict[str, str] = {
+    FailureCode.DECLINED: "payment declined",
+    FailureCode.REJECTED: "payment request refused by the provider",
+    FailureCode.UNAVAILABLE: "payment provider unavailable, and its books show no charge",
+}
+
+
+def failure_in_words(code: str, reason: str) -> str:
+    """The history's words for a failure: by its code; an order failed before codes, its reason."""
+    return FAILURES_IN_WORDS.get(code, reason)
+
+
 @transaction.atomic
 def mark_failed(
     order_id: Any, *, token: int, reason: str, code: str = "", order: Order | None = None
 ) -> None:
     """processing → failed; the order's reserved units go back on sale. `token`: the claim's;
-    `code`: a FailureCode."""
+    `code`: a FailureCode (the event says it in words; `reason` is kept for staff)."""
     reason = reason[:255]
     units, lines = reserved_units(order_id)
     transition(
         order_id,
         S.PROCESSING,
         S.FAILED,
-        detail=_with_stock_note(reason, lines and f"released {lines} to stock"),
+        detail=_with_stock_note(failure_in_words(code, reason), lines and f"released {lines} to stock"),
         only_if=Q(claim_token=token),
         failure_reason=reason,
         failure_code=code,

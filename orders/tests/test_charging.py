@@ -286,3 +286,18 @@ def test_the_orders_history_says_what_happened_in_words_never_the_providers_host
     detail = order.events.get(from_status="processing", to_status="accepted").detail
     assert "could not be reached" in detail
     assert "127.0.0.1" not in detail and "Error" not in detail
+
+
+@pytest.mark.django_db
+def test_a_rejected_order_keeps_the_providers_text_for_staff_and_its_history_says_it_in_words(
+    provider, products, settings
+):
+    settings.PAYMENT_PROVIDER_API_KEY = provider.defaults["api_key"]
+    order = make_order(product=products["mug"])
+    Order.objects.filter(pk=order.pk).update(total="0.00")  # the provider refuses an amount of 0
+
+    assert charging.charge_order(order.id, timeout=5) is charging.Outcome.FAILED
+
+    order.refresh_from_db()
+    assert order.failure_code == "rejected" and "400" in order.failure_reason
+    assert order.events.get(to_status="failed").detail == "payment request refused by the provider"
