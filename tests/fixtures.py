@@ -17,7 +17,7 @@ from django.db import connection, connections
 from devstack.stack import Process, Stack
 from orders.jobs import JobsDepth
 from orders.models import Order
-from orders.publishing import drain_outbox
+from orders.publishing import drain_outbox, publish_in_background, publish_payment_jobs
 from queues.sqs import ensure_queues, sqs_client
 from sandbox.client import SandboxClient
 from shop.models import Product
@@ -180,8 +180,22 @@ def jobs(monkeypatch) -> Iterator[RecordingJobs]:
     otherwise be published to the next test's recorder."""
     recorder = RecordingJobs()
     monkeypatch.setattr("orders.jobs.payment_jobs", lambda: recorder)
+    monkeypatch.setattr("orders.checkout.publish_in_background", _publish_inline_inside_a_sqlite_test)
     yield recorder
     drain_outbox(timeout=10)
+
+
+def _publish_inline_inside_a_sqlite_test(order_id: uuid.UUID) -> None:
+    """Publish in the calling thread when it holds SQLite's write lock: a test case's transaction.
+
+    The publisher stamps `enqueued_at` once the job is out; from the outbox's thread that UPDATE
+    would wait for the test's transaction, which never ends before the test does. PostgreSQL (and
+    any test outside a transaction) takes the real outbox.
+    """
+    if connection.vendor == "sqlite" and connection.in_atomic_block:
+        publish_payment_jobs([order_id])
+    else:
+        publish_in_background(order_id)
 
 
 @pytest.fixture
