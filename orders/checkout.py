@@ -38,15 +38,18 @@ class Line:
     quantity: int
 
 
-def place_async_order(*, email: str, lines: Sequence[Line], order_id: uuid.UUID | None = None) -> Order:
+def place_async_order(
+    *, email: str, lines: Sequence[Line], order_id: uuid.UUID | None = None, resume: bool = False
+) -> Order:
     """Accept an order now and charge it in the background.
 
     The order row is the outbox: it commits first, the payment job is published after commit
     off the request path (orders.publishing), and an order whose job never got out is
     re-published by the sweeper (orders.recovery). `order_id`: the id an Idempotency-Key reserved
-    for it (orders.idempotency); when an order with that id exists it is the answer, placed once.
+    for it (orders.idempotency). `resume`: an earlier request with that key died holding it, so
+    the order may exist already: then it is the answer, placed once.
     """
-    placed = _existing(order_id)
+    placed = _existing(order_id) if resume else None
     if placed is not None:
         if placed.status == OrderStatus.ACCEPTED:
             publish_in_background(placed.id)  # it may never have got out; a duplicate job is harmless
@@ -57,7 +60,12 @@ def place_async_order(*, email: str, lines: Sequence[Line], order_id: uuid.UUID 
 
 
 def place_sync_order(
-    *, email: str, lines: Sequence[Line], order_id: uuid.UUID | None = None, timeout: float | None = None
+    *,
+    email: str,
+    lines: Sequence[Line],
+    order_id: uuid.UUID | None = None,
+    resume: bool = False,
+    timeout: float | None = None,
 ) -> tuple[Order, charging.Outcome | None]:
     """Accept an order and charge it inside the request, as the slow pre-queue shop did.
 
@@ -66,10 +74,11 @@ def place_sync_order(
     is then finished in the background (its lease runs out, the sweeper hands it to a worker, the
     same provider key replays the charge), and the answer still names it. When the provider gives
     no final answer in time the order is handed to the workers, to be charged exactly once.
-    `order_id`: as for async; an existing order is resumed, never placed twice. `timeout`: how long
+    `order_id`, `resume`: as for async; an existing order is resumed, never placed twice. `timeout`: how long
     the charge may take (the request's own deadline), at most SYNC_PAYMENT_TIMEOUT_SECONDS.
     """
-    order = _existing(order_id) or _place(email=email, lines=lines, mode=CheckoutMode.SYNC, order_id=order_id)
+    placed = _existing(order_id) if resume else None
+    order = placed or _place(email=email, lines=lines, mode=CheckoutMode.SYNC, order_id=order_id)
     limit = (
         settings.SYNC_PAYMENT_TIMEOUT_SECONDS
         if timeout is None
@@ -93,11 +102,11 @@ def place_sync_order(
 
 
 def _existing(order_id: uuid.UUID | None) -> Order | None:
-    """The order already placed under this id (a retry of the same Idempotency-Key), with its history."""
+    """The order already placed under this id (a resumed Idempotency-Key), with its history."""
     return None if order_id is None else order_with_history(order_id)
 
 
-def _place(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None, order_id=None) -> Order:
+def _place(*, email: str, lines: Sequence[Line], mode: str, order_id=None) -> Order:
     """Write an accepted order, committed: in one statement where it can, else in a transaction.
 
     On PostgreSQL a basket of unlimited products is read and written by one statement
@@ -108,13 +117,11 @@ def _place(*, email: str, lines: Sequence[Line], mode: str, enqueued_at=None, or
     if connection.vendor == "postgresql":
         quantities = _merged(lines)
         if max(quantities.values()) <= MAX_QUANTITY:
-            order, products = _place_in_one_statement(email, quantities, mode, enqueued_at, order_id)
+            order, products = _place_in_one_statement(email, quantities, mode, order_id)
             if order is not None:
                 return order
     with transaction.atomic(durable=True):
-        return create_order(
-            email=email, lines=lines, mode=mode, enqueued_at=enqueued_at, products=products, order_id=order_id
-        )
+        return create_order(email=email, lines=lines, mode=mode, products=products, order_id=order_id)
 
 
 def create_order(
@@ -285,7 +292,7 @@ def _place_sql() -> tuple[str, list[Field]]:
 
 
 def _place_in_one_statement(
-    email: str, quantities: OrderedDict[str, int], mode: str, enqueued_at, order_id: uuid.UUID | None = None
+    email: str, quantities: OrderedDict[str, int], mode: str, order_id: uuid.UUID | None = None
 ) -> tuple[Order | None, dict[str, Product]]:
     """The order as placed by `_place_sql` (None if it placed none) and the basket's products by sku.
 
@@ -294,7 +301,7 @@ def _place_in_one_statement(
     returned, without reading the order back.
     """
     sql, order_fields = _place_sql()
-    order = _new_order(email=email, mode=mode, enqueued_at=enqueued_at, order_id=order_id)
+    order = _new_order(email=email, mode=mode, enqueued_at=None, order_id=order_id)
     transitions.check_transition("", order.status)
     detail = _placed_detail(mode)
     params = {

@@ -120,14 +120,14 @@ class CheckoutApi(APIView):
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            return self.checkout(request, order_id=None)
+            return self.checkout(request, order_id=None, resume=False)
         key = idempotency.check_key(key)
         begun = idempotency.begin(self.scope, key, idempotency.fingerprint(request.data))
         if isinstance(begun, idempotency.StoredResponse):
             return self.replay(begun)
         try:
             try:
-                response = self.checkout(request, order_id=begun.order_id)
+                response = self.checkout(request, order_id=begun.order_id, resume=begun.resumed)
             except Exception as exc:
                 response = self.handle_exception(exc)  # re-raises what DRF does not handle
         except BaseException:
@@ -155,7 +155,7 @@ class CheckoutApi(APIView):
             log_context.bind(order_id=stored.body["id"])
         return Response(stored.body, status=stored.status, headers=headers)
 
-    def checkout(self, request: Request, *, order_id: uuid.UUID | None) -> Response:
+    def checkout(self, request: Request, *, order_id: uuid.UUID | None, resume: bool) -> Response:
         """Place (or, under a resumed Idempotency-Key, resume) the order `order_id` and answer."""
         raise NotImplementedError
 
@@ -180,9 +180,11 @@ class AsyncCheckoutApi(CheckoutApi):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
-    def checkout(self, request: Request, *, order_id: uuid.UUID | None) -> Response:
+    def checkout(self, request: Request, *, order_id: uuid.UUID | None, resume: bool) -> Response:
         form = validated_checkout(request.data)
-        order = checkout.place_async_order(email=form["email"], lines=_lines(form), order_id=order_id)
+        order = checkout.place_async_order(
+            email=form["email"], lines=_lines(form), order_id=order_id, resume=resume
+        )
         return _order_response(order, status.HTTP_202_ACCEPTED)  # as written: nothing read back
 
 
@@ -220,13 +222,13 @@ class SyncCheckoutApi(CheckoutApi):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
-    def checkout(self, request: Request, *, order_id: uuid.UUID | None) -> Response:
+    def checkout(self, request: Request, *, order_id: uuid.UUID | None, resume: bool) -> Response:
         form = validated_checkout(request.data)
         # The request's own deadline, enforced here rather than assumed from gunicorn's --timeout
         # (whose gthread workers never kill a slow request): the charge gets what is left of it.
         left = self.deadline - time.monotonic() - RECORD_MARGIN_SECONDS
         order, outcome = checkout.place_sync_order(
-            email=form["email"], lines=_lines(form), order_id=order_id, timeout=left
+            email=form["email"], lines=_lines(form), order_id=order_id, resume=resume, timeout=left
         )
         if outcome is None:
             return _order_response(order, status.HTTP_202_ACCEPTED, detail=UNCONFIRMED)
