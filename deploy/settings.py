@@ -37,35 +37,87 @@ class ShopSettings:
     log_retention_days: int = 30
     max_receive_count: int = 5  # SQS_MAX_RECEIVE_COUNT
     timeouts: Timeouts = field(default_factory=Timeouts.derive)
-    db_instance: str = "t4g.micro"
-    # What the instance accepts (t4g.micro: PostgreSQL's default formula gives ~80 on 1 GiB), less
-    # room for the operator's psql and RDS's own sessions. Split across every process that may run.
-    db_max_connections: int = 80
-    db_reserved_connections: int = 5
+    # The database sits behind RDS Proxy: every process pools its own client connections to the
+    # proxy, and the proxy multiplexes their transactions onto the instance's connections (Django
+    # keeps a session free of pinning state: no prepared statements, no SET, no advisory locks).
+    # m7g.large (2 vCPU, 8 GiB) holds the lab's sale: ~3 ms of PostgreSQL CPU per order is 0.18 of
+    # a core at 60 orders/s (`python -m deploy plan`); a t4g's CPU credits run out mid-sale.
+    db_instance: str = "m7g.large"
+    db_multi_az: bool = True
+    db_reserved_connections: int = 10  # the operator's psql, RDS's own sessions, a failover's overlap
+    proxy_max_connections_percent: int = 90  # of max_connections, for the proxy's pool
     web_processes: int = 2  # gunicorn processes per web task (WEB_PROCESSES)
+    web_threads: int = 32  # threads per web process (WEB_THREADS)
+    web_max_count: int = 10  # web tasks the web's CPU scaling may reach
+    # A worker thread holds a connection only around its claim and its record, never across the
+    # charge: 10 served 200 threads at η 0.93-0.96 in the drain study (docs/exactly-once.md).
+    worker_pool_size: int = 10
     redis_node: str = "cache.t4g.micro"  # the rate limits' shared counters (REDIS_URL)
 
+    # --- connections: each process's pool, per consumer mode ------------------------------------
     @property
-    def database_processes(self) -> int:
-        """Processes that may hold connections at once: web, workers at their maximum, sweeper, migrate.
-
-        With the Lambda consumer the workers are scaled to 0 and each Lambda environment (up to its
-        maximum concurrency) holds one connection instead; the larger of the two counts.
-        """
-        consumers = max(self.max_workers, self.lambda_max_concurrency)
-        return self.web_count * self.web_processes + consumers + 2
+    def db_max_connections(self) -> int:
+        """The instance's max_connections by RDS's default formula (read `SHOW max_connections`)."""
+        return db_max_connections(self.db_instance)
 
     @property
-    def connections_per_process(self) -> int:
-        """DB_POOL_MAX_SIZE and DATABASE_CONNECTION_BUDGET of every task: all of them fit the instance."""
+    def proxy_connections(self) -> int:
+        """Connections the proxy may open to the instance: its share of max_connections."""
         usable = self.db_max_connections - self.db_reserved_connections
-        per_process = usable // self.database_processes
-        if per_process < 1:
-            raise ValueError(
-                f"{self.database_processes} processes cannot share {usable} database connections: "
-                "a larger instance, RDS Proxy or fewer tasks"
-            )
-        return per_process
+        return min(usable, self.db_max_connections * self.proxy_max_connections_percent // 100)
+
+    def pool_size(self, role: str) -> int:
+        """DB_POOL_MAX_SIZE (= DATABASE_CONNECTION_BUDGET) of one process of `role`.
+
+        web: one per thread, so no request waits for a connection; the proxy makes an idle one
+        free. worker: its measured pool. lambda: one environment, one invocation at a time.
+        sweeper and the one-off tasks (migrate, manage): two.
+        """
+        sizes = {"web": self.web_threads, "worker": self.worker_pool_size, "lambda": 1}
+        return sizes.get(role, 2)
+
+    def processes(self, role: str) -> int:
+        """The most processes of `role` that may run at once (each with its own pool)."""
+        counts = {
+            "web": self.web_max_count * self.web_processes,
+            "worker": self.max_workers,
+            "lambda": self.lambda_max_concurrency,
+            "sweeper": 1,
+            "oneoff": 2,  # migrate during a deploy, and a manage task beside it
+        }
+        return counts[role]
+
+    def roles(self, consumer: str) -> tuple[str, ...]:
+        """The roles that hold connections with `consumer` (ecs | lambda) charging: only its own."""
+        if consumer not in ("ecs", "lambda"):
+            raise ValueError(f"consumer is ecs or lambda, not {consumer!r}")
+        return ("web", "worker" if consumer == "ecs" else "lambda", "sweeper", "oneoff")
+
+    def client_connections(self, consumer: str) -> int:
+        """Client connections to the proxy at the most: every process's full pool."""
+        return sum(self.processes(r) * self.pool_size(r) for r in self.roles(consumer))
+
+    def busy_connections(self, rate: float, consumer: str = "ecs") -> float:
+        """Connections the proxy lends at once at `rate` orders/s: transactions in flight.
+
+        Per order: the accept (one statement, ~2 ms held), the claim and the record (~3 ms each)
+        and the outbox stamp (~1 ms); plus, per process, the sweeper's and the health checks'
+        occasional reads, counted as one each.
+        """
+        seconds_held_per_order = 0.002 + 0.003 + 0.003 + 0.001
+        return rate * seconds_held_per_order + self.processes("sweeper") + self.processes("oneoff")
+
+    def connection_problems(self, rate: float) -> list[str]:
+        """Why this sizing cannot serve `rate` orders/s through the proxy; empty when it can."""
+        problems = []
+        for consumer in ("ecs", "lambda"):
+            busy = self.busy_connections(rate, consumer)
+            if busy > self.proxy_connections * 0.5:
+                problems.append(
+                    f"{consumer}: {busy:.0f} connections busy at {rate:g} orders/s, over half the "
+                    f"proxy's {self.proxy_connections} on {self.db_instance}: a larger instance"
+                )
+        return problems
 
     @property
     def task_rate(self) -> float:
@@ -76,3 +128,27 @@ class ShopSettings:
     def backlog_target(self) -> int:
         """Messages per worker task that one task drains within the acceptable wait (AWS's recipe)."""
         return max(1, math.floor(round(self.acceptable_wait_seconds * self.task_rate, 6)))
+
+
+# RDS instance classes the plan may choose: (vCPU, GiB). Graviton, general purpose then memory.
+DB_INSTANCES: dict[str, tuple[int, int]] = {
+    "t4g.micro": (2, 1),
+    "m7g.large": (2, 8),
+    "m7g.xlarge": (4, 16),
+    "m7g.2xlarge": (8, 32),
+    "m7g.4xlarge": (16, 64),
+    "m7g.8xlarge": (32, 128),
+    "m7g.12xlarge": (48, 192),
+    "m7g.16xlarge": (64, 256),
+}
+GIB = 1024**3
+
+
+def db_max_connections(instance: str) -> int:
+    """RDS PostgreSQL's default: LEAST(DBInstanceClassMemory / 9531392, 5000).
+
+    DBInstanceClassMemory is the class's memory less what the OS and RDS keep (about 0.25 GiB
+    on the small classes; an estimate here): t4g.micro ~84, m7g.large ~873.
+    """
+    _, memory = DB_INSTANCES[instance]
+    return min(int((memory * GIB - GIB // 4) // 9531392), 5000)
