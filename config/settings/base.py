@@ -158,6 +158,9 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
+# The IP is the client's, as the rate limits tell clients apart (TRUSTED_PROXY_COUNT, below): behind
+# the ALB, REMOTE_ADDR would lock a username for everyone. config/client_ip.py says why not ipware's.
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
 
 # --- Content-Security-Policy (django-csp) --------------------------------------------------------
 # The storefront and the admin run no inline script; the API docs load their init script from a
@@ -207,6 +210,8 @@ METRICS_EMF_NAMESPACE = env("METRICS_EMF_NAMESPACE", default="FlashSale")
 METRICS_EMF_FLUSH_SECONDS = env.float("METRICS_EMF_FLUSH_SECONDS", default=10)
 
 # --- Django REST framework ----------------------------------------------------------------------
+# Proxies in front of the web that append to X-Forwarded-For: 0 locally, 1 (the ALB) in production.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REST_FRAMEWORK = {
     # Guest checkout: the API is anonymous, so no session auth (and no CSRF) on it.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -219,8 +224,9 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Clients are told apart by REMOTE_ADDR, or behind N trusted proxies (the ALB: 1) by the
-    # address the nearest of them saw in X-Forwarded-For. Never the whole header: clients forge it.
-    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
+    # address the outermost of them saw: X-Forwarded-For's N-th entry from the right. Never the
+    # whole header: clients forge its left. The admin's lockout uses the same (config/client_ip.py).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 
 # Rate limits per client, in DRF's syntax ("20/min", "5/s", "1000/h"); "0" turns one off. Counted

@@ -35,10 +35,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-# Behind the ALB: a client is the address the ALB saw (see base.py).
-REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=1)}
-AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# Behind the ALB: a client is the address the ALB saw, for the rate limits and the admin's lockout
+# alike (base.py, config/client_ip.py).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
+REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": TRUSTED_PROXY_COUNT}
 
 _directives: dict[str, Any] = {**CONTENT_SECURITY_POLICY["DIRECTIVES"], "upgrade-insecure-requests": True}
 CONTENT_SECURITY_POLICY = {"DIRECTIVES": _directives}
