@@ -29,7 +29,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from capacity import results
-from deploy import cost
+from deploy import cost, plan
 from deploy.settings import DEFAULT_PAYMENT_LATENCY, ShopSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -394,6 +394,20 @@ def cmd_recommend(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    if not args.markdown:
+        say("This stack's database connections (deploy/settings.py):")
+        for line in plan.connection_arithmetic(shop_from(args)):
+            say(f"  {line}")
+        say("")
+    say(
+        plan.table(
+            args.rate, latency=args.latency, provider_limit=args.provider_limit, markdown=args.markdown
+        )
+    )
+    return 0
+
+
 def cmd_cost(args) -> int:
     shop, prices = shop_from(args), cost.load_prices()
     say(cost.table(args.orders, shop, prices, latency=args.latency, provider_limit=args.provider_limit))
@@ -499,6 +513,18 @@ def parser() -> argparse.ArgumentParser:
     )
     sizing(sub)
     sub.add_argument("--rate", type=float, help="orders/s to keep up with")
+    sub = step(
+        "plan",
+        cmd_plan,
+        "What a sale of R orders/s needs, part by part (web, SQS, workers or Lambda, provider, "
+        "PostgreSQL, RDS Proxy), and this stack's connection arithmetic. On paper: no AWS calls.",
+    )
+    sizing(sub)
+    sub.add_argument("--rate", type=float, nargs="+", default=[60, 1000, 10000], help="orders/s")
+    sub.add_argument(
+        "--provider-limit", type=int, default=0, help="charges the provider runs at once (0 = none)"
+    )
+    sub.add_argument("--markdown", action="store_true", help="one markdown table (docs/capacity-plan.md)")
     sub = step("cost", cmd_cost, "Monthly cost of ECS workers vs the Lambda consumer, break-even, chart.")
     sizing(sub)
     sub.add_argument("--orders", type=float, nargs="+", default=[1e4, 1e6, 1e7], help="orders/month")
