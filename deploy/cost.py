@@ -16,7 +16,8 @@ Model, per month (730 h):
   long-polling 20 s when idle) and one delete per batch; function logs.
 - Both: the web's sends in batches of 10 (`orders.sqs_jobs`); SQS's 1M free requests apply to the
   account's total.
-- The rest of the shop (same for both): ALB, web and sweeper tasks, RDS, NAT gateway, secrets, alarms.
+- The rest of the shop (same for both): ALB and its WAF and access logs, web and sweeper tasks, RDS
+  Multi-AZ behind RDS Proxy, Redis with a replica, a NAT gateway per AZ, secrets, alarms.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.settings import ShopSettings
+from deploy.settings import DB_INSTANCES, ShopSettings
 
 PRICES = Path(__file__).with_name("prices.json")
 MILLION = 1_000_000
@@ -100,15 +101,30 @@ def total(parts: dict[str, float]) -> float:
 
 
 def rest_of_shop(s: Scenario, shop: ShopSettings, p: dict, *, alarms: int = 4) -> dict[str, float]:
-    """What both variants pay alike: the shop around the consumer (a floor: no data transfer)."""
+    """What both variants pay alike: the shop around the consumer (a floor: no data transfer).
+
+    RDS Multi-AZ bills the standby as a second instance (and its storage twice); RDS Proxy bills
+    the instance's vCPUs; a NAT gateway per AZ; Redis with one replica; the WAF web ACL with its
+    rate rule and three managed rule groups; the ALB's access logs (~300 bytes per request).
+    """
     h = p["hours_per_month"]
     lcu_hours = h * max(1.0, s.orders / (h * 3600) / 25)  # 1 LCU ≈ 25 new connections/s; low volume
+    azs = 2
+    copies = p["rds"]["multi_az_factor"] if shop.db_multi_az else 1
+    vcpu = DB_INSTANCES[shop.db_instance][0]
+    requests = s.orders * 4  # an order and a few reads
     return {
         "alb": h * p["alb"]["hour"] + lcu_hours * p["alb"]["lcu_hour"],
         "web": shop.web_count * h * task_hour(shop.web_size, p),
         "sweeper": h * task_hour(shop.sweeper_size, p),
-        "rds": h * p["rds"]["db.t4g.micro_hour"] + 20 * p["rds"]["gp2_gb_month"],
-        "nat": h * p["nat"]["hour"],
+        "rds": copies * (h * p["rds"][f"db.{shop.db_instance}_hour"] + 20 * p["rds"]["gp2_gb_month"]),
+        "rds_proxy": h * max(vcpu, p["rds_proxy"]["min_vcpu"]) * p["rds_proxy"]["vcpu_hour"],
+        "redis": 2 * h * p["elasticache"][f"{shop.redis_node}_hour"],
+        "nat": azs * h * p["nat"]["hour"],
+        "waf": p["waf"]["web_acl_month"]
+        + 4 * p["waf"]["rule_month"]
+        + requests / MILLION * p["waf"]["per_million_requests"],
+        "access_logs": requests * 300 / 1e9 * p["s3"]["gb_month"],
         "secrets": 3 * p["secrets"]["per_secret_month"],
         "alarms": (alarms + 2) * p["alarm"]["per_metric_month"],  # two alarms use 3-metric math
     }

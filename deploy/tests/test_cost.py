@@ -77,3 +77,17 @@ def test_the_chart_is_a_png(tmp_path):
 
 def test_prices_json_is_valid_json():
     assert json.loads(cost.PRICES.read_text())["currency"] == "USD"
+
+
+def test_the_shop_around_the_consumer_pays_for_surviving_an_az():
+    """Multi-AZ bills the standby as a second instance; a NAT gateway per AZ; the proxy per vCPU."""
+    scenario = cost.Scenario(1e6)
+    multi = cost.rest_of_shop(scenario, ShopSettings(db_multi_az=True), PRICES)
+    single = cost.rest_of_shop(scenario, ShopSettings(db_multi_az=False), PRICES)
+
+    assert multi["rds"] == pytest.approx(2 * single["rds"])
+    assert multi["nat"] == pytest.approx(2 * 730 * PRICES["nat"]["hour"])
+    assert multi["rds_proxy"] == pytest.approx(
+        730 * 2 * PRICES["rds_proxy"]["vcpu_hour"]
+    )  # m7g.large: 2 vCPU
+    assert multi["waf"] > PRICES["waf"]["web_acl_month"]
