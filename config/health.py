@@ -4,7 +4,8 @@
 Answered before any other middleware on purpose: an ALB health check sends the task's IP as
 its Host header, which ALLOWED_HOSTS rightly refuses, and a liveness probe must not read the
 database (a database outage would otherwise get every healthy web task replaced). Readiness is
-answered here too, for the same Host reason, but it does read the database: see its module.
+answered here too, for the same Host reason, but it does read the database (at most once per
+READYZ_CACHE_SECONDS): see its module.
 """
 
 from collections.abc import Callable

@@ -1,13 +1,23 @@
 """`GET /readyz`: can this web process serve orders now? The database answers, every migration is
 applied, and the payment queue answers SQS's GetQueueAttributes.
 
-200 with one line per check when all pass; 503 naming what failed. The checks run in parallel on a
-small thread pool with one deadline (`TIMEOUT_SECONDS`), so a database that black-holes packets or
-a connection pool that waits for a free slot makes the probe answer "timed out", never hang; a
-probe that finds the pool's threads still busy with an earlier hung check times out too (bounded
-threads, no pile-up). The migration check reads the migration files and the `django_migrations`
-table: once it passed it is not run again in this process (migrations are not un-applied under a
-running process). Error details go to the log, not the body: the probe is unauthenticated.
+200 with one line per check when all pass; 503 naming what failed. The body says only "ok",
+"unreachable", "timed out after 2s", "N unapplied" (how many migrations, not which), "not checked"
+or "check failed": the probe is unauthenticated, so details (errors, migration names) go to the log.
+In production the ALB refuses /readyz at the edge: it is reachable only inside the VPC.
+
+Cheap and bounded, however often it is asked:
+- An answer is reused for READYZ_CACHE_SECONDS (2 s) in this process: a probe every 0.1 s from
+  every poller still costs one query and one SQS call per 2 s.
+- Single flight: one probe runs the checks; probes that arrive meanwhile answer the last result,
+  or, when there is none yet, wait for that run. They never start checks of their own.
+- Each check runs at most once at a time. The checks run in parallel on a small thread pool under
+  one deadline (`TIMEOUT_SECONDS`), so a database that black-holes packets or a connection pool
+  that waits for a free slot makes the probe answer "timed out", never hang. A check still hung
+  from an earlier probe answers "timed out" at once and is not submitted again, so the pool's
+  queue holds at most one task per check: nothing piles up behind a hung check.
+The migration check reads the migration files and the `django_migrations` table: once it passed it
+is not run again in this process (migrations are not un-applied under a running process).
 
 Where to use it (README "Health"): `make run` and the local stacks wait for it before they use
 the web; the ALB keeps probing `/healthz` (config/health.py) on purpose.
@@ -17,10 +27,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, connections
@@ -42,13 +52,6 @@ class NotReady(Exception):
     """A check failed; the message is short and safe to show (no host names, no URLs)."""
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
 def database() -> dict[str, str]:
     """The database answers a query; every migration on disk is applied (cached once true)."""
     try:
@@ -65,9 +68,9 @@ def database() -> dict[str, str]:
         loader = MigrationLoader(connection)
         unapplied = sorted(node for node in loader.graph.nodes if node not in loader.applied_migrations)
         if unapplied:
-            log.warning("readiness: %d unapplied migration(s): %s", len(unapplied), unapplied[:5])
-            missing = f"{len(unapplied)} unapplied, first {'.'.join(unapplied[0])}"
-            return {"database": "ok", "migrations": missing}
+            names = ", ".join(".".join(node) for node in unapplied)
+            log.warning("readiness: %d unapplied migration(s): %s", len(unapplied), names)
+            return {"database": "ok", "migrations": f"{len(unapplied)} unapplied"}  # no names: public
         _migrations_applied.set()
         return {"database": "ok", "migrations": "ok"}
     finally:
@@ -91,31 +94,102 @@ CHECKS: dict[str, tuple[Callable[[], dict[str, str]], tuple[str, ...]]] = {
     "sqs": (lambda: sqs(), ("sqs",)),
 }
 
+# Each check's latest run, by name: a run not yet done is not submitted again (see the docstring).
+_running: dict[str, Future[dict[str, str]]] = {}
+_running_lock = threading.Lock()
+
+# The cached answer (when it was made, by time.monotonic(); the results) and the run under way.
+_lock = threading.Lock()
+_last: tuple[float, dict[str, str]] | None = None
+_refreshing: threading.Event | None = None
+
+
+def _timed_out(reported: tuple[str, ...], timeout: float) -> dict[str, str]:
+    return dict.fromkeys(reported, f"timed out after {timeout:g}s")
+
 
 def run_checks(timeout: float = TIMEOUT_SECONDS) -> dict[str, str]:
-    """Every check's result by name: "ok" or why not. Returns within about `timeout` seconds."""
-    futures = {name: _pool.submit(task) for name, (task, _) in CHECKS.items()}
+    """Every check's result by name: "ok" or why not. Returns within about `timeout` seconds.
+
+    Not cached (`results()` is): each call runs every check that is not still running.
+    """
+    deadline = time.monotonic() + timeout
+    futures: dict[str, Future[dict[str, str]] | None] = {}
+    with _running_lock:
+        for name, (task, _) in CHECKS.items():
+            previous = _running.get(name)
+            if previous is not None and not previous.done():
+                futures[name] = None  # still hung from an earlier probe: wait for nothing new
+            else:
+                futures[name] = _running[name] = _pool.submit(task)
     results: dict[str, str] = {}
     for name, future in futures.items():
         reported = CHECKS[name][1]
+        if future is None:
+            results.update(_timed_out(reported, timeout))
+            continue
         try:
-            results.update(future.result(timeout=timeout))
+            results.update(future.result(timeout=max(0.0, deadline - time.monotonic())))
         except FutureTimeout:
-            results.update(dict.fromkeys(reported, f"timed out after {timeout:g}s"))
+            results.update(_timed_out(reported, timeout))
         except NotReady as exc:
             results.update(dict.fromkeys(reported, str(exc)))
             if name == "database":
                 results["migrations"] = "not checked"
-        except Exception as exc:  # a bug in a check must read as "not ready", never as a 500
+        except Exception:  # a bug in a check must read as "not ready", never as a 500
             log.exception("readiness check %s crashed", name)
-            results.update(dict.fromkeys(reported, f"check failed ({type(exc).__name__})"))
+            results.update(dict.fromkeys(reported, "check failed"))
     return results
 
 
+def results() -> dict[str, str]:
+    """The checks' results, at most READYZ_CACHE_SECONDS old; one run at a time (the module's docstring)."""
+    global _last, _refreshing
+    mine = threading.Event()
+    with _lock:
+        last, running = _last, _refreshing
+        if last is not None and time.monotonic() - last[0] < settings.READYZ_CACHE_SECONDS:
+            return last[1]
+        if running is None:
+            _refreshing = mine  # this probe runs the checks
+    if running is not None:  # another probe is running them: its last answer, or wait for this one
+        if last is not None:
+            return last[1]
+        running.wait(TIMEOUT_SECONDS + 1)
+        with _lock:
+            return _last[1] if _last is not None else _all_timed_out(TIMEOUT_SECONDS)
+    try:
+        fresh = run_checks(TIMEOUT_SECONDS)
+        with _lock:
+            _last = (time.monotonic(), fresh)
+        return fresh
+    finally:
+        with _lock:
+            if _refreshing is mine:
+                _refreshing = None
+        mine.set()
+
+
+def _all_timed_out(timeout: float) -> dict[str, str]:
+    answer: dict[str, str] = {}
+    for _, reported in CHECKS.values():
+        answer.update(_timed_out(reported, timeout))
+    return answer
+
+
+def reset() -> None:
+    """Forget the cached answer and the runs under way (tests)."""
+    global _last, _refreshing
+    with _lock:
+        _last, _refreshing = None, None
+    with _running_lock:
+        _running.clear()
+
+
 def readyz() -> HttpResponse:
-    results = run_checks()
-    failed = [name for name, result in results.items() if result != "ok"]
-    body: dict[str, object] = {"status": "unavailable" if failed else "ready", "checks": results}
+    checked = results()
+    failed = [name for name, result in checked.items() if result != "ok"]
+    body: dict[str, object] = {"status": "unavailable" if failed else "ready", "checks": checked}
     if failed:
         body["failed"] = failed
     response = JsonResponse(body, status=503 if failed else 200)

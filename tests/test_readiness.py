@@ -1,10 +1,12 @@
-"""Readiness (`/readyz`): the database, the migrations and SQS, each named when it fails."""
+"""Readiness (`/readyz`): the database, the migrations and SQS, each named when it fails; cached,
+one run at a time, and bounded however often it is probed."""
 
 import json
 import os
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.error import HTTPError
 from urllib.parse import urlsplit, urlunsplit
 from urllib.request import urlopen
@@ -22,6 +24,14 @@ READY = {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "sq
 
 def body(response) -> dict:
     return json.loads(response.content)
+
+
+@pytest.fixture(autouse=True)
+def fresh_probe():
+    """Each test starts with no cached answer and no run under way (the cache lives per process)."""
+    readiness.reset()
+    yield
+    readiness.reset()
 
 
 @pytest.fixture
@@ -45,7 +55,10 @@ def test_readyz_is_503_naming_sqs_when_nothing_answers_at_the_queue(client, tran
     assert response["Cache-Control"] == "no-store"
 
 
-def test_readyz_names_a_migration_the_database_lacks(client, transactional_db, sqs_up, monkeypatch):
+def test_readyz_counts_a_migration_the_database_lacks_and_names_it_only_in_the_log(
+    client, transactional_db, sqs_up, monkeypatch, settings, caplog
+):
+    settings.READYZ_CACHE_SECONDS = 0  # every probe checks again
     monkeypatch.setattr(readiness, "_migrations_applied", threading.Event())  # not cached as passed
     recorder = MigrationRecorder(connection)
     recorder.record_unapplied("orders", "0003_stock")
@@ -56,7 +69,9 @@ def test_readyz_names_a_migration_the_database_lacks(client, transactional_db, s
 
     assert response.status_code == 503
     assert body(response)["failed"] == ["migrations"]
-    assert body(response)["checks"]["migrations"] == "1 unapplied, first orders.0003_stock"
+    assert body(response)["checks"]["migrations"] == "1 unapplied"
+    assert b"0003" not in response.content and b"stock" not in response.content  # the probe is public
+    assert "orders.0003_stock" in caplog.text  # the operator reads the name in the log
     assert client.get("/readyz").status_code == 200  # and ready again once it is applied
 
 
@@ -78,6 +93,89 @@ def test_readyz_passes_on_a_healthy_process(client, transactional_db, sqs_up):
 
     assert response.status_code == 200
     assert body(response) == READY
+
+
+# --- cheap and bounded: a cache, one run at a time, no queue behind a hung check --------------------
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """The real database check and a stand-in SQS check, counting their runs and the SQL they send."""
+    calls = {"database": 0, "sqs": 0, "queries": 0}
+    real_database = readiness.database
+
+    def count_query(execute, sql, params, many, context):
+        calls["queries"] += 1
+        return execute(sql, params, many, context)
+
+    def database():
+        calls["database"] += 1
+        with connection.execute_wrapper(count_query):  # the check's own thread and connection
+            return real_database()
+
+    def sqs():
+        calls["sqs"] += 1
+        return {"sqs": "ok"}
+
+    monkeypatch.setattr(readiness, "database", database)
+    monkeypatch.setattr(readiness, "sqs", sqs)
+    applied = threading.Event()
+    applied.set()  # the migration check passed earlier in this process: the query is SELECT 1
+    monkeypatch.setattr(readiness, "_migrations_applied", applied)
+    return calls
+
+
+def test_two_probes_within_the_cache_time_cost_one_query_and_one_sqs_call(client, transactional_db, counted):
+    assert [client.get("/readyz").status_code for _ in range(2)] == [200, 200]
+
+    assert counted == {"database": 1, "sqs": 1, "queries": 1}
+
+
+def test_a_probe_after_the_cache_time_checks_again(client, transactional_db, counted, settings):
+    settings.READYZ_CACHE_SECONDS = 0.2
+    client.get("/readyz")
+    time.sleep(0.3)
+
+    assert body(client.get("/readyz")) == READY
+    assert counted == {"database": 2, "sqs": 2, "queries": 2}
+
+
+def test_concurrent_probes_while_a_check_hangs_run_it_once_and_answer_timed_out(monkeypatch, settings):
+    settings.READYZ_CACHE_SECONDS = 0  # the worst case: every probe wants a fresh answer
+    monkeypatch.setattr(readiness, "TIMEOUT_SECONDS", 0.3)
+    hang, runs, submits = threading.Event(), [], []
+    monkeypatch.setattr(
+        readiness, "CHECKS", {"database": (lambda: runs.append(1) or hang.wait(10) or {}, ("database",))}
+    )
+    real_submit = readiness._pool.submit
+    monkeypatch.setattr(readiness._pool, "submit", lambda task: submits.append(task) or real_submit(task))
+
+    def twenty_at_once() -> list[tuple[int, dict]]:
+        start = threading.Barrier(20)
+
+        def probe_once(_):
+            start.wait()
+            response = readiness.readyz()
+            return response.status_code, body(response)
+
+        with ThreadPoolExecutor(max_workers=20) as probes:
+            return list(probes.map(probe_once, range(20)))
+
+    try:
+        began = time.monotonic()
+        first = twenty_at_once()
+        second = twenty_at_once()  # the check is still hung: past its deadline, nothing new is queued
+        elapsed = time.monotonic() - began
+    finally:
+        hang.set()
+
+    timed_out = (
+        503,
+        {"status": "unavailable", "checks": {"database": "timed out after 0.3s"}, "failed": ["database"]},
+    )
+    assert first + second == [timed_out] * 40
+    assert len(submits) == len(runs) == 1
+    assert elapsed < 2.5  # each wave within about one deadline, none waiting behind the hung check
 
 
 # --- a real web process: its database and its SQS server go down and come back ---------------------

@@ -209,6 +209,11 @@ METRICS_EMF = env.bool("METRICS_EMF", default=False)
 METRICS_EMF_NAMESPACE = env("METRICS_EMF_NAMESPACE", default="FlashSale")
 METRICS_EMF_FLUSH_SECONDS = env.float("METRICS_EMF_FLUSH_SECONDS", default=10)
 
+# --- Readiness (`GET /readyz`, config/readiness.py) ----------------------------------------------
+# A web process reuses its answer this long: however often it is probed, it costs one database
+# query and one SQS call per this many seconds.
+READYZ_CACHE_SECONDS = env.float("READYZ_CACHE_SECONDS", default=2)
+
 # --- Django REST framework ----------------------------------------------------------------------
 # Proxies in front of the web that append to X-Forwarded-For: 0 locally, 1 (the ALB) in production.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
@@ -233,6 +238,9 @@ REST_FRAMEWORK = {
 # in the shared cache, so every web process and host adds to the same count (orders/api/throttling.py).
 # A checkout costs a provider call; a status read costs one indexed query.
 CHECKOUT_RATE_LIMIT = env("CHECKOUT_RATE_LIMIT", default="20/min")
+# How long a web process refuses a product it saw sell out without asking the database
+# (shop/soldout.py): the longest a customer is refused after units come back elsewhere. 0: off.
+SOLD_OUT_CACHE_SECONDS = env.float("SOLD_OUT_CACHE_SECONDS", default=1.0)
 ORDER_STATUS_RATE_LIMIT = env("ORDER_STATUS_RATE_LIMIT", default="300/min")
 # Largest request body the API reads: a 50-line basket is about 4 KB. Larger is a 413 before parsing.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024)
