@@ -6,7 +6,7 @@ PIP_VERSION := 26.3
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml devstack/sqs_server/package-lock.json | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast fuzz chaos experiment lint format schema clean
+.PHONY: help install run test test-fast fuzz chaos experiment lint format schema lock clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,14 @@ lint: install ## Lint, check formatting and types
 
 schema: install ## Regenerate docs/openapi.yaml from the code (tests/test_openapi.py fails while they differ)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+
+# The image installs deploy/requirements.lock alone (--no-deps --require-hashes): requirements.txt with
+# every transitive dependency pinned and hashed. Run after editing requirements.txt; pins already in the
+# lock stay unless `make lock ARGS=--upgrade`. No index URL is written: the lock installs from any mirror.
+lock: install ## Regenerate deploy/requirements.lock (the image's hashed pins) from requirements.txt
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
+		--strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		--output-file deploy/requirements.lock $(ARGS) requirements.txt
 
 format: install ## Format the code
 	$(BIN)/ruff check --fix .
