@@ -98,11 +98,25 @@ DATABASE_CONNECTION_BUDGET = env.int("DATABASE_CONNECTION_BUDGET", default=20)
 # PostgreSQL connections come from a pool per process (Django 5.2, psycopg_pool): threads borrow
 # one for a query or a transaction and give it back, so 200 worker threads share a handful and
 # the web never pays a connection set-up. 0 turns the pool off (a connection per thread).
+# DB_POOL_MAX_SIZE is the most a process opens (what DATABASE_CONNECTION_BUDGET is checked against).
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=10)
+# DB_POOL_MIN_SIZE connections are opened at start and kept; the pool grows towards the max only
+# while threads wait for one (a connection at a time), and closes one again every 10 minutes in
+# which some sat unused (psycopg_pool's max_idle). So the max can be as large as the process's
+# threads (behind RDS Proxy, where a client connection is cheap: no thread ever queues for one)
+# without every process opening all of them at start, which at a deploy is tasks × processes × max
+# at once. A request holds a connection only for its queries, so a few serve a process's usual
+# load; 4 also covers the warm-up and a first burst, and a flash sale's surge pays the set-up of
+# the rest once. DB_POOL_MIN_SIZE = DB_POOL_MAX_SIZE opens them all at start (the old behaviour).
+DB_POOL_MIN_SIZE = env.int("DB_POOL_MIN_SIZE", default=min(DB_POOL_MAX_SIZE, 4))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE > 0:
+    if not 0 <= DB_POOL_MIN_SIZE <= DB_POOL_MAX_SIZE:
+        raise ImproperlyConfigured(
+            f"DB_POOL_MIN_SIZE ({DB_POOL_MIN_SIZE}) must be from 0 to DB_POOL_MAX_SIZE ({DB_POOL_MAX_SIZE})"
+        )
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django refuses both
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": DB_POOL_MAX_SIZE,  # opened at start: no thread waits for a new connection
+        "min_size": DB_POOL_MIN_SIZE,
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=10),  # then OperationalError: a 503
     }
