@@ -96,3 +96,13 @@ def _delete_cache_keys() -> None:
             client.delete(key)
     except redis.RedisError:
         pass  # nothing was counted there
+
+
+@pytest.fixture(autouse=True)
+def _sold_out_forgotten() -> Iterator[None]:
+    """Each test starts with no product remembered as sold out (shop/soldout.py is per process,
+    and test databases reuse skus under new ids)."""
+    from shop import soldout
+
+    soldout.forget(skus=list(soldout._remembered))
+    yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import uuid
 from collections import OrderedDict
@@ -16,6 +17,8 @@ from django.db.models import Field
 from django.utils import timezone
 
 from shop import services as stock
+from shop import soldout
+from shop.exceptions import OutOfStock
 from shop.models import Product
 from shop.selectors import active_products_by_sku
 
@@ -109,17 +112,19 @@ def _existing(order_id: uuid.UUID | None) -> Order | None:
 def _place(*, email: str, lines: Sequence[Line], mode: str, order_id=None) -> Order:
     """Write an accepted order, committed: in one statement where it can, else in a transaction.
 
-    On PostgreSQL a basket of unlimited products is read and written by one statement
-    (`_place_sql`). A basket it refuses (a limited product, an unknown sku) takes the transaction
-    with the catalogue rows it read, which reserves the stock or raises the line's error.
+    On PostgreSQL a basket is read, reserved and written by one statement (`_place_sql`), limited
+    products included. A basket it cannot place (an unknown sku, a quantity over the limit) takes
+    the transaction with the catalogue rows it read, which raises the line's error. A product
+    this process saw sell out in the last SOLD_OUT_CACHE_SECONDS is refused before either
+    (shop/soldout.py).
     """
     products = None
-    if connection.vendor == "postgresql":
-        quantities = _merged(lines)
-        if max(quantities.values()) <= MAX_QUANTITY:
-            order, products = _place_in_one_statement(email, quantities, mode, order_id)
-            if order is not None:
-                return order
+    quantities = _merged(lines)
+    soldout.refuse(quantities)  # a product this process just saw sell out: refused from memory
+    if connection.vendor == "postgresql" and max(quantities.values()) <= MAX_QUANTITY:
+        order, products = _place_in_one_statement(email, quantities, mode, order_id)
+        if order is not None:
+            return order
     with transaction.atomic(durable=True):
         return create_order(email=email, lines=lines, mode=mode, products=products, order_id=order_id)
 
@@ -238,6 +243,22 @@ def _resolve_lines(lines: Sequence[Line], products: dict | None = None) -> tuple
     return products, quantities
 
 
+# shop_reserve's refusal (shop/migrations/0003_reserve_function.py), with OutOfStock's fields as JSON.
+OUT_OF_STOCK_SQLSTATE = "SL001"
+
+
+def _execute(sql: str, params: dict) -> list[tuple]:
+    """Run the accept's statement: on its own (it commits itself), or under a savepoint inside a
+    caller's transaction, so that a refusal rolls back the statement and not the caller's work."""
+    with connection.cursor() as cursor:
+        if not connection.in_atomic_block:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        with transaction.atomic():
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
 # The catalogue columns `_place_sql` reads back for every line of the basket, in its order.
 _PRODUCT_COLUMNS = ("id", "sku", "name", "price", "stock")
 
@@ -274,18 +295,23 @@ def _place_sql() -> tuple[str, list[Field]]:
         f"), placed AS ("
         f" INSERT INTO {table(Order)} ({order_columns}, {total})"
         f" SELECT {order_values}, SUM(price * quantity) FROM line"
-        f" HAVING COUNT(*) = %(line_count)s AND BOOL_AND(stock IS NULL)"
+        f" HAVING COUNT(*) = %(line_count)s"
         f" RETURNING {order_id}, {total}"
         f"), items AS ("
         f" INSERT INTO {table(OrderItem)} ({item_columns})"
-        f" SELECT placed.{order_id}, line.id, line.sku, line.name, line.quantity, line.price, FALSE"
+        f" SELECT placed.{order_id}, line.id, line.sku, line.name, line.quantity, line.price,"
+        f" line.stock IS NOT NULL"
         f" FROM placed CROSS JOIN line ORDER BY line.position"
         f"), logged AS ("
         f" INSERT INTO {table(OrderEvent)} ({columns(OrderEvent, transitions.EVENT_FIELDS)})"
         f" SELECT {order_id}, '', %(status)s, %(now)s, %(detail)s FROM placed"
         f" RETURNING {column(OrderEvent, 'id')}"
         f") SELECT line.id, line.sku, line.name, line.price, line.stock,"
-        f" (SELECT {total} FROM placed), (SELECT {column(OrderEvent, 'id')} FROM logged)"
+        f" (SELECT {total} FROM placed), (SELECT {column(OrderEvent, 'id')} FROM logged),"
+        # Last, once the order is written: the limited products' units (shop_reserve raises, and
+        # the whole statement rolls back, when one has too few left). STRICT: no limited line, no call.
+        f" (SELECT shop_reserve(array_agg(l.id), array_agg(l.quantity))"
+        f" FROM placed CROSS JOIN line l WHERE l.stock IS NOT NULL)"
         f" FROM line ORDER BY line.position"
     )
     return sql, order_fields
@@ -317,11 +343,18 @@ def _place_in_one_statement(
         "now": now,
         "detail": detail,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    try:
+        rows = _execute(sql, params)
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != OUT_OF_STOCK_SQLSTATE:
+            raise
+        refused = json.loads(exc.__cause__.diag.message_detail)
+        product_id = refused.pop("id")
+        refusal = OutOfStock(**refused)
+        soldout.remember(refusal, product_id)
+        raise refusal from None
     products = {row[1]: Product.from_db(connection.alias, list(_PRODUCT_COLUMNS), row[:5]) for row in rows}
-    total, event_id = rows[0][5:] if rows else (None, None)
+    total, event_id = rows[0][5:7] if rows else (None, None)
     if total is None:
         return None, products
     order.total = total

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import F, Q
 
+from . import soldout
 from .exceptions import OutOfStock, StockBelowCommitted
 from .models import Product, StockChange
 
@@ -38,7 +39,10 @@ def reserve(units: Units) -> None:
         enough = Q(stock__isnull=True) | Q(stock__gte=F("reserved") + F("sold") + quantity)
         if not Product.objects.filter(enough, pk=product_id).update(reserved=F("reserved") + quantity):
             product = Product.objects.get(pk=product_id)
-            raise OutOfStock(sku=product.sku, name=product.name, requested=quantity, left=product.left or 0)
+            left = product.left or 0
+            refusal = OutOfStock(sku=product.sku, name=product.name, requested=quantity, left=left)
+            soldout.remember(refusal, product_id)
+            raise refusal
 
 
 def sell(units: Units) -> None:
@@ -61,8 +65,10 @@ def sell_again(units: Units) -> None:
 
 def release(units: Units) -> None:
     """Put reserved units back on sale (the order failed)."""
-    for product_id, quantity in _in_lock_order(units):
+    released = _in_lock_order(units)
+    for product_id, quantity in released:
         Product.objects.filter(pk=product_id).update(reserved=F("reserved") - quantity)
+    soldout.forget(product_ids=(product_id for product_id, _ in released))
 
 
 @transaction.atomic
@@ -78,6 +84,7 @@ def set_stock(product_id: int, stock: int | None, *, by=None) -> StockChange:
             f"{product.sku} has {product.reserved} reserved and {product.sold} sold; stock cannot be {stock}."
         )
     Product.objects.filter(pk=product_id).update(stock=stock)
+    soldout.forget(product_ids=[product_id])
     return StockChange.objects.create(
         product=product,
         old_stock=product.stock,

@@ -50,15 +50,37 @@ def test_an_order_is_written_whole_with_catalogue_prices_and_its_first_event(sta
     assert order_body(order) == order_body(order_with_history(order.pk))
 
 
-@pytest.mark.django_db
-def test_on_postgresql_a_basket_of_unlimited_products_is_read_and_written_in_one_statement(products):
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as a request runs it
+@pytest.mark.parametrize("limited", [False, True], ids=["unlimited", "limited"])
+def test_on_postgresql_a_basket_is_read_reserved_and_written_in_one_statement(products, limited):
     if connection.vendor != "postgresql":
         pytest.skip("the one-statement writes are PostgreSQL's")
+    if limited:  # the flash-sale product takes the same one round trip as any other
+        Product.objects.filter(sku="hoodie").update(stock=5)
     with CaptureQueriesContext(connection) as queries:
         checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 1), Line("hoodie", 2)])
 
     assert len(queries) == 1, [q["sql"] for q in queries.captured_queries]
     assert _written() == (1, 2, 1)
+    assert Product.objects.get(sku="hoodie").reserved == (2 if limited else 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_refusal_in_the_one_statement_rolls_back_the_whole_order(products):
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement writes are PostgreSQL's")
+    Product.objects.filter(sku="hoodie").update(stock=5)
+    Product.objects.filter(sku="sneakers").update(stock=1)
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(OutOfStock) as refused:
+        checkout.place_async_order(
+            email="ann@example.com", lines=[Line("hoodie", 2), Line("mug", 1), Line("sneakers", 3)]
+        )
+
+    assert len(queries) == 1  # the refusal carries the product's name and units left: no read after
+    assert (refused.value.sku, refused.value.requested, refused.value.left) == ("sneakers", 3, 1)
+    assert _written() == (0, 0, 0)
+    assert Product.objects.get(sku="hoodie").reserved == 0  # reserved first in id order, rolled back
 
 
 @pytest.mark.django_db
@@ -70,7 +92,7 @@ def test_a_basket_with_a_limited_product_reserves_its_stock(statement_path, prod
     assert Product.objects.get(sku="sneakers").reserved == 2
     assert Product.objects.get(sku="mug").reserved == 0
     assert dict(order.items.values_list("sku", "stock_reserved")) == {"mug": False, "sneakers": True}
-    assert _written() == (1, 2, 1)  # the one statement wrote nothing before the transaction did
+    assert _written() == (1, 2, 1)
 
 
 @pytest.mark.django_db
