@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Field
@@ -346,9 +347,10 @@ def _place_in_one_statement(
     try:
         rows = _execute(sql, params)
     except DatabaseError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) != OUT_OF_STOCK_SQLSTATE:
+        cause = exc.__cause__
+        if not isinstance(cause, psycopg.Error) or cause.sqlstate != OUT_OF_STOCK_SQLSTATE:
             raise
-        refused = json.loads(exc.__cause__.diag.message_detail)
+        refused = json.loads(cause.diag.message_detail or "{}")
         product_id = refused.pop("id")
         refusal = OutOfStock(**refused)
         soldout.remember(refusal, product_id)
