@@ -6,7 +6,6 @@ no other test restarts or fills.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -16,6 +15,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+# Before any test module imports aws_cdk (test_stack.py does, for its assertions): jsii starts Node.js
+# on that import, and must start the wheel's (deploy/node.py), not whatever `node` is on PATH.
+from deploy.node import JSII_NODE  # noqa: F401
 from devstack.stack import BASE_DIR, free_port, wait_for_http
 
 REGION = "us-east-1"
@@ -73,7 +75,6 @@ def app_name() -> str:
 @pytest.fixture(scope="session")
 def synthesized() -> dict:
     """The production stack's CloudFormation template with default sizing, synthesized once."""
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     from deploy.stack import synth
 
     return synth()
