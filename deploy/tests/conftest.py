@@ -77,7 +77,7 @@ def synthesized() -> dict:
     """The production stack's CloudFormation template with default sizing, synthesized once."""
     from deploy.stack import synth
 
-    return synth()
+    return synth(region=REGION)
 
 
 @pytest.fixture

