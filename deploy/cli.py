@@ -5,6 +5,7 @@ From an empty account (deploy/README.md walks through it):
 
     python -m deploy build  --tag v1                      # ECR repository, docker build, push
     python -m deploy deploy --tag v1 --certificate-arn ... --domain shop.example.com \\
+        --admin-path staff-7f3a9c/ \\
         --provider-url https://api.processor.example --provider-key-arn arn:...:secret:...
     python -m deploy manage -- seed_catalogue             # any manage.py command as a one-off task
     python -m deploy status                               # services, queue, DLQ, alarms
@@ -171,13 +172,21 @@ def _wait_change_set(cfn, name: str, change: str) -> dict:
     raise SystemExit(f"change set {change} did not settle")
 
 
-def run_task(name: str, command: list[str] | None, *, wait: bool = True) -> int:
-    """Run the migrate task definition (or another manage.py command on it) once; return its exit code."""
+# The one-off task definitions: `migrate` (the database and Django's secret only, on the next image)
+# and `ops` (manage.py commands: the DLQ, the provider's key for reconcile), each with its own role.
+ONE_OFFS = {"migrate": "MigrateTaskDefinition", "ops": "OpsTaskDefinition"}
+
+
+def run_task(name: str, command: list[str] | None, *, wait: bool = True, role: str = "migrate") -> int:
+    """Run a one-off task (`role`: migrate or ops) once, with `command` if given; return its exit code."""
     out, ecs = outputs(name), client("ecs")
-    overrides = {"containerOverrides": [{"name": "migrate", "command": command}]} if command else {}
+    if ONE_OFFS[role] not in out:  # a stack from before the ops task definition: its migrate one
+        say(f"stack {name} has no {ONE_OFFS[role]} yet (deploy to add it); running on the migrate task")
+        role = "migrate"
+    overrides = {"containerOverrides": [{"name": role, "command": command}]} if command else {}
     task = ecs.run_task(
         cluster=out["ClusterName"],
-        taskDefinition=out["MigrateTaskDefinition"],
+        taskDefinition=out[ONE_OFFS[role]],
         launchType="FARGATE",
         networkConfiguration={
             "awsvpcConfiguration": {
@@ -259,6 +268,7 @@ def cmd_deploy(args) -> int:
         "ImageRepository": args.repository,
         "CertificateArn": args.certificate_arn,
         "DomainName": args.domain,
+        "AdminPath": args.admin_path,
         "PaymentProviderUrl": args.provider_url,
         "PaymentApiKeySecretArn": args.provider_key_arn,
         "Consumer": args.consumer,
@@ -267,7 +277,7 @@ def cmd_deploy(args) -> int:
         given["ImageRepository"] = args.repository or "flashsale"
         missing = [k for k, v in given.items() if v is None and k != "Consumer"]
         if missing:
-            raise SystemExit(f"a new stack needs: {', '.join(missing)}")
+            raise SystemExit(f"a new stack needs: {', '.join(missing)} ({_flags(missing)})")
         apply(
             args.name,
             template,
@@ -277,9 +287,16 @@ def cmd_deploy(args) -> int:
         if not args.dry_run:
             return _migrate_or_fail(args.name)
         return 0
-    # Migrations before the services roll: first only the migrate task gets the new image...
+    # A parameter the template gained since the stack was made (AdminPath) has no previous value
+    # to keep: it must be given (Consumer has a default, which the template then applies).
+    previous = _stack_parameters(args.name)
+    if missing := [k for k, v in given.items() if v is None and k not in previous and k != "Consumer"]:
+        raise SystemExit(f"stack {args.name} has no {', '.join(missing)} yet: pass {_flags(missing)}")
+    given = {k: v for k, v in given.items() if v is not None or k in previous}
+    # Migrations before the services roll: first only the migrate task gets the new image (and a
+    # new parameter its value: there is no previous one to keep)...
     say("1/3 migrate task definition on the new image")
-    keep = dict.fromkeys(given) | {"ImageTag": None}
+    keep = {k: None if k in previous else v for k, v in given.items()} | {"ImageTag": None}
     apply(args.name, template, {**keep, "MigrationImageTag": args.tag}, dry_run=args.dry_run)
     if not args.dry_run:
         say("2/3 migrations")
@@ -294,6 +311,20 @@ def cmd_deploy(args) -> int:
     return 0
 
 
+def _stack_parameters(name: str) -> dict[str, str | None]:
+    stack = client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+    return {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+
+
+def _flags(parameters: list[str]) -> str:
+    flags = {
+        "ImageRepository": "--repository", "CertificateArn": "--certificate-arn", "DomainName": "--domain",
+        "AdminPath": "--admin-path", "PaymentProviderUrl": "--provider-url",
+        "PaymentApiKeySecretArn": "--provider-key-arn",
+    }  # fmt: skip
+    return ", ".join(flags.get(p, p) for p in parameters)
+
+
 def _migrate_or_fail(name: str) -> int:
     if run_task(name, None) != 0:
         raise SystemExit("migrations failed; the services still run the previous image")
@@ -306,7 +337,7 @@ def cmd_migrate(args) -> int:
 
 def cmd_manage(args) -> int:
     command = [c for c in args.command if c != "--"]
-    return run_task(args.name, ["python", "manage.py", *command], wait=not args.no_wait)
+    return run_task(args.name, ["python", "manage.py", *command], wait=not args.no_wait, role="ops")
 
 
 def cmd_status(args) -> int:
@@ -318,6 +349,10 @@ def cmd_status(args) -> int:
         f"stack {args.name}: {stack['StackStatus']}  consumer {params.get('Consumer', '?')}  "
         f"image {params.get('ImageTag', '?')}"
     )
+    if "AdminPath" in params:
+        say(f"admin https://{params.get('DomainName', '?')}/{params['AdminPath']}")
+    if "DatabaseProxyEndpoint" in out:
+        say(f"database through RDS Proxy {out['DatabaseProxyEndpoint']}")
     services = [out[k] for k in ("WebService", "WorkerService", "SweeperService") if k in out]
     if services:
         found = client("ecs").describe_services(cluster=out["ClusterName"], services=services)["services"]
@@ -484,6 +519,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--repository", help="ECR repository name (a new stack: flashsale)", default=None)
     sub.add_argument("--certificate-arn", help="ACM certificate for the HTTPS listener (new stack: required)")
     sub.add_argument("--domain", help="the shop's host name (new stack: required)")
+    sub.add_argument(
+        "--admin-path",
+        help="the admin's URL path, not guessable, e.g. staff-7f3a9c/ (new stack: required; "
+        "8-64 letters, digits or dashes, then a slash)",
+    )
     sub.add_argument("--provider-url", help="payment provider base URL (new stack: required)")
     sub.add_argument(
         "--provider-key-arn", help="Secrets Manager ARN of the provider API key (new stack: required)"
@@ -496,7 +536,11 @@ def parser() -> argparse.ArgumentParser:
     )
 
     step("migrate", cmd_migrate, "Run `manage.py migrate` as a one-off task on the migrate task definition.")
-    sub = step("manage", cmd_manage, "Run any manage.py command as a one-off task: manage -- dlq --show 10")
+    sub = step(
+        "manage",
+        cmd_manage,
+        "Run any manage.py command as a one-off task on the ops task definition: manage -- dlq --show 10",
+    )
     sub.add_argument("--no-wait", action="store_true")
     sub.add_argument("command", nargs=argparse.REMAINDER)
     step(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -46,13 +48,27 @@ def queues_template(name: str) -> dict:
     }
 
 
+def with_parameters(template: dict, *names: str) -> dict:
+    """The template declaring `names` as String parameters (values given at create_stack)."""
+    return {**template, "Parameters": {name: {"Type": "String"} for name in names}}
+
+
 @pytest.fixture
 def deployed(deploy_env, aws, app_name, capsys) -> str:
     """A stack in moto with the outputs the command reads, plus services beside it.
 
     CreateStack, not the command's change sets: moto's ExecuteChangeSet leaves a stack without outputs.
     """
-    aws("cloudformation").create_stack(StackName=app_name, TemplateBody=json.dumps(queues_template(app_name)))
+    template = queues_template(app_name)
+    template["Outputs"]["DatabaseProxyEndpoint"] = {"Value": "flashsale-db.proxy-abc.rds.amazonaws.com"}
+    aws("cloudformation").create_stack(
+        StackName=app_name,
+        TemplateBody=json.dumps(with_parameters(template, "DomainName", "AdminPath")),
+        Parameters=[
+            {"ParameterKey": "DomainName", "ParameterValue": "shop.example.com"},
+            {"ParameterKey": "AdminPath", "ParameterValue": "staff-7f3a9c/"},
+        ],
+    )
     ecs = aws("ecs")
     ecs.create_cluster(clusterName=app_name)
     ecs.register_task_definition(
@@ -111,6 +127,8 @@ def test_status_shows_services_scaling_queues_and_alarms(deployed, aws, capsys):
     assert "worker scaling: min 1  max 20  backlog target 400/task" in out
     assert "waiting      1" in out
     assert f"alarm {deployed}-dlq-not-empty" in out
+    assert "admin https://shop.example.com/staff-7f3a9c/" in out
+    assert "database through RDS Proxy flashsale-db.proxy-abc.rds.amazonaws.com" in out
 
 
 def test_scale_sets_the_worker_autoscaling_bounds(deployed, aws, capsys):
@@ -141,6 +159,142 @@ def test_every_step_documents_itself(step, capsys):
 
     assert exit_.value.code == 0
     assert "usage: python -m deploy" in capsys.readouterr().out
+
+
+# --- one-off tasks: migrate on its own task definition, manage on the ops one ---------------------
+
+
+@pytest.fixture
+def one_offs(deploy_env, aws, app_name, network) -> dict[str, str]:
+    """A stack whose outputs name a migrate and an ops task definition, as the real one does."""
+    ecs = aws("ecs")
+    ecs.create_cluster(clusterName=app_name)
+    arns = {
+        role: ecs.register_task_definition(
+            family=f"{app_name}-{role}", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+            cpu="256", memory="512", containerDefinitions=[{"name": role, "image": "i", "memory": 512}],
+        )["taskDefinition"]["taskDefinitionArn"]
+        for role in ("migrate", "ops")
+    }  # fmt: skip
+    outputs = {
+        "ClusterName": app_name,
+        "MigrateTaskDefinition": arns["migrate"],
+        "OpsTaskDefinition": arns["ops"],
+        "TaskSubnets": network["ECS_SUBNETS"],
+        "TaskSecurityGroup": network["ECS_SECURITY_GROUPS"],
+    }
+    template = queues_template(app_name)
+    template["Outputs"] = {k: {"Value": v} for k, v in outputs.items()}
+    aws("cloudformation").create_stack(StackName=app_name, TemplateBody=json.dumps(template))
+    return arns
+
+
+def started(aws, cluster: str) -> list[dict]:
+    ecs = aws("ecs")
+    return ecs.describe_tasks(cluster=cluster, tasks=ecs.list_tasks(cluster=cluster)["taskArns"])["tasks"]
+
+
+def test_manage_runs_on_the_ops_task_definition(one_offs, aws, app_name, capsys):
+    assert cli.main(["manage", "--name", app_name, "--no-wait", "--", "dlq", "--redrive"]) == 0
+
+    (task,) = started(aws, app_name)
+    assert task["taskDefinitionArn"] == one_offs["ops"]
+    assert task["overrides"]["containerOverrides"] == [
+        {"name": "ops", "command": ["python", "manage.py", "dlq", "--redrive"]}
+    ]
+    assert "manage.py dlq --redrive" in capsys.readouterr().out
+
+
+def test_migrations_keep_the_migrate_task_definition(one_offs, aws, app_name):
+    assert cli.run_task(app_name, None, wait=False) == 0
+
+    (task,) = started(aws, app_name)
+    assert task["taskDefinitionArn"] == one_offs["migrate"]
+
+
+# --- deploy: the admin's path, a parameter a new stack needs ---------------------------------------
+NEW_STACK_FLAGS = [
+    "--tag", "v1", "--certificate-arn", "arn:aws:acm:us-east-1:123456789012:certificate/x",
+    "--domain", "shop.example.com", "--provider-url", "https://api.processor.example",
+    "--provider-key-arn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:key-AbCdEf",
+]  # fmt: skip
+PARAMETERS = ["ImageRepository", "ImageTag", "MigrationImageTag", "CertificateArn", "DomainName",
+              "PaymentProviderUrl", "PaymentApiKeySecretArn", "Consumer"]  # fmt: skip
+
+
+@pytest.fixture
+def applied(monkeypatch, app_name) -> list[dict]:
+    """`deploy` without the CDK: a small template for the synth, and apply's parameters recorded."""
+    template = with_parameters(queues_template(app_name), *PARAMETERS, "AdminPath")
+    fake_stack = types.ModuleType("deploy.stack")
+    fake_stack.synth = lambda shop, name: template  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "deploy.stack", fake_stack)
+    calls: list[dict] = []
+
+    def apply(name, template, parameters, *, dry_run):
+        calls.append(parameters)
+        return "DRY_RUN"
+
+    monkeypatch.setattr(cli, "apply", apply)
+    return calls
+
+
+def test_a_new_stack_needs_the_admins_path(deploy_env, app_name, applied):
+    with pytest.raises(SystemExit, match=r"a new stack needs: AdminPath \(--admin-path\)"):
+        cli.main(["deploy", "--name", app_name, *NEW_STACK_FLAGS, "--dry-run"])
+
+    assert applied == []
+
+
+def test_a_new_stack_gets_the_admins_path_as_a_parameter(deploy_env, app_name, applied):
+    flags = [*NEW_STACK_FLAGS, "--admin-path", "staff-7f3a9c/", "--dry-run"]
+
+    assert cli.main(["deploy", "--name", app_name, *flags]) == 0
+
+    (parameters,) = applied
+    assert parameters["AdminPath"] == "staff-7f3a9c/"
+    assert parameters["DomainName"] == "shop.example.com" and parameters["ImageTag"] == "v1"
+
+
+@pytest.fixture
+def stack_without_admin_path(deploy_env, aws, app_name) -> str:
+    """A stack made before the template had AdminPath: every other parameter has a value."""
+    aws("cloudformation").create_stack(
+        StackName=app_name,
+        TemplateBody=json.dumps(with_parameters(queues_template(app_name), *PARAMETERS)),
+        Parameters=[{"ParameterKey": k, "ParameterValue": "x"} for k in PARAMETERS],
+    )
+    return app_name
+
+
+def test_an_update_keeps_every_parameter_but_needs_the_admins_path_once(stack_without_admin_path, applied):
+    name = stack_without_admin_path
+    with pytest.raises(SystemExit, match="has no AdminPath yet: pass --admin-path"):
+        cli.main(["deploy", "--name", name, "--tag", "v2", "--dry-run"])
+    assert applied == []
+
+    assert (
+        cli.main(["deploy", "--name", name, "--tag", "v2", "--admin-path", "staff-7f3a9c/", "--dry-run"]) == 0
+    )
+
+    migrate_first, services = applied
+    # Step 1 already applies the new template: the new parameter needs its value there too.
+    assert migrate_first["AdminPath"] == services["AdminPath"] == "staff-7f3a9c/"
+    assert migrate_first["DomainName"] is None and services["DomainName"] is None  # UsePreviousValue
+    assert (migrate_first["ImageTag"], migrate_first["MigrationImageTag"]) == (None, "v2")
+    assert (services["ImageTag"], services["MigrationImageTag"]) == ("v2", "v2")
+
+
+def test_once_the_stack_has_the_admins_path_an_update_keeps_it(deploy_env, aws, app_name, applied):
+    aws("cloudformation").create_stack(
+        StackName=app_name,
+        TemplateBody=json.dumps(with_parameters(queues_template(app_name), *PARAMETERS, "AdminPath")),
+        Parameters=[{"ParameterKey": k, "ParameterValue": "x"} for k in [*PARAMETERS, "AdminPath"]],
+    )
+
+    assert cli.main(["deploy", "--name", app_name, "--tag", "v2", "--dry-run"]) == 0
+
+    assert [call["AdminPath"] for call in applied] == [None, None]  # UsePreviousValue
 
 
 def test_build_dry_run_prints_the_docker_commands(deploy_env, capsys):
