@@ -1,5 +1,9 @@
 """Payment jobs go out in SendMessageBatch requests of up to 10, each a Celery task a worker can run."""
 
+import base64
+import json
+import uuid
+
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import EndpointConnectionError
@@ -8,9 +12,11 @@ from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config.sqs_transport import collect_sends
 from orders import sqs_jobs
 from orders.models import Order
 from orders.publishing import publish_payment_jobs
+from orders.tasks import charge_order_task
 from tests.factories import make_order
 
 from .test_sweeper import queued_order_ids
@@ -78,3 +84,29 @@ def test_preparing_the_publisher_asks_nothing_of_sqs_and_publishes_nothing(empty
 
     assert sqs_operations == []
     assert queued_order_ids(empty_queue) == []
+
+
+def _decoded(message_body: str) -> tuple[dict, list]:
+    envelope = json.loads(base64.b64decode(message_body))
+    return envelope, json.loads(base64.b64decode(envelope.pop("body")))
+
+
+def test_a_stamped_job_is_celerys_own_message_but_for_its_fresh_ids(payment_queue):
+    order_id = str(uuid.uuid4())
+    with collect_sends() as sends:
+        charge_order_task.apply_async((order_id,), retry=False, declare=[])
+    celery_envelope, celery_body = _decoded(sends[0].arguments["MessageBody"])
+
+    template = sqs_jobs.JobTemplate()
+    first, second = template.body(order_id), template.body(order_id)
+    envelope, body = _decoded(first)
+
+    assert body == celery_body  # the args, kwargs and embed, exactly
+    ids = {("headers", "id"), ("headers", "root_id"), ("properties", "correlation_id"),
+           ("properties", "delivery_tag")}  # fmt: skip
+    for part, key in ids:
+        assert uuid.UUID(envelope[part].pop(key)) and celery_envelope[part].pop(key)
+    celery_envelope["headers"].pop("origin"), envelope["headers"].pop("origin")  # the process's name
+    assert envelope == celery_envelope
+    assert _decoded(second)[0]["headers"]["id"] != json.loads(base64.b64decode(first))["headers"]["id"]
+    assert {k for k in sends[0].arguments if k != "QueueUrl"} == {"MessageBody", *template.entry}
