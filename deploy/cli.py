@@ -407,7 +407,10 @@ def cmd_teardown(args) -> int:
     started = time.time()
     client("cloudformation").delete_stack(StackName=args.name)
     status = stream_events(args.name, started, poll=args.poll)
-    say(f"stack {args.name}: {status}; the ECR repository and the database snapshot remain")
+    say(
+        f"stack {args.name}: {status}; the ECR repository, the database snapshot and the access-log "
+        "bucket remain (a database with deletion protection on stops the delete: turn it off first)"
+    )
     return 0 if status == "DELETE_COMPLETE" else 1
 
 

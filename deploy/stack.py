@@ -95,6 +95,8 @@ from deploy.settings import ShopSettings
 from queues.setup import DLQ_RETENTION_SECONDS, QUEUE_RETENTION_SECONDS
 
 WEB_PORT = 8000
+# The web scales out before its tasks are 60 % busy (deploy/plan.py sizes the sale the same way).
+WEB_CPU_TARGET_PERCENT = 60
 # Prometheus /metrics of every task (web: its gunicorn master; worker; sweeper), for a scraper inside
 # the VPC. Neither the ALB nor any security-group rule forwards it: the web's group admits the ALB
 # on WEB_PORT only, the others admit nothing. CloudWatch gets the same metrics as EMF log lines.
@@ -606,6 +608,17 @@ class ShopStack(cdk.Stack):
         for peer in (web.service.connections.security_groups[0], tasks_sg):
             proxy_sg.add_ingress_rule(peer, ec2.Port.tcp(DB_PORT), "PostgreSQL through RDS Proxy")
         redis_sg.add_ingress_rule(web.service.connections.security_groups[0], ec2.Port.tcp(6379), "Redis")
+
+        # --- web autoscaling: CPU target tracking, from the AZ floor to what the connections budget -
+        web_scaling = web.service.auto_scale_task_count(
+            min_capacity=shop.web_count, max_capacity=shop.web_max_count
+        )
+        web_scaling.scale_on_cpu_utilization(
+            "WebCpu",
+            target_utilization_percent=WEB_CPU_TARGET_PERCENT,
+            scale_out_cooldown=cdk.Duration.seconds(60),
+            scale_in_cooldown=cdk.Duration.seconds(300),
+        )
 
         # --- worker autoscaling: target tracking on backlog per task -------------------------------
         target = appscaling.ScalableTarget(

@@ -251,7 +251,7 @@ def test_worker_and_sweeper_have_heartbeat_health_checks(synthesized):
 
 def test_workers_scale_on_backlog_per_task_against_the_measured_rate(synthesized):
     shop = ShopSettings()
-    (policy,) = resources(synthesized, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    policy = resources(synthesized, "AWS::ApplicationAutoScaling::ScalingPolicy")["WorkerBacklogPerTask"]
     config = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     # 60 s acceptable wait * 20 threads * 1/3 order/s per thread
     assert config["TargetValue"] == shop.backlog_target == 400
@@ -259,7 +259,11 @@ def test_workers_scale_on_backlog_per_task_against_the_measured_rate(synthesized
     assert metrics["visible"]["MetricStat"]["Metric"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert metrics["running"]["MetricStat"]["Metric"]["MetricName"] == "RunningTaskCount"
     assert metrics["backlog_per_task"]["Expression"] == "IF(running > 0, visible / running, visible)"
-    (target,) = resources(synthesized, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+    (target,) = [
+        t
+        for t in resources(synthesized, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+        if "Worker" in json.dumps(t["Properties"]["ResourceId"])
+    ]
     assert target["Properties"]["MinCapacity"] == {"Fn::If": ["ConsumerIsLambda", 0, 1]}
     assert target["Properties"]["MaxCapacity"] == {"Fn::If": ["ConsumerIsLambda", 0, 20]}
     (worker,) = [s for k, s in resources(synthesized, "AWS::ECS::Service").items() if k.startswith("Worker")]
@@ -586,3 +590,25 @@ def test_the_template_is_synthesized_for_a_region(monkeypatch, tmp_path):
 
     with pytest.raises(ValueError, match="set AWS_REGION"):
         synth()
+
+
+def test_the_web_scales_on_cpu_between_the_az_floor_and_the_connection_budgets_ceiling(synthesized):
+    shop = ShopSettings()
+    targets = [
+        t["Properties"]
+        for t in resources(synthesized, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+        if "Web" in json.dumps(t["Properties"]["ResourceId"])
+    ]
+    assert [(t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [(shop.web_count, shop.web_max_count)]
+    (policy,) = [
+        p["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        for p in resources(synthesized, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        if "PredefinedMetricSpecification"
+        in p["Properties"].get("TargetTrackingScalingPolicyConfiguration", {})
+    ]
+    assert (
+        policy["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
+    )
+    assert policy["TargetValue"] == 60
+    # The connections the stack budgets are the ones the web can reach at its ceiling.
+    assert shop.processes("web") == shop.web_max_count * shop.web_processes
