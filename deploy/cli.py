@@ -212,7 +212,10 @@ def run_task(name: str, command: list[str] | None, *, wait: bool = True, role: s
 def cmd_synth(args) -> int:
     from deploy.stack import synth  # the CDK: seconds to import, only for the steps that synthesize
 
-    template = synth(shop_from(args))
+    try:
+        template = synth(shop_from(args))
+    except ValueError as exc:  # no region, or settings the stack refuses: say which, no traceback
+        raise SystemExit(f"synth: {exc}") from None
     text = json.dumps(template, indent=1)
     if args.out:
         Path(args.out).write_text(text)
