@@ -26,11 +26,11 @@ import psutil
 from django.db import connection
 
 from devstack.stack import BASE_DIR, Process, Stack
+from loadtests.products import EMAIL_DOMAIN
 from loadtests.study.results import LocustStats
 from queues.setup import read_depth
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
-EMAIL_DOMAIN = "loadtest.example"
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -193,6 +193,7 @@ class LocustRun:
     seconds: float
     tag: str
     user_rate: float
+    extra: tuple[str, ...] = ()  # the locustfile's own options, e.g. ("--product", "hot")
     popen: subprocess.Popen | None = None
     started_at: float = 0.0
     ended_at: float = 0.0
@@ -203,7 +204,7 @@ class LocustRun:
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", self.host,
             "-u", str(self.users), "-r", str(self.users), "-t", f"{max(1, round(self.seconds))}s",
             "--csv", str(self.prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "0",
-            "--order-tag", self.tag, "--user-rate", f"{self.user_rate:g}", *self.user_classes,
+            "--order-tag", self.tag, "--user-rate", f"{self.user_rate:g}", *self.extra, *self.user_classes,
         ]  # fmt: skip
         log = open(f"{self.prefix}_locust.log", "wb")  # noqa: SIM115 - kept for the child's lifetime
         self.started_at = time.time()
@@ -232,12 +233,14 @@ class LocustRun:
         self.ended_at = time.time()
 
     def stats(self, prefix: str) -> LocustStats:
-        """The row of Locust's stats CSV whose name starts with `prefix` (e.g. "POST /api/orders/")."""
+        """The row of Locust's stats CSV named `prefix`, else the first whose name starts with it
+        (e.g. "POST /api/orders/"): "POST /api/orders/async" is the 202s, not its "[sold out]" row."""
         path = Path(f"{self.prefix}_stats.csv")
         if not path.exists():
             raise RuntimeError(f"Locust wrote no stats; see {self.prefix}_locust.log")
         with path.open() as fh:
-            row = next((r for r in csv.DictReader(fh) if r["Name"].startswith(prefix)), None)
+            rows = [r for r in csv.DictReader(fh) if r["Name"].startswith(prefix)]
+        row = next((r for r in rows if r["Name"] == prefix), rows[0] if rows else None)
         if row is None:
             return LocustStats(prefix, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         percentiles = {k: _num(v) for k, v in row.items() if k.endswith("%")}

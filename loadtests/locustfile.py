@@ -6,11 +6,20 @@
     locust -f loadtests/locustfile.py --host ... --headless --tags sync -u 20 -t 60s
     locust -f loadtests/locustfile.py --host ... --headless AsyncCheckoutUser \\
         --burst-rate 60 --calm-rate 5                                              # a flash sale
+    locust -f loadtests/locustfile.py --host ... --headless -u 20 -t 30s AsyncCheckoutUser \\
+        --product hot --expect-sold-out                                            # ... of one product
 
 Pick the scenario with Locust's own means: user class names on the command line, `--tags sync` /
 `--tags async`, or `--class-picker` in the web UI. Options this file adds (also as LOCUST_* env vars,
-and in the web UI): `--user-rate`, `--order-tag`, `--poll-until-paid`, and the flash-sale knobs
-`--burst-rate`, `--calm-rate`, `--calm-seconds`, `--burst-seconds`.
+and in the web UI): `--user-rate`, `--order-tag`, `--poll-until-paid`, what to buy (`--product`,
+`--hot-sku`, `--expect-sold-out`), and the flash-sale knobs `--burst-rate`, `--calm-rate`,
+`--calm-seconds`, `--burst-seconds`.
+
+`--product unlimited` (the default) buys today's baskets of unlimited products; `--product hot` buys
+one unit of the one limited product at every checkout (loadtests/products.py). A 409 `out_of_stock`
+is a failure, unless the run expects the product to sell out (`--expect-sold-out`): then it is the
+answer the crowd after the last unit should get, counted as a success under its own name,
+`POST /api/orders/async [sold out]`, so that its latency is reported apart from the 202s'.
 
 `FlashSaleShape` is picked up automatically by headless Locust, as every shape in a locustfile is.
 Without `--burst-rate` it simply follows `-u`, `-r` and `-t`, so plain runs behave as usual.
@@ -19,19 +28,18 @@ Without `--burst-rate` it simply follows `-u`, `-r` and `-t`, so plain runs beha
 from __future__ import annotations
 
 import math
-import random
 import sys
 import time
-import uuid
 
 from locust import LoadTestShape, events, tag, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from loadtests.pacing import next_arrival  # Locust puts the working directory (the repo) on sys.path
+# Locust puts the working directory (the repo) on sys.path.
+from loadtests import products
+from loadtests.pacing import next_arrival
 
 CLIENT_TIMEOUT_SECONDS = 30.0  # the seed's customers gave up after 30 s
-MAX_LINES = 3
-MAX_QUANTITY = 3
+SOLD_OUT = "out_of_stock"  # the code of the 409 refusing a limited product that has too few units left
 
 
 @events.init_command_line_parser.add_listener
@@ -50,6 +58,28 @@ def _add_arguments(parser) -> None:
         default="adhoc",
         env_var="LOCUST_ORDER_TAG",
         help="Label put in every order's email domain, so a run's orders can be found in the database.",
+    )
+    group.add_argument(
+        "--product",
+        choices=products.PRODUCTS,
+        default="unlimited",
+        env_var="LOCUST_PRODUCT",
+        help="What every checkout buys: 'unlimited' (1-3 lines of unlimited products, the seed's baskets) "
+        "or 'hot' (1 unit of the one limited product, --hot-sku: the flash sale).",
+    )
+    group.add_argument(
+        "--hot-sku",
+        default=products.HOT_SKU,
+        env_var="LOCUST_HOT_SKU",
+        help="The limited product that --product hot buys (the seeded catalogue's Flash Sneakers).",
+    )
+    group.add_argument(
+        "--expect-sold-out",
+        action="store_true",
+        default=False,
+        env_var="LOCUST_EXPECT_SOLD_OUT",
+        help="A 409 out_of_stock is an expected answer (the product sells out during the run), reported "
+        "as 'POST <path> [sold out]'; without it, a failure.",
     )
     group.add_argument(
         "--poll-until-paid",
@@ -97,7 +127,7 @@ def _paced(user) -> float:
 
 
 class CheckoutUser(FastHttpUser):
-    """A shopper: reads the catalogue once, then checks out random baskets."""
+    """A shopper: reads the catalogue once, then checks out random baskets (or the hot product)."""
 
     abstract = True
     network_timeout = CLIENT_TIMEOUT_SECONDS
@@ -109,32 +139,47 @@ class CheckoutUser(FastHttpUser):
     def on_start(self) -> None:
         options = self.environment.parsed_options
         self.order_tag = _safe_label(options.order_tag if options is not None else "adhoc")
+        self.product = options.product if options is not None else "unlimited"
+        self.expect_sold_out = bool(options is not None and options.expect_sold_out)
+        hot_sku = options.hot_sku if options is not None else products.HOT_SKU
         self.skus: list[str] = []
         with self.client.get("/api/products", name="GET /api/products", catch_response=True) as response:
             if response.status_code == 200:
-                # The seed's measurements are about the payment queue: buy unlimited products only,
-                # so a sold-out flash product does not turn load into 409s.
                 results = response.json()["results"]
-                self.skus = [p["sku"] for p in results if p.get("left", None) is None]
+                # Unlimited: the seed's measurements are about the payment queue, so a sold-out flash
+                # product must not turn their load into 409s. Hot: that one limited product only.
+                self.skus = (
+                    [p["sku"] for p in results if p["sku"] == hot_sku and p.get("left") is not None]
+                    if self.product == "hot"
+                    else [p["sku"] for p in results if p.get("left", None) is None]
+                )
             if not self.skus:
-                response.failure(f"no products to buy (HTTP {response.status_code})")
+                wanted = f"limited product {hot_sku!r}" if self.product == "hot" else "products to buy"
+                response.failure(f"no {wanted} (HTTP {response.status_code})")
 
     def basket(self) -> dict:
-        lines = random.sample(self.skus, k=min(len(self.skus), random.randint(1, MAX_LINES)))
-        return {
-            # The tag in the domain lets the experiment find this run's orders in the database.
-            "email": f"buyer-{uuid.uuid4().hex[:12]}@{self.order_tag}.loadtest.example",
-            "items": [{"sku": sku, "quantity": random.randint(1, MAX_QUANTITY)} for sku in lines],
-        }
+        # The tag in the email's domain lets the experiment find this run's orders in the database.
+        return products.basket(self.product, self.skus, self.order_tag)
 
     def place_order(self, expected: dict[int, str | None]) -> dict | None:
-        """POST a basket; `expected` maps HTTP status to None (success) or a failure message."""
+        """POST a basket; `expected` maps HTTP status to None (success) or a failure message.
+
+        A 409 `out_of_stock` is a success named `POST <path> [sold out]` in a run that expects the
+        product to sell out (`--expect-sold-out`), a failure in any other.
+        """
         if not self.skus:
             self.on_start()
             return None
         with self.client.post(
             self.checkout_path, json=self.basket(), name=f"POST {self.checkout_path}", catch_response=True
         ) as response:
+            if response.status_code == 409 and _error_code(response) == SOLD_OUT:
+                if self.expect_sold_out:
+                    response.request_meta["name"] = f"POST {self.checkout_path} [sold out]"
+                    response.success()
+                else:
+                    response.failure("HTTP 409 out_of_stock (the run does not expect a sell-out)")
+                return None
             if response.status_code not in expected:
                 response.failure(f"HTTP {response.status_code}")
                 return None
@@ -250,6 +295,15 @@ class FlashSaleShape(LoadTestShape):
             return None
         users = max(1, math.ceil(rate / options.user_rate))
         return users, max(users, 1)  # reach each step's users within about a second
+
+
+def _error_code(response) -> str | None:
+    """The `code` of an API error body (config/errors.py), or None when the body is not one."""
+    try:
+        body = response.json()
+    except (ValueError, TypeError):
+        return None
+    return body.get("code") if isinstance(body, dict) else None
 
 
 def _safe_label(text: str) -> str:

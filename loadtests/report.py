@@ -21,7 +21,14 @@ from capacity import results as schema
 from capacity.sizing import Sizing
 from loadtests.drain.results import DrainRun
 from loadtests.measure import human_seconds
-from loadtests.study.results import AcceptRun, CpuShares, LocustStats, ScalingRun, StudyResults
+from loadtests.study.results import (
+    AcceptRun,
+    CpuShares,
+    LocustStats,
+    ScalingRun,
+    StockCheck,
+    StudyResults,
+)
 
 Add = Callable[[str], None]
 
@@ -99,6 +106,7 @@ def render(results: StudyResults, charts: dict[str, str | None], report_dir: Pat
     _scaling(results, charts, add)
     _provider_limits(results, add)
     _capacity(results, add)
+    _saturation(results, add)
     _memory(results, add)
     _sizing(results, report_dir, add)
     add("## Data files\n")
@@ -107,6 +115,7 @@ def render(results: StudyResults, charts: dict[str, str | None], report_dir: Pat
         "(Locust's own statistics), `data/samples_<run>.csv` (one row a second: SQS visible / not visible / "
         "delayed, order counts by status, worker memory), `data/orders_<run>.csv` (every order: created, "
         "claimed, paid; the drain study's runs are `drain-w<N>-l<limit>`), `data/capacity.csv`, "
+        "`data/saturation.csv` with `data/wrk_<target>.txt` (wrk's own output) and `.lua` (its script), "
         "`logs/` (each process's log).\n"
     )
     return "\n".join(out) + "\n"
@@ -145,9 +154,14 @@ def _cpu_header() -> tuple[str, str]:
     return " | ".join(names), " | ".join(["---:"] * (len(names) - 1) + ["---"])
 
 
+def _unlimited(results: StudyResults) -> AcceptRun | None:
+    """The accept run of today's baskets on the study's database (the first), the seed's comparison."""
+    return next((a for a in results.accept if a.product == "unlimited"), None)
+
+
 def _sync_vs_async(results: StudyResults, charts: dict, add: Add) -> None:
     sync = results.sync
-    asyn = results.accept[0] if results.accept else None
+    asyn = _unlimited(results)
     if sync is None or asyn is None:
         return
     add("## 1. Sync vs async at the seed's load\n")
@@ -190,21 +204,85 @@ def _accept(results: StudyResults, add: Add) -> None:
         f"{first.users} Locust users checking out (`POST /api/orders/async`) and {first.probe_users} "
         f"probe users "
         "reading the catalogue (`GET /api/products`, a trivial DRF GET) in the same Locust run against the "
-        f"same web, {first.duration:g} s, no worker. The ratio is the checkout's latency over the GET's.\n"
+        f"same web, {first.duration:g} s, no worker. The ratio is the checkout's latency over the GET's."
+        + (
+            " What the crowd buys: the *unlimited basket* is 1–3 lines of unlimited products (the seed's "
+            "load); the *hot product* is 1 unit of the one limited product at every checkout, with more "
+            "on sale than the run can buy; *selling out* is that product with a third of the run's units "
+            "on sale (its 409s are in the next table)."
+            if any(a.product != "unlimited" for a in results.accept)
+            else ""
+        )
+        + "\n"
     )
-    add("| Database | Checkouts (fail) | Checkout p50 / p99 | GET p50 / p99 (requests) | p50 ratio | "
-        "p99 ratio "
+    add("| Database, product | Checkouts (fail) | Checkout p50 / p99 | GET p50 / p99 (requests) "
+        "| p50 ratio | p99 ratio "
         "| Locust CPU | machine | limited by |")  # fmt: skip
     add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for a in results.accept:
         add(_accept_row(a))
     add("")
+    _by_path(results, add)
+
+
+def _by_path(results: StudyResults, add: Add) -> None:
+    """The flash sale by answer: each checkout path's latency beside the same run's GET (the study's
+    database only: the SQLite run, when there is one, stays in the table above)."""
+    runs = [a for a in results.accept if a.database == results.accept[0].database]
+    if len(runs) < 2:
+        return
+    add("### The flash sale, path by path\n")
+    add(
+        "Each checkout path beside the catalogue GET of the same Locust run (same web, same seconds). "
+        "*202* is an order accepted; *409 out_of_stock* is the refusal once the product is sold out.\n"
+    )
+    add("| Path | Answers | Checkout p50 / p99 | GET p50 / p99 | Ratio p50 / p99 |")
+    add("| --- | ---: | ---: | ---: | ---: |")
+    for a in runs:
+        rows = [(f"{a.label} → 202", a.checkout)]
+        if a.refusals is not None:
+            rows.append((f"{a.label} → 409 out_of_stock", a.refusals))
+        for path, c in rows:
+            g = a.trivial_get
+            add(
+                f"| {path} | {c.requests - c.failures:,}"
+                + (f" ({c.failures} failed)" if c.failures else "")
+                + f" | {c.median_ms:.0f} / {c.p99_ms:.0f} ms | {g.median_ms:.0f} / {g.p99_ms:.0f} ms "
+                f"| {_ratio(c.median_ms, g.median_ms)} / {_ratio(c.p99_ms, g.p99_ms)} |"
+            )
+    add("")
+    for a in runs:
+        if a.stock is not None:
+            add(_stock_line(a, a.stock))
+    add("")
+
+
+def _stock_line(a: AcceptRun, s: StockCheck) -> str:
+    """What the run bought of the limited product, and the oversell check."""
+    held = s.reserved + s.sold
+    verdict = (
+        f"**OVERSOLD by {s.oversold:,}** (reserved {s.reserved:,} + sold {s.sold:,} > stock {s.stock:,})"
+        if s.oversold
+        else f"no oversell (reserved {s.reserved:,} + sold {s.sold:,} = {held:,} ≤ stock {s.stock:,})"
+    )
+    refused = a.refusals.requests - a.refusals.failures if a.refusals is not None else 0
+    when = (
+        f"; sold out {s.sold_out_after:.1f} s after the run's first order, of {a.duration:g} s"
+        if s.sold_out_after is not None
+        else ("; not sold out" if a.product == "sold-out" else "")
+    )
+    return (
+        f"- *{a.label}* (`{s.sku}`): {s.offered:,} units on sale, {s.taken:,} taken by {a.orders:,} orders; "
+        f"{a.checkout.requests - a.checkout.failures:,} answered 202"
+        + (f", {refused:,} answered 409 out_of_stock" if a.refusals is not None else "")
+        + f"{when}; {verdict}."
+    )
 
 
 def _accept_row(a: AcceptRun) -> str:
     c, g = a.checkout, a.trivial_get
     return (
-        f"| {a.database} | {c.requests:,} ({c.failures}) | {c.median_ms:.0f} / {c.p99_ms:.0f} ms "
+        f"| {a.database}, {a.label} | {c.requests:,} ({c.failures}) | {c.median_ms:.0f} / {c.p99_ms:.0f} ms "
         f"| {g.median_ms:.0f} / {g.p99_ms:.0f} ms ({g.requests:,}) | {_ratio(c.median_ms, g.median_ms)} "
         f"| {_ratio(c.p99_ms, g.p99_ms)} | {a.cpu.share('locust'):.2f} cores | {a.cpu.machine_cores:.2f} "
         f"of {a.cpu.cores} | {a.cpu.limit or '—'} |"
@@ -393,6 +471,65 @@ def _capacity(results: StudyResults, add: Add) -> None:
     )
 
 
+def _saturation(results: StudyResults, add: Add) -> None:
+    runs = results.saturation
+    if not runs:
+        return
+    first = runs[0]
+    add("## 8. Saturation under wrk: the stack's ceiling\n")
+    add(
+        f"wrk (C, closed loop: {first.connections} connections on {first.threads} threads, each sending "
+        f"its next request as soon as the last answer came), {first.duration:g} s per target, one after "
+        "the other, against the same web (no worker: the SQS queue fills, and is emptied after each "
+        "checkout target). The checkout throttle is off on the lab's stack. *Ratio* is the target's "
+        "requests/s over the GET's: the share of the framework's ceiling a checkout keeps. *Unpublished* "
+        "counts accepted orders whose payment job SQS had not yet taken when wrk stopped, and when the "
+        "lab stopped watching.\n"
+    )
+    get = next((r for r in runs if not r.product), None)
+    add("| Target | Requests | Requests/s | Ratio | p50 | p90 | p99 | Non-2xx | Unpublished at end → after |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in runs:
+        w = r.wrk
+        ratio = _ratio(w.rate, get.wrk.rate) if get is not None and r is not get else "—"
+        published = (
+            f"{r.unpublished_at_end:,} → {r.unpublished_after:,}"
+            + (f" ({r.publish_caught_up_seconds:.1f} s)" if r.publish_caught_up_seconds is not None else "")
+            if r.product
+            else "—"
+        )
+        add(
+            f"| {r.label} | {w.requests:,} | {w.rate:,.0f} | {ratio} | {w.p50_ms:.1f} ms | {w.p90_ms:.1f} ms "
+            f"| {w.p99_ms:.1f} ms | {w.non_2xx:,} | {published} |"
+        )
+    checkouts = [r for r in runs if r.product]
+    if get is not None and checkouts:
+        peak = max(checkouts, key=lambda r: r.wrk.rate)
+        add(
+            f"\nPeak checkout ÷ GET: **{_ratio(peak.wrk.rate, get.wrk.rate)}** ({peak.label}, "
+            f"{peak.wrk.rate:,.0f}/s against {get.wrk.rate:,.0f}/s)."
+        )
+    failed = [(r, r.problems) for r in runs if r.problems]
+    for r, problems in failed:
+        add(
+            f"\n**FAILED: {r.label} was not answered as expected: {'; '.join(problems)}.** "
+            f"See `data/wrk_{r.name}.txt`."
+        )
+    if not failed:
+        add("\nEvery request was answered, with a 2xx; every checkout answer placed an order (202).")
+    columns = ("wrk", "web", "postgres", "sqs", "bench")
+    add("\nCPU (cores) per target:\n")
+    add("| Target | wrk | web | PostgreSQL | SQS | lab | other | machine | limited by |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in runs:
+        cells = [f"{r.cpu.share(k):.2f}" if k in r.cpu.processes else "—" for k in columns]
+        add(
+            f"| {r.label} | {' | '.join(cells)} | {r.cpu.other_cores:.2f} | {r.cpu.machine_cores:.2f} "
+            f"| {r.cpu.limit or '—'} |"
+        )
+    add("")
+
+
 def _memory(results: StudyResults, add: Add) -> None:
     rows = [
         (f"threads, drain N={r.workers}", r.worker_rss_mb, "—", 1)
@@ -404,7 +541,7 @@ def _memory(results: StudyResults, add: Add) -> None:
         rows.append((label, m.peak_rss_mb, f"{m.peak_pss_mb:.0f} MB", m.processes))
     if not rows:
         return
-    add("## 8. Worker memory\n")
+    add("## 9. Worker memory\n")
     add(
         "Peak resident memory of the worker (all its processes: a prefork pool has one per slot); PSS shares "
         "copy-on-write pages fairly, the figure to compare with a container's limit.\n"
@@ -417,7 +554,7 @@ def _memory(results: StudyResults, add: Add) -> None:
 
 def _sizing(results: StudyResults, report_dir: Path, add: Add) -> None:
     latency = results.parameters.latency
-    add("## 9. Sizing: workers = rate × latency\n")
+    add("## 10. Sizing: workers = rate × latency\n")
     try:
         run = schema.worker_efficiency(schema.worker_runs(report_dir / "results.json"), near_workers=180)
     except schema.ResultsError as exc:
@@ -472,10 +609,11 @@ def _chart_queue_depth(report_dir: Path, results: StudyResults) -> str | None:
 
 
 def _chart_response_times(report_dir: Path, results: StudyResults) -> str | None:
-    if results.sync is None or not results.accept:
+    unlimited = _unlimited(results)
+    if results.sync is None or unlimited is None:
         return None
-    series = [("sync checkout", results.sync.checkout), ("async checkout", results.accept[0].checkout),
-              ("GET /api/products", results.accept[0].trivial_get)]  # fmt: skip
+    series = [("sync checkout", results.sync.checkout), ("async checkout", unlimited.checkout),
+              ("GET /api/products", unlimited.trivial_get)]  # fmt: skip
     keys = ["50%", "66%", "75%", "90%", "95%", "99%", "100%"]
     fig, ax = plt.subplots(figsize=(7.5, 4))
     width = 0.27
@@ -487,7 +625,7 @@ def _chart_response_times(report_dir: Path, results: StudyResults) -> str | None
     ax.set_yscale("log")
     ax.set_ylim(top=ax.get_ylim()[1] * 6)
     ax.set_ylabel("response time (ms, log scale)")
-    ax.set_title(f"Response-time percentiles ({results.accept[0].database})")
+    ax.set_title(f"Response-time percentiles ({unlimited.database})")
     ax.legend(loc="upper left", ncol=3, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, report_dir, "response-times.png")

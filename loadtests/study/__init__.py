@@ -5,10 +5,13 @@
     context.py   what the phases share: the bench, the data folder, the status line, order reads
     ceilings.py  the SQS server's own ceiling at a backlog of 0 / 1k / 10k
     sync.py      sync checkout at the seed's load (provider limit 1, no worker)
-    accept.py    async accept latency beside a trivial GET (same web, same Locust run); PostgreSQL, SQLite
+    accept.py    async accept latency beside a trivial GET (same web, same Locust run): unlimited baskets,
+                 1 unit of the limited product (hot), PostgreSQL and SQLite; then the sold-out phase:
+                 the hot product running out a third of the way in (202s, 409 out_of_stock, oversell)
     drain.py     the drain study (loadtests/drain/study.run) for each N and provider limit
     scaling.py   worker scaling under the seed's flash-sale load (Locust), then the drain watched
     capacity.py  the accept rate held with p99 < 100 ms
+    saturation.py  wrk's closed loop (16 connections) on the GET and both checkouts: the stack's ceiling
     memory.py    prefork vs threads worker memory
     run.py       the orchestrator: phases in order, results.json after each, then loadtests/report.py
 
@@ -22,16 +25,19 @@ the 2-core lab machine; each phase bounded by the load seconds, caps and steps i
     stack              database, migrate, SQS server, sandbox, web    15   same                             15
     sqs ceilings       3 depths x (fill + 2 x 5 s + 2)                40   3 x (fill + 2 x 1.5 s + 2)       19
     sync checkout      60 s load + Locust + 2 restarts                71   10 s load                        21
-    async accept       2 x (60 s + Locust) + SQLite stack            145   10 s, PostgreSQL only            15
-    drain study        10 x (worker + 8 x 3 s / 0.8 + 1.5) + orders  381   10 x (worker + 3 x 1 s / 0.8)   108
+    async accept       3 x (60 s + Locust) + SQLite stack + restock  211   10 s, unlimited and hot          31
+    sold out           60 s + Locust + restock                        66   10 s                             16
+    drain study        10 x (worker + N x 20 or 8 waves) + orders    629   10 x (worker + 3 x 1 s / 0.8)   108
     flash-sale scaling 10 x (worker + Locust + 60 + 25 cap + 4)      970   6 x (5 + 3 + 10 + 3 + 4)        150
     capacity           7 steps x (Locust + 12 s + 4)                 133   1 step x (3 + 4 + 4)             11
+    saturation         3 targets x (15 s + 1) + 2 restarts + restock  57   3 x (5 s + 1) + ...              27
     memory             2 x (worker + 3 x 3 s / 0.8 + 4 + 2)           44   skipped                           0
     report                                                            10                                    10
-    total                                        1,809 s = 30.2 min (35)            349 s = 5.8 min (6)
+    total                                        2,247 s = 37.5 min (38)            409 s = 6.8 min (7)
 
 Measured on the shared 2-core lab machine: --quick took 4.6 min against its 6.9 min estimate of the
-time (before the fixed costs were recalibrated from that run).
+time (before the fixed costs were recalibrated from that run); with the hot-product, sold-out and
+saturation phases it took 6.0 min (360 s of phases) against its 6.8 min estimate.
 
 The run prints its own estimate first and the report sets each phase's estimate beside its time.
 """

@@ -12,16 +12,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.conf import settings
+from django.db.models import Count, F, Min, Q, QuerySet
 
 from devstack.stack import Process
 from loadtests.bench import Bench
 from loadtests.drain.study import postgres_pid
 from loadtests.lab import EMAIL_DOMAIN, CpuMeter, LocustRun, Queue, Sampler, discard
+from loadtests.products import HOT_SKU
 from loadtests.study.config import StudyConfig
-from loadtests.study.results import CpuShares, OrderCounts
+from loadtests.study.results import CpuShares, OrderCounts, StockCheck
 from orders.models import Order
 from sandbox.client import SandboxClient
+from shop.models import Product
 
 
 class Progress:
@@ -102,6 +105,37 @@ def counts_row(tag: str) -> dict[str, int]:
         "db_paid": counts.paid,
         "db_failed": counts.failed,
     }
+
+
+def put_on_sale(units: int, sku: str = HOT_SKU) -> None:
+    """Leave exactly `units` of the limited product `sku` for sale: stock = reserved + sold + units.
+
+    One UPDATE, so it holds whatever the earlier runs reserved (no worker pays or releases their
+    orders: their units stay held). Then it waits out the web's memory of a sold-out product
+    (shop/soldout.py, SOLD_OUT_CACHE_SECONDS), which a product restocked from another process
+    keeps for that long.
+    """
+    product = Product.objects.get(sku=sku)
+    if product.stock is None:
+        raise RuntimeError(f"{sku} is not a limited product: the hot runs need one (loadtests/products.py)")
+    Product.objects.filter(pk=product.pk).update(stock=F("reserved") + F("sold") + units)
+    time.sleep(float(getattr(settings, "SOLD_OUT_CACHE_SECONDS", 0.0)) + 0.1)
+
+
+def stock_check(tag: str, *, offered: int, sku: str = HOT_SKU) -> StockCheck:
+    """The limited product after a run of `offered` units; the run's orders say when it sold out."""
+    product = Product.objects.get(sku=sku)
+    created = sorted(orders_tagged(tag).values_list("created_at", flat=True))
+    sold_out = product.left == 0 and len(created) > 1
+    return StockCheck(
+        sku=sku,
+        offered=offered,
+        stock=product.stock or 0,
+        reserved=product.reserved,
+        sold=product.sold,
+        taken=offered - (product.left or 0),
+        sold_out_after=(created[-1] - created[0]).total_seconds() if sold_out else None,
+    )
 
 
 @dataclass

@@ -27,6 +27,7 @@ ONE_CORE = 0.9
 MACHINE_BUSY = 0.9
 LABELS = {
     "locust": "the load generator (Locust)",
+    "wrk": "the load generator (wrk)",
     "web": "the web (gunicorn, 2 processes)",
     "sqs": "the SQS server",
     "worker": "the worker",
@@ -34,8 +35,14 @@ LABELS = {
     "sandbox": "the payment sandbox",
     "bench": "the lab's own process",
 }
-# Process trees with more than one process can use more than one core.
-PROCESSES_PER_TREE = {"web": 2, "postgres": 4}
+# Process trees with more than one process (or busy thread: wrk runs 2) can use more than one core.
+PROCESSES_PER_TREE = {"web": 2, "postgres": 4, "wrk": 2}
+# AcceptRun.product: today's baskets, one unit of the limited product, and that product selling out.
+PRODUCT_LABELS = {
+    "unlimited": "unlimited basket",
+    "hot": "hot product, 1 unit",
+    "sold-out": "hot product selling out",
+}
 
 
 @dataclass(frozen=True)
@@ -191,21 +198,54 @@ class SyncRun:
 
 
 @dataclass(frozen=True)
+class StockCheck:
+    """The hot product around a run, read from the database: what was for sale, what the run took,
+    and whether more was held or sold than the stock (the constraint says never; this checks it)."""
+
+    sku: str
+    offered: int  # units for sale when the run began: stock − reserved − sold
+    stock: int  # after the run, as every figure below
+    reserved: int
+    sold: int
+    taken: int  # units the run's orders hold (one unit an order)
+    sold_out_after: float | None = None  # seconds from the run's first order to its last, once sold out
+
+    @property
+    def oversold(self) -> int:
+        return max(0, self.reserved + self.sold - self.stock)
+
+    @property
+    def left(self) -> int:
+        return max(0, self.stock - self.reserved - self.sold)
+
+
+@dataclass(frozen=True)
 class AcceptRun:
-    """Async checkout at the seed's load with no worker, beside a trivial GET in the same Locust run."""
+    """Async checkout at the seed's load with no worker, beside a trivial GET in the same Locust run.
+
+    `product` says what the crowd bought (PRODUCT_LABELS); a result saved before there was a choice
+    reads back as "unlimited", which it was.
+    """
 
     database: str
     users: int
     probe_users: int
     duration: float
-    checkout: LocustStats  # POST /api/orders/async
+    checkout: LocustStats  # POST /api/orders/async answered 202
     trivial_get: LocustStats  # GET /api/products from the probe users, same web, same seconds
     orders: int  # async orders in the database afterwards
     cpu: CpuShares
+    product: str = "unlimited"  # "unlimited" | "hot" | "sold-out"
+    refusals: LocustStats | None = None  # sold-out: the 409 out_of_stock, "POST /api/orders/async [sold out]"
+    stock: StockCheck | None = None  # hot and sold-out: the limited product before and after
 
     @property
     def throughput(self) -> float:
         return (self.checkout.requests - self.checkout.failures) / self.duration
+
+    @property
+    def label(self) -> str:
+        return PRODUCT_LABELS.get(self.product, self.product)
 
 
 @dataclass(frozen=True)
@@ -266,6 +306,64 @@ class Capacity:
 
 
 @dataclass(frozen=True)
+class WrkStats:
+    """One wrk run as its `done()` hook saw it (loadtests/wrk.py): counts, seconds and latency."""
+
+    requests: int  # answered (any status), in `seconds`
+    seconds: float
+    non_2xx: int  # wrk's "Non-2xx or 3xx responses": status > 399
+    socket_errors: int  # connect + read + write + timeout: requests without an answer
+    timeouts: int
+    mean_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class SaturationRun:
+    """One target under wrk's closed loop: `connections` always busy, as fast as the stack answers."""
+
+    name: str  # "get", "unlimited", "hot"
+    method: str
+    path: str
+    product: str  # what the checkout bought ("unlimited" | "hot"); "" for the GET
+    connections: int
+    threads: int
+    duration: float
+    wrk: WrkStats
+    cpu: CpuShares
+    orders: int = 0  # checkouts: the run's orders in the database (one a 202)
+    unpublished_at_end: int = 0  # checkouts: orders whose payment job SQS had not taken when wrk stopped
+    unpublished_after: int = 0  # ... when the lab stopped watching (publish_caught_up_seconds or its cap)
+    publish_caught_up_seconds: float | None = None  # after wrk stopped; None: not within the watch
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}" + (f" ({PRODUCT_LABELS[self.product]})" if self.product else "")
+
+    @property
+    def problems(self) -> list[str]:
+        """What was not the expected answer: any non-2xx or unanswered request, and for a checkout,
+        answers without an order (a 2xx other than 202 places none). Empty: every answer was good."""
+        w = self.wrk
+        found = []
+        if w.non_2xx:
+            found.append(f"{w.non_2xx:,} non-2xx answers")
+        if w.socket_errors:
+            found.append(f"{w.socket_errors:,} requests unanswered ({w.timeouts:,} timeouts)")
+        # Every 202 is an order; requests still open when wrk stopped may add at most one a connection.
+        if self.product and not w.requests - w.non_2xx <= self.orders <= w.requests + self.connections:
+            found.append(f"{self.orders:,} orders for {w.requests - w.non_2xx:,} 2xx answers")
+        return found
+
+
+@dataclass(frozen=True)
 class MemoryRun:
     pool: str
     concurrency: int
@@ -301,6 +399,9 @@ class Parameters:
     estimated_seconds: float
     drain_threads: int = 0  # most threads per drain worker process; 0: a report from before (one process)
     drain_limited_waves: int = 0  # 0: a report from before (drain_waves at every limit)
+    saturation_seconds: float = 0.0  # 0: a report from before the saturation phase
+    saturation_connections: int = 0
+    saturation_threads: int = 0
 
 
 @dataclass
@@ -317,6 +418,7 @@ class StudyResults:
     scaling: list[ScalingRun] = field(default_factory=list)
     drain: list[DrainRun] = field(default_factory=list)
     capacity: Capacity | None = None
+    saturation: list[SaturationRun] = field(default_factory=list)
     memory: list[MemoryRun] = field(default_factory=list)
 
     def dump(self, path: Path) -> None:

@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,10 +20,10 @@ import boto3
 import psutil
 
 from devstack.stack import BASE_DIR, SQS_SERVER
-from loadtests import report
+from loadtests import report, wrk
 from loadtests.bench import Bench
 from loadtests.lab import Queue
-from loadtests.study import accept, capacity, ceilings, drain, memory, scaling, sync
+from loadtests.study import accept, capacity, ceilings, drain, memory, saturation, scaling, sync
 from loadtests.study.config import StudyConfig
 from loadtests.study.context import Lab, Progress
 from loadtests.study.results import Environment, Parameters, PhaseTiming, StudyResults
@@ -32,7 +33,9 @@ from shop.models import Product
 def run(
     config: StudyConfig, bench: Bench, report_dir: Path, *, command: str, stack_seconds: float
 ) -> StudyResults:
-    estimate = config.estimate()
+    estimate = {name: seconds for name, seconds in config.estimate().items() if seconds or name == "report"}
+    if config.saturation_seconds:
+        wrk.ensure_installed(lambda text: print(text, file=sys.stderr, flush=True))  # before the phases
     progress = Progress(total=len(estimate) - 1)
     sqs = boto3.client("sqs", endpoint_url=bench.stack.env["SQS_ENDPOINT_URL"], region_name="us-east-1")
     queue_url = sqs.get_queue_url(QueueName=bench.stack.env.get("SQS_QUEUE_NAME", "flashsale-payments"))
@@ -59,6 +62,12 @@ def run(
     phase("sqs ceilings", lambda: results.sqs_ceilings.extend(ceilings.run(lab)))
     phase("sync checkout", lambda: setattr(results, "sync", sync.run(lab)))
     phase("async accept", lambda: results.accept.extend(accept.run(lab)))
+    phase(
+        "sold out",
+        lambda: results.accept.append(
+            accept.sold_out(lab, hot=next((a for a in results.accept if a.product == "hot"), None))
+        ),
+    )
 
     def every_run(study, runs: list, workers: list[int]) -> Callable[[], None]:
         """One run of `study` per provider limit and worker count, saved as each one ends."""
@@ -75,6 +84,8 @@ def run(
     phase("drain study", every_run(drain, results.drain, c.drain_workers))
     phase("flash-sale scaling", every_run(scaling, results.scaling, c.workers))
     phase("capacity", lambda: setattr(results, "capacity", capacity.run(lab)))
+    if c.saturation_seconds:
+        phase("saturation", lambda: results.saturation.extend(saturation.run(lab)))
     if c.prefork:
         phase(
             "memory", lambda: results.memory.extend(memory.run(lab, pool=p) for p in ("threads", "prefork"))
@@ -108,7 +119,8 @@ def _parameters(c: StudyConfig, command: str) -> Parameters:
         ceiling_depths=list(c.ceiling_depths), ceiling_seconds=c.ceiling_seconds,
         ceiling_threads=c.ceiling_threads, capacity_rates=list(c.capacity_rates),
         capacity_seconds=c.capacity_seconds, prefork=c.prefork,
-        estimated_seconds=round(sum(c.estimate().values())),
+        saturation_seconds=c.saturation_seconds, saturation_connections=c.saturation_connections,
+        saturation_threads=c.saturation_threads, estimated_seconds=round(sum(c.estimate().values())),
     )  # fmt: skip
 
 

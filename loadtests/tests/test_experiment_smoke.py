@@ -3,7 +3,9 @@
 The runner starts its own stack (SQS server, sandbox, gunicorn, workers) as `make experiment` does,
 on PostgreSQL when DATABASE_URL names one (a database of its own), else SQLite; the checks
 recompute the report's figures from the raw files it wrote (Locust's CSVs, every order's timings,
-the queue samples) and read results.json back into the typed results the report renders from.
+the queue samples, wrk's output) and read results.json back into the typed results the report
+renders from. The saturation phase needs wrk: the run installs it with apt-get when it is missing
+(as root, as .ci/run installs Chromium), so nothing here is skipped.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,14 +28,15 @@ from devstack.stack import BASE_DIR
 from loadtests.bench import drop_database
 from loadtests.study.results import StudyResults
 
-pytestmark = pytest.mark.lab
+# The tiny study takes about 3.5 minutes on a busy 2-core machine (4 with wrk to install).
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(420)]
 
 TINY = [
     "--users", "3", "--duration", "3", "--latency", "0.2", "--workers", "2", "--provider-limits", "1,0",
     "--drain-cap", "3", "--drain-workers", "1,3", "--drain-waves", "3", "--drain-limited-waves", "2",
     "--drain-threads", "2", "--accept-seconds", "3",
     "--no-accept-sqlite", "--ceiling-depths", "0,200", "--ceiling-seconds", "0.5", "--ceiling-threads", "2",
-    "--capacity-rates", "10", "--capacity-seconds", "2", "--prefork", "2",
+    "--capacity-rates", "10", "--capacity-seconds", "2", "--prefork", "2", "--saturation-seconds", "1",
 ]  # fmt: skip
 
 
@@ -42,13 +46,14 @@ def report(tmp_path_factory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("reports")
     url = os.environ.get("DATABASE_URL", "")
     postgres = url.startswith("postgres")
-    name = f"flashsale_labsmoke_{os.getpid()}"
+    # Named after the suite's database (flashsale_labsmoke_<pid> in CI), so runs side by side keep apart.
+    name = f"{url.rsplit('/', 1)[-1] if postgres else 'flashsale'}_labsmoke_{os.getpid()}"
     database = ["--database-url", url if postgres else f"sqlite:///{out / 'shop.sqlite3'}"]
     try:
         result = subprocess.run(
             [sys.executable, "-m", "loadtests.experiment", *TINY, "--out", str(out), *database,
              "--database-name", name],
-            cwd=BASE_DIR, capture_output=True, text=True, timeout=240,
+            cwd=BASE_DIR, capture_output=True, text=True, timeout=400,
         )  # fmt: skip
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         (folder,) = [p for p in out.iterdir() if p.is_dir()]
@@ -83,13 +88,14 @@ def test_the_report_opens_with_the_environment_and_the_database_and_has_every_se
     assert f"| CPUs | {os.cpu_count()} ×" in environment
     assert "| payment latency | 0.2 s per charge" in environment
     assert [p["name"] for p in data["phases"]] == [
-        "stack", "sqs ceilings", "sync checkout", "async accept", "drain study", "flash-sale scaling",
-        "capacity", "memory", "report",
+        "stack", "sqs ceilings", "sync checkout", "async accept", "sold out", "drain study",
+        "flash-sale scaling", "capacity", "saturation", "memory", "report",
     ]  # fmt: skip
     for heading in (
-        "## 1. Sync vs async", "## 2. Async accept latency", "## 3. The SQS server's own ceiling",
-        "## 4. Worker scaling as a drain", "## 5. Worker scaling under the flash-sale load",
-        "## 6. The provider limited", "## 7. Capacity", "## 8. Worker memory", "## 9. Sizing",
+        "## 1. Sync vs async", "## 2. Async accept latency", "### The flash sale, path by path",
+        "## 3. The SQS server's own ceiling", "## 4. Worker scaling as a drain",
+        "## 5. Worker scaling under the flash-sale load", "## 6. The provider limited", "## 7. Capacity",
+        "## 8. Saturation under wrk", "## 9. Worker memory", "## 10. Sizing",
     ):  # fmt: skip
         assert heading in text
     assert "| 3 (3×1) |" in text  # the drain's N = 3 ran as three processes of one thread (--drain-threads 2)
@@ -199,17 +205,84 @@ def test_the_drain_study_paid_every_queued_order_once_at_the_rate_its_order_timi
 
 
 def test_accept_latency_and_the_trivial_get_come_from_the_same_locust_run(report):
-    (accept,) = results(report)["accept"]
-    checkout = locust_row(report, "accept", "POST /api/orders/async")
-    probe = locust_row(report, "accept", "GET /api/products [probe]")
+    runs = results(report)["accept"]
 
-    assert accept["database"] == results(report)["environment"]["database"]
-    assert accept["checkout"]["requests"] == int(checkout["Request Count"]) > 0
-    assert accept["checkout"]["median_ms"] == float(checkout["Median Response Time"])
-    assert accept["trivial_get"]["requests"] == int(probe["Request Count"]) > 0
-    assert accept["trivial_get"]["p99_ms"] == float(probe["99%"])
-    assert 0 <= accept["orders"] - accept["checkout"]["requests"] <= accept["users"]
-    assert accept["cpu"]["processes"]["locust"] > 0
+    assert [a["product"] for a in runs] == ["unlimited", "hot", "sold-out"]
+    for accept, run in zip(runs, ("accept", "accept-hot", "soldout"), strict=True):
+        checkout = locust_row(report, run, "POST /api/orders/async")
+        probe = locust_row(report, run, "GET /api/products [probe]")
+
+        assert accept["database"] == results(report)["environment"]["database"]
+        assert accept["checkout"]["requests"] == int(checkout["Request Count"]) > 0
+        assert accept["checkout"]["failures"] == int(checkout["Failure Count"]) == 0
+        assert accept["checkout"]["median_ms"] == float(checkout["Median Response Time"])
+        assert accept["trivial_get"]["requests"] == int(probe["Request Count"]) > 0
+        assert accept["trivial_get"]["p99_ms"] == float(probe["99%"])
+        assert 0 <= accept["orders"] - accept["checkout"]["requests"] <= accept["users"]
+        assert accept["cpu"]["processes"]["locust"] > 0
+    assert runs[0]["stock"] is None and runs[0]["refusals"] is None
+
+
+def test_the_hot_run_buys_one_unit_of_the_limited_product_an_order_and_never_runs_out(report):
+    hot = next(a for a in results(report)["accept"] if a["product"] == "hot")
+    stock = hot["stock"]
+    target = hot["users"] * results(report)["parameters"]["user_rate"] * hot["duration"]
+
+    assert stock["sku"] == "flash-sneakers"
+    assert stock["offered"] >= target * 1.5  # more on sale than the run could buy
+    assert stock["taken"] == hot["orders"] > 0  # one unit an order
+    assert stock["reserved"] + stock["sold"] < stock["stock"]  # units left: never a 409
+    assert stock["sold_out_after"] is None
+    assert hot["refusals"] is None
+
+
+def test_the_sold_out_run_answers_202_until_the_last_unit_then_409_and_never_oversells(report):
+    data = results(report)
+    sold_out = next(a for a in data["accept"] if a["product"] == "sold-out")
+    stock, refusals = sold_out["stock"], sold_out["refusals"]
+    row = locust_row(report, "soldout", "POST /api/orders/async [sold out]")
+
+    # A third of what the crowd buys in the run (at the hot run's measured rate, at most the target).
+    target = sold_out["users"] * data["parameters"]["user_rate"] * sold_out["duration"]
+    assert 1 <= stock["offered"] <= max(1, round(target / 3))
+    assert stock["taken"] == stock["offered"] == sold_out["orders"]  # every unit sold, one an order
+    assert sold_out["checkout"]["requests"] <= sold_out["orders"]
+    assert stock["reserved"] + stock["sold"] == stock["stock"]  # sold out, not oversold
+    assert 0 <= stock["sold_out_after"] < sold_out["duration"]
+    assert refusals["name"] == "POST /api/orders/async [sold out]"
+    assert refusals["requests"] == int(row["Request Count"]) > 0
+    assert refusals["failures"] == int(row["Failure Count"]) == 0
+    assert refusals["p99_ms"] == float(row["99%"])
+    text = (report / "report.md").read_text()
+    assert "| hot product selling out → 409 out_of_stock |" in text
+    assert f"{stock['offered']:,} units on sale" in text and "no oversell" in text
+    assert "OVERSOLD" not in text
+
+
+def test_saturation_ran_wrk_on_the_get_and_both_checkouts_and_every_answer_was_good(report):
+    runs = results(report)["saturation"]
+
+    assert [(r["name"], r["method"], r["product"]) for r in runs] == [
+        ("get", "GET", ""), ("unlimited", "POST", "unlimited"), ("hot", "POST", "hot"),
+    ]  # fmt: skip
+    for run in runs:
+        wrk, text = run["wrk"], (report / "data" / f"wrk_{run['name']}.txt").read_text()
+
+        assert run["connections"] == 16 and run["threads"] == 2
+        assert wrk["requests"] > 0 and 0.5 < wrk["seconds"] < 5
+        assert f"{wrk['requests']} requests in" in text  # wrk's own text says the same
+        assert wrk["non_2xx"] == wrk["socket_errors"] == 0
+        assert "Non-2xx or 3xx responses" not in text
+        assert 0 < wrk["p50_ms"] <= wrk["p90_ms"] <= wrk["p99_ms"] <= wrk["max_ms"]
+        assert run["cpu"]["processes"]["wrk"] > 0 and run["cpu"]["processes"]["web"] > 0
+        if run["product"]:
+            # Every 202 is an order; requests still open when wrk stopped may add one a connection.
+            assert wrk["requests"] <= run["orders"] <= wrk["requests"] + run["connections"]
+            assert run["unpublished_after"] <= run["unpublished_at_end"] <= run["orders"]
+    hot = (report / "data" / "wrk_hot.lua").read_text()
+    assert re.search(r'"items":\[\{"sku":"flash-sneakers","quantity":1\}\]', hot)
+    text = (report / "report.md").read_text()
+    assert "Peak checkout ÷ GET" in text and "FAILED" not in text
 
 
 def test_sync_figures_come_from_locusts_own_statistics(report):

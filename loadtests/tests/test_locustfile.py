@@ -1,4 +1,5 @@
-"""The locustfile as Locust runs it: the flash-sale shape, polling until paid, selection by tag."""
+"""The locustfile as Locust runs it: the flash-sale shape, polling until paid, selection by tag, and what
+it buys (`--product`), a sold-out answer counted apart when the run expects one."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from devstack.stack import BASE_DIR
 from loadtests.lab import EMAIL_DOMAIN, LOCUSTFILE
-from orders.models import Order
+from orders.models import Order, OrderItem
+from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.lab
 
@@ -74,3 +76,31 @@ def test_the_sync_tag_selects_only_the_sync_checkout(live_server, products, prov
     assert int(stats["POST /api/orders/sync"]["Request Count"]) > 0
     assert "POST /api/orders/async" not in stats
     assert set(tagged.values_list("mode", flat=True)) == {"sync"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hot_buys_one_unit_of_the_limited_product_and_a_409_is_expected_only_in_a_sold_out_run(
+    live_server, stack, empty_queue, tmp_path
+):
+    flash = ProductFactory(sku="flash", name="Flash", stock=4)
+    ProductFactory(sku="mug", name="Mug")  # unlimited: a hot crowd never buys it
+    crowd = ("AsyncCheckoutUser", "--product", "hot", "--hot-sku", "flash", "-u", "2", "-r", "2", "-t", "3s",
+             "--user-rate", "4")  # fmt: skip
+
+    expected = locust(
+        live_server.url, tmp_path / "sold-out", *crowd, "--order-tag", "hot-a", "--expect-sold-out"
+    )
+    unexpected = locust(live_server.url, tmp_path / "not-expected", *crowd, "--order-tag", "hot-b")
+
+    accepted, refused = expected["POST /api/orders/async"], expected["POST /api/orders/async [sold out]"]
+    assert (int(accepted["Request Count"]), int(accepted["Failure Count"])) == (4, 0)
+    assert int(refused["Request Count"]) > 0 and int(refused["Failure Count"]) == 0
+    items = OrderItem.objects.filter(order__email__endswith=f"@hot-a.{EMAIL_DOMAIN}")
+    assert list(items.values_list("product__sku", "quantity")) == [("flash", 1)] * 4
+    flash.refresh_from_db()
+    assert flash.reserved == flash.stock == 4
+    # Sold out already, in a run that does not expect it: every 409 is a failure, under the 202s' name.
+    assert "POST /api/orders/async [sold out]" not in unexpected
+    row = unexpected["POST /api/orders/async"]
+    assert int(row["Failure Count"]) == int(row["Request Count"]) > 0
+    assert not Order.objects.filter(email__endswith=f"@hot-b.{EMAIL_DOMAIN}").exists()
