@@ -13,7 +13,10 @@ capacity planning relies on: the worker runs of both scaling studies.
       "sqs_ceilings": [{"depth", "threads", "sends", "send_seconds", "received", "receive_seconds",
                         "client_cores", "server_cores"}, ...],
       "sync": {...},                    # sync checkout: Locust stats, order counts, provider, cpu
-      "accept": [{"database", "checkout", "trivial_get", "cpu", ...}, ...],
+      "accept": [{"database", "product": "unlimited" | "hot" | "sold-out", "checkout",
+                  "refusals",                 # the 409 out_of_stock answers' stats (sold-out rows)
+                  "stock": {...},             # units on sale, taken, oversold (hot and sold-out rows)
+                  "trivial_get", "cpu", ...}, ...],   # a file without "product" is all "unlimited"
       "drain": [                        # the drain study: K orders queued, then N worker threads
         {
           "name": "drain-w20-l0",       # "drain-w200-l0-p4" when split over processes
@@ -43,6 +46,9 @@ capacity planning relies on: the worker runs of both scaling studies.
         }, ...
       ],
       "capacity": {"p99_limit_ms", "steps": [...]},
+      "saturation": [{"name": "get" | "unlimited" | "hot", "method", "path", "product",
+                      "connections", "threads", "duration", "wrk": {...}, "cpu": {...},
+                      "orders", "unpublished_at_end", ...}, ...],   # wrk, closed loop
       "memory": [{"pool", "concurrency", "idle_rss_mb", "peak_rss_mb", "peak_pss_mb", "processes"}, ...]
     }
 
