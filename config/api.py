@@ -19,7 +19,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -31,7 +31,7 @@ from orders.exceptions import (
     InvalidOrder,
     TransitionConflict,
 )
-from shop.exceptions import OutOfStock
+from shop.exceptions import OutOfStock, SaleNotStarted
 
 from .errors import error_body, problem
 
@@ -69,6 +69,9 @@ def exception_handler(exc, context):
         return _error(
             409, "out_of_stock", str(exc), sku=exc.sku, left=exc.left, requested=exc.requested
         )  # fmt: skip
+    if isinstance(exc, SaleNotStarted):
+        starts_at = serializers.DateTimeField().to_representation(exc.starts_at)  # as the catalogue shows it
+        return _error(409, "sale_not_started", str(exc), sku=exc.sku, starts_at=starts_at)
     if isinstance(exc, IdempotencyKeyInUse):
         return _error(409, "request_in_progress", str(exc), headers={"Retry-After": "1"})
     if isinstance(exc, (IllegalTransition, TransitionConflict)):

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from shop import services as stock
 from shop import soldout
-from shop.exceptions import OutOfStock
+from shop.exceptions import OutOfStock, SaleNotStarted
 from shop.models import Product
 from shop.selectors import active_products_by_sku
 
@@ -146,6 +146,7 @@ def create_order(
     rows by sku when the caller has just read them, else they are read here.
     """
     products, quantities = _resolve_lines(lines, products)
+    _refuse_before_the_drop((products[sku] for sku in quantities), timezone.now())
     order = _new_order(email=email, mode=mode, enqueued_at=enqueued_at, order_id=order_id)
     order.total = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0"))
     order.save(force_insert=True)
@@ -154,6 +155,13 @@ def create_order(
     # Last statement before the commit: a hot product's row stays locked only from here to COMMIT.
     stock.reserve((products[sku].pk, qty) for sku, qty in quantities.items() if products[sku].limited)
     return order
+
+
+def _refuse_before_the_drop(products, now) -> None:
+    """SaleNotStarted for the first product of the basket whose sale opens after `now`."""
+    for product in products:
+        if not product.on_sale(now):
+            raise SaleNotStarted(sku=product.sku, name=product.name, starts_at=product.sale_starts_at)
 
 
 def _new_order(*, email: str, mode: str, enqueued_at, order_id: uuid.UUID | None = None) -> Order:
@@ -261,7 +269,7 @@ def _execute(sql: str, params: dict) -> list[tuple]:
 
 
 # The catalogue columns `_place_sql` reads back for every line of the basket, in its order.
-_PRODUCT_COLUMNS = ("id", "sku", "name", "price", "stock")
+_PRODUCT_COLUMNS = ("id", "sku", "name", "price", "stock", "sale_starts_at")
 
 
 @functools.cache  # built once per process: the statement is on every accept's path
@@ -290,13 +298,15 @@ def _place_sql() -> tuple[str, list[Field]]:
         f" SELECT * FROM unnest(%(skus)s::text[], %(quantities)s::integer[]) WITH ORDINALITY"
         f"), line AS ("
         f" SELECT {product['id']} AS id, {product['sku']} AS sku, {product['name']} AS name,"
-        f" {product['price']} AS price, {product['stock']} AS stock, b.quantity, b.position"
+        f" {product['price']} AS price, {product['stock']} AS stock,"
+        f" {product['sale_starts_at']} AS sale_starts_at, b.quantity, b.position"
         f" FROM basket b JOIN {table(Product)} p"
         f" ON {product['sku']} = b.sku AND p.{column(Product, 'active')}"
         f"), placed AS ("
         f" INSERT INTO {table(Order)} ({order_columns}, {total})"
         f" SELECT {order_values}, SUM(price * quantity) FROM line"
         f" HAVING COUNT(*) = %(line_count)s"
+        f" AND BOOL_AND(sale_starts_at IS NULL OR sale_starts_at <= %(now)s)"
         f" RETURNING {order_id}, {total}"
         f"), items AS ("
         f" INSERT INTO {table(OrderItem)} ({item_columns})"
@@ -307,7 +317,7 @@ def _place_sql() -> tuple[str, list[Field]]:
         f" INSERT INTO {table(OrderEvent)} ({columns(OrderEvent, transitions.EVENT_FIELDS)})"
         f" SELECT {order_id}, '', %(status)s, %(now)s, %(detail)s FROM placed"
         f" RETURNING {column(OrderEvent, 'id')}"
-        f") SELECT line.id, line.sku, line.name, line.price, line.stock,"
+        f") SELECT line.id, line.sku, line.name, line.price, line.stock, line.sale_starts_at,"
         f" (SELECT {total} FROM placed), (SELECT {column(OrderEvent, 'id')} FROM logged),"
         # Last, once the order is written: the limited products' units (shop_reserve raises, and
         # the whole statement rolls back, when one has too few left). STRICT: no limited line, no call.
@@ -355,9 +365,13 @@ def _place_in_one_statement(
         refusal = OutOfStock(**refused)
         soldout.remember(refusal, product_id)
         raise refusal from None
-    products = {row[1]: Product.from_db(connection.alias, list(_PRODUCT_COLUMNS), row[:5]) for row in rows}
-    total, event_id = rows[0][5:7] if rows else (None, None)
+    width = len(_PRODUCT_COLUMNS)
+    names = list(_PRODUCT_COLUMNS)
+    products = {row[1]: Product.from_db(connection.alias, names, row[:width]) for row in rows}
+    total, event_id = rows[0][width : width + 2] if rows else (None, None)
     if total is None:
+        if len(products) == len(quantities):  # every sku found: a line not yet on sale refused it
+            _refuse_before_the_drop(products.values(), now)
         return None, products
     order.total = total
     order._state.adding, order._state.db = False, connection.alias

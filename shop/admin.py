@@ -44,11 +44,13 @@ class ProductForm(forms.ModelForm):
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     form = ProductForm
-    list_display = ("sku", "name", "price", "active", "stock", "reserved", "sold", "left", "updated_at")
+    list_display = (
+        "sku", "name", "price", "active", "sale_starts_at", "stock", "reserved", "sold", "left", "updated_at",
+    )  # fmt: skip
     list_editable = ("price", "active", "stock")
     list_filter = ("active",)
     search_fields = ("sku", "name")
-    fields = ("sku", "name", "price", "active", "stock", "reserved", "sold", "left")
+    fields = ("sku", "name", "price", "active", "sale_starts_at", "stock", "reserved", "sold", "left")
     readonly_fields = ("reserved", "sold", "left")
     inlines = (StockChangeInline,)
 

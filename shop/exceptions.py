@@ -17,5 +17,13 @@ class OutOfStock(ShopError):
         super().__init__(message)
 
 
+class SaleNotStarted(ShopError):
+    """A product's sale has not opened yet (409 `sale_not_started`); nothing was created."""
+
+    def __init__(self, *, sku: str, name: str, starts_at):
+        self.sku, self.name, self.starts_at = sku, name, starts_at
+        super().__init__(f"{name} goes on sale at {starts_at.isoformat()}.")
+
+
 class StockBelowCommitted(ShopError):
     """Staff tried to set stock below the units already reserved and sold."""

@@ -27,6 +27,11 @@ class Product(models.Model):
         default=0, editable=False, help_text="Units held by orders not yet paid or failed."
     )
     sold = models.PositiveIntegerField(default=0, editable=False, help_text="Units in paid orders.")
+    # The drop: checkout of this product opens at this second (the server's clock); before it, a
+    # checkout answers 409 `sale_not_started` and creates nothing. The catalogue shows it.
+    sale_starts_at = models.DateTimeField(
+        null=True, blank=True, help_text="When checkout opens (the drop). Empty: on sale now."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +60,10 @@ class Product(models.Model):
         if self.stock is None:
             return None
         return max(self.stock - self.reserved - self.sold, 0)
+
+    def on_sale(self, now) -> bool:
+        """Whether checkout is open at `now` (the drop has happened, or there is none)."""
+        return self.sale_starts_at is None or self.sale_starts_at <= now
 
     @property
     def sold_out(self) -> bool:

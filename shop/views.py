@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from .selectors import active_products
 
@@ -9,7 +10,8 @@ def storefront(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "shop/storefront.html",
-        {"products": active_products(), "currency": settings.SHOP_CURRENCY},
+        # The server's clock: a drop's countdown runs from it, not from the customer's.
+        {"products": active_products(), "currency": settings.SHOP_CURRENCY, "now": timezone.now()},
     )
 
 

@@ -157,8 +157,11 @@ class SyncOrderOutput(OrderOutput):
 
 
 class OutOfStockOutput(ErrorOutput):
-    """A 409 `out_of_stock` (the other 409 is `request_in_progress`, with Retry-After)."""
+    """A 409: `out_of_stock`, `sale_not_started` or `request_in_progress` (with Retry-After)."""
 
     sku = serializers.CharField(required=False)
     left = serializers.IntegerField(required=False)
     requested = serializers.IntegerField(required=False)
+    starts_at = serializers.DateTimeField(
+        required=False, help_text="`sale_not_started`: when checkout opens."
+    )

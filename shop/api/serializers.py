@@ -8,3 +8,5 @@ class ProductOutput(serializers.Serializer):
     # null for an unlimited product
     left = serializers.IntegerField(allow_null=True)
     sold_out = serializers.BooleanField()
+    # null: on sale now; else checkout opens at this instant (a countdown reads the Date header)
+    sale_starts_at = serializers.DateTimeField(allow_null=True)

@@ -2,8 +2,10 @@
 
 import os
 import shutil
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
@@ -180,3 +182,42 @@ def test_a_failed_orders_page_gives_the_customer_the_plain_reason(chromium, live
         "Your order was not paid. The payment provider could not be reached; nothing was charged."
     )
     assert chromium.find_element(By.CSS_SELECTOR, "#steps li.failed").text.startswith("Failed")
+
+
+def test_a_drop_counts_down_from_the_servers_clock_and_opens_the_product_at_the_second(
+    chromium, live_server, products
+):
+    starts_at = timezone.now() + timedelta(seconds=4)
+    Product.objects.filter(sku="sneakers").update(sale_starts_at=starts_at, stock=5)
+    chromium.get(live_server.url + "/")
+    quantity = chromium.find_element(By.CSS_SELECTOR, "input[data-sku=sneakers]")
+    cell = chromium.find_element(By.CSS_SELECTOR, "td.stock[data-sku=sneakers]")
+
+    WebDriverWait(chromium, 3).until(lambda _: cell.text.startswith("On sale in 0:00:0"))
+    assert not quantity.is_enabled()
+    WebDriverWait(chromium, 10).until(lambda _: quantity.is_enabled())  # no reload
+    assert timezone.now() >= starts_at - timedelta(seconds=1)  # opened at the drop, not before
+    assert cell.text == "5 left"
+    quantity.clear()
+    quantity.send_keys("1")
+    chromium.find_element(By.NAME, "email").send_keys("early@example.com")
+    chromium.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    WebDriverWait(chromium, 10).until(ec.url_contains("/orders/"))
+    assert Product.objects.get(sku="sneakers").reserved == 1
+
+
+def test_a_checkout_before_the_drop_is_explained_and_places_nothing(chromium, live_server, products):
+    chromium.get(live_server.url + "/")
+    chromium.find_element(By.CSS_SELECTOR, "input[data-sku=sneakers]").clear()
+    chromium.find_element(By.CSS_SELECTOR, "input[data-sku=sneakers]").send_keys("1")
+    # Staff schedule the drop after the page was loaded: the shop's answer says so.
+    Product.objects.filter(sku="sneakers").update(sale_starts_at=timezone.now() + timedelta(minutes=5))
+    chromium.find_element(By.NAME, "email").send_keys("eager@example.com")
+    chromium.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    WebDriverWait(chromium, 10).until(ec.text_to_be_present_in_element((By.ID, "message"), "not on sale yet"))
+    WebDriverWait(chromium, 3).until(
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, "td.stock[data-sku=sneakers]"), "On sale in 0:0")
+    )
+    assert Order.objects.count() == 0

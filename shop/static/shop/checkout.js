@@ -70,11 +70,45 @@
     const cell = form.querySelector("td.stock[data-sku='" + CSS.escape(sku) + "']");
     const input = form.querySelector("input[name=qty][data-sku='" + CSS.escape(sku) + "']");
     if (!cell || !input) return;
+    cell.dataset.left = left === null ? "" : String(left);
+    if (cell.closest("tr").dataset.startsAt) return; // not on sale yet: the countdown owns the row
     const soldOut = left === 0;
     cell.textContent = left === null ? "In stock" : soldOut ? "Sold out" : left + " left";
     cell.closest("tr").classList.toggle("sold-out", soldOut);
     input.max = left === null ? 100 : Math.min(left, 100);
     input.disabled = soldOut;
+  }
+
+  // The drop: a product whose sale has not opened counts down from the server's clock (the page
+  // says what time it is there) and opens at the second, without a reload.
+  const serverOffsetMs = (Date.parse(form.dataset.serverNow) || Date.now()) - Date.now();
+
+  function countdown() {
+    const now = Date.now() + serverOffsetMs;
+    for (const row of form.querySelectorAll("tr[data-starts-at]")) {
+      const sku = row.dataset.product;
+      const left = Date.parse(row.dataset.startsAt) - now;
+      const cell = row.querySelector("td.stock");
+      const input = row.querySelector("input[name=qty]");
+      if (left > 0) {
+        const s = Math.ceil(left / 1000);
+        const clock = Math.floor(s / 3600) + ":" + String(Math.floor(s / 60) % 60).padStart(2, "0") + ":" +
+          String(s % 60).padStart(2, "0");
+        cell.textContent = "On sale in " + clock;
+        input.disabled = true;
+        continue;
+      }
+      delete row.dataset.startsAt;
+      const units = cell.dataset.left === "" ? null : Number(cell.dataset.left);
+      showStock(sku, units);
+    }
+  }
+  if (form.querySelector("tr[data-starts-at]")) {
+    countdown();
+    const timer = setInterval(function () {
+      countdown();
+      if (!form.querySelector("tr[data-starts-at]")) clearInterval(timer);
+    }, 250);
   }
 
   async function refreshStock() {
@@ -134,6 +168,13 @@
         return say(body.left === 0
           ? "Sorry, " + nameOf(body.sku) + " is sold out. Remove it to order the rest."
           : "Sorry, only " + body.left + " of " + nameOf(body.sku) + " left. Lower the quantity and try again.");
+      }
+      if (response.status === 409 && body.code === "sale_not_started") {
+        clearPending();
+        const row = form.querySelector("tr[data-product='" + CSS.escape(body.sku) + "']");
+        if (row) { row.dataset.startsAt = body.starts_at; countdown(); }
+        return say("Sorry, " + nameOf(body.sku) + " is not on sale yet: it opens at " +
+          new Date(body.starts_at).toLocaleTimeString() + ".");
       }
       if (response.status === 429) {
         return say("The shop is very busy right now. Wait a few seconds and press Place order again: " +
