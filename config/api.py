@@ -31,7 +31,7 @@ from orders.exceptions import (
     InvalidOrder,
     TransitionConflict,
 )
-from shop.exceptions import OutOfStock, SaleNotStarted
+from shop.exceptions import OutOfStock, PerCustomerLimit, SaleNotStarted
 
 from .errors import error_body, problem
 
@@ -68,6 +68,11 @@ def exception_handler(exc, context):
     if isinstance(exc, OutOfStock):
         return _error(
             409, "out_of_stock", str(exc), sku=exc.sku, left=exc.left, requested=exc.requested
+        )  # fmt: skip
+    if isinstance(exc, PerCustomerLimit):
+        return _error(
+            409, "per_customer_limit", str(exc), sku=exc.sku, limit=exc.limit, already=exc.already,
+            requested=exc.requested,
         )  # fmt: skip
     if isinstance(exc, SaleNotStarted):
         starts_at = serializers.DateTimeField().to_representation(exc.starts_at)  # as the catalogue shows it

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from shop import services as stock
 from shop import soldout
-from shop.exceptions import OutOfStock, SaleNotStarted
-from shop.models import Product
+from shop.exceptions import OutOfStock, PerCustomerLimit, SaleNotStarted
+from shop.models import Product, customer_key
 from shop.selectors import active_products_by_sku
 
 from . import charging, transitions
@@ -152,8 +152,16 @@ def create_order(
     order.save(force_insert=True)
     items = OrderItem.objects.bulk_create(_lines_of(order, products, quantities))
     _as_written(order, items, transitions.record_placed(order, detail=_placed_detail(mode)))
-    # Last statement before the commit: a hot product's row stays locked only from here to COMMIT.
+    # Last statements before the commit: a hot product's row stays locked only from here to COMMIT.
     stock.reserve((products[sku].pk, qty) for sku, qty in quantities.items() if products[sku].limited)
+    stock.count_for_customer(
+        customer_key(email),
+        [
+            (products[sku], qty)
+            for sku, qty in quantities.items()
+            if products[sku].per_customer_limit is not None
+        ],
+    )
     return order
 
 
@@ -189,6 +197,7 @@ def _lines_of(order: Order, products: dict, quantities: OrderedDict[str, int]) -
             quantity=quantity,
             unit_price=products[sku].price,
             stock_reserved=products[sku].limited,
+            counted_for_customer=products[sku].per_customer_limit is not None,
         )
         for sku, quantity in quantities.items()
     ]
@@ -254,6 +263,8 @@ def _resolve_lines(lines: Sequence[Line], products: dict | None = None) -> tuple
 
 # shop_reserve's refusal (shop/migrations/0003_reserve_function.py), with OutOfStock's fields as JSON.
 OUT_OF_STOCK_SQLSTATE = "SL001"
+PER_CUSTOMER_LIMIT_SQLSTATE = "SL002"  # ... and its per-customer refusal (0006_reserve_with_allowance)
+REFUSALS = (OUT_OF_STOCK_SQLSTATE, PER_CUSTOMER_LIMIT_SQLSTATE)
 
 
 def _execute(sql: str, params: dict) -> list[tuple]:
@@ -269,7 +280,7 @@ def _execute(sql: str, params: dict) -> list[tuple]:
 
 
 # The catalogue columns `_place_sql` reads back for every line of the basket, in its order.
-_PRODUCT_COLUMNS = ("id", "sku", "name", "price", "stock", "sale_starts_at")
+_PRODUCT_COLUMNS = ("id", "sku", "name", "price", "stock", "sale_starts_at", "per_customer_limit")
 
 
 @functools.cache  # built once per process: the statement is on every accept's path
@@ -291,7 +302,17 @@ def _place_sql() -> tuple[str, list[Field]]:
     order_id, total = column(Order, "id"), column(Order, "total")
     product = {name: f"p.{column(Product, name)}" for name in _PRODUCT_COLUMNS}
     item_columns = columns(
-        OrderItem, ("order", "product", "sku", "name", "quantity", "unit_price", "stock_reserved")
+        OrderItem,
+        (
+            "order",
+            "product",
+            "sku",
+            "name",
+            "quantity",
+            "unit_price",
+            "stock_reserved",
+            "counted_for_customer",
+        ),
     )
     sql = (
         f"WITH basket (sku, quantity, position) AS ("
@@ -299,7 +320,8 @@ def _place_sql() -> tuple[str, list[Field]]:
         f"), line AS ("
         f" SELECT {product['id']} AS id, {product['sku']} AS sku, {product['name']} AS name,"
         f" {product['price']} AS price, {product['stock']} AS stock,"
-        f" {product['sale_starts_at']} AS sale_starts_at, b.quantity, b.position"
+        f" {product['sale_starts_at']} AS sale_starts_at,"
+        f" {product['per_customer_limit']} AS per_customer_limit, b.quantity, b.position"
         f" FROM basket b JOIN {table(Product)} p"
         f" ON {product['sku']} = b.sku AND p.{column(Product, 'active')}"
         f"), placed AS ("
@@ -311,18 +333,21 @@ def _place_sql() -> tuple[str, list[Field]]:
         f"), items AS ("
         f" INSERT INTO {table(OrderItem)} ({item_columns})"
         f" SELECT placed.{order_id}, line.id, line.sku, line.name, line.quantity, line.price,"
-        f" line.stock IS NOT NULL"
+        f" line.stock IS NOT NULL, line.per_customer_limit IS NOT NULL"
         f" FROM placed CROSS JOIN line ORDER BY line.position"
         f"), logged AS ("
         f" INSERT INTO {table(OrderEvent)} ({columns(OrderEvent, transitions.EVENT_FIELDS)})"
         f" SELECT {order_id}, '', %(status)s, %(now)s, %(detail)s FROM placed"
         f" RETURNING {column(OrderEvent, 'id')}"
         f") SELECT line.id, line.sku, line.name, line.price, line.stock, line.sale_starts_at,"
+        f" line.per_customer_limit,"
         f" (SELECT {total} FROM placed), (SELECT {column(OrderEvent, 'id')} FROM logged),"
-        # Last, once the order is written: the limited products' units (shop_reserve raises, and
-        # the whole statement rolls back, when one has too few left). STRICT: no limited line, no call.
-        f" (SELECT shop_reserve(array_agg(l.id), array_agg(l.quantity))"
-        f" FROM placed CROSS JOIN line l WHERE l.stock IS NOT NULL)"
+        # Last, once the order is written: the limited products' units and the customer's
+        # allowance (shop_reserve raises, and the whole statement rolls back, when a product has too
+        # few left or the customer would pass its limit). No such line, or no order: nothing to do.
+        f" (SELECT shop_reserve(array_agg(l.id), array_agg(l.quantity), array_agg(l.stock IS NOT NULL),"
+        f" array_agg(l.per_customer_limit), %(customer)s)"
+        f" FROM placed CROSS JOIN line l WHERE l.stock IS NOT NULL OR l.per_customer_limit IS NOT NULL)"
         f" FROM line ORDER BY line.position"
     )
     return sql, order_fields
@@ -353,14 +378,17 @@ def _place_in_one_statement(
         "status": order.status,
         "now": now,
         "detail": detail,
+        "customer": customer_key(email),
     }
     try:
         rows = _execute(sql, params)
     except DatabaseError as exc:
         cause = exc.__cause__
-        if not isinstance(cause, psycopg.Error) or cause.sqlstate != OUT_OF_STOCK_SQLSTATE:
+        if not isinstance(cause, psycopg.Error) or cause.sqlstate not in REFUSALS:
             raise
         refused = json.loads(cause.diag.message_detail or "{}")
+        if cause.sqlstate == PER_CUSTOMER_LIMIT_SQLSTATE:
+            raise PerCustomerLimit(**refused) from None
         product_id = refused.pop("id")
         refusal = OutOfStock(**refused)
         soldout.remember(refusal, product_id)

@@ -100,6 +100,8 @@ class OrderItem(models.Model):
     # or released by the order's final transition. Recorded so that staff making a product limited
     # or unlimited mid-sale cannot unbalance the counters.
     stock_reserved = models.BooleanField(default=False, editable=False)
+    # The line counts against its product's per-customer limit (shop.CustomerAllowance).
+    counted_for_customer = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["id"]

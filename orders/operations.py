@@ -100,6 +100,8 @@ def retry_failed(order_id: uuid.UUID) -> ActionResult:
                 **fields,
             )
             stock.reserve(units)  # last: the hot rows stay locked to the commit only
+            if counted := transitions.counted_units(order_id):
+                stock.count_again(*counted)  # staff decided: counted without the limit's check
         except TransitionConflict as exc:
             raise ActionRefused(str(exc)) from exc
         except OutOfStock as exc:

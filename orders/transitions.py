@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from observability import metrics
 from shop import services as stock
+from shop.models import customer_key
 
 from .exceptions import IllegalTransition, TransitionConflict
 from .models import FailureCode, Order, OrderEvent, OrderItem
@@ -259,6 +260,19 @@ def reserved_units(order_id: Any) -> tuple[list[tuple[int, int]], str]:
     )
 
 
+def counted_units(order_id: Any) -> tuple[str, list[tuple[int, int]]] | None:
+    """The customer and the (product id, quantity) pairs this order counts against per-customer
+    limits; None when it counts none."""
+    lines = list(
+        OrderItem.objects.filter(order_id=order_id, counted_for_customer=True).values_list(
+            "product_id", "quantity", "order__email"
+        )
+    )
+    if not lines:
+        return None
+    return customer_key(lines[0][2]), [(product_id, quantity) for product_id, quantity, _ in lines]
+
+
 def _with_stock_note(detail: str, note: str) -> str:
     return f"{detail}; {note}"[:255] if note else detail[:255]
 
@@ -368,6 +382,8 @@ def mark_failed(
     mode, _ = _mode_and_created_at(order_id, order)
     transaction.on_commit(lambda: _settled(S.FAILED, mode))
     stock.release(units)
+    if counted := counted_units(order_id):
+        stock.give_back(*counted)
 
 
 def _settled(status: str, mode: str, seconds_since_accepted: float | None = None) -> None:
@@ -408,6 +424,8 @@ def settle_from_ledger(order_id: Any, *, charge_id: str, detail: str) -> str:
     transaction.on_commit(lambda: _settled(S.PAID, mode, (paid_at - created_at).total_seconds()))
     if current == S.FAILED:
         stock.sell_again(lines)  # released when it failed: take them back as sold, if still there
+        if counted := counted_units(order_id):
+            stock.count_again(*counted)
     else:
         stock.sell(lines)
     return current

@@ -50,7 +50,10 @@ class ProductAdmin(admin.ModelAdmin):
     list_editable = ("price", "active", "stock")
     list_filter = ("active",)
     search_fields = ("sku", "name")
-    fields = ("sku", "name", "price", "active", "sale_starts_at", "stock", "reserved", "sold", "left")
+    fields = (
+        "sku", "name", "price", "active", "sale_starts_at", "per_customer_limit", "stock", "reserved", "sold",
+        "left",
+    )  # fmt: skip
     readonly_fields = ("reserved", "sold", "left")
     inlines = (StockChangeInline,)
 

@@ -25,5 +25,16 @@ class SaleNotStarted(ShopError):
         super().__init__(f"{name} goes on sale at {starts_at.isoformat()}.")
 
 
+class PerCustomerLimit(ShopError):
+    """A customer asked for more of a product than its per-customer limit leaves them (409)."""
+
+    def __init__(self, *, sku: str, name: str, limit: int, already: int, requested: int):
+        self.sku, self.name, self.limit, self.already, self.requested = sku, name, limit, already, requested
+        super().__init__(
+            f"{name} is limited to {limit} per customer; "
+            f"you already hold {already} and asked for {requested}."
+        )
+
+
 class StockBelowCommitted(ShopError):
     """Staff tried to set stock below the units already reserved and sold."""

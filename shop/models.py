@@ -32,6 +32,14 @@ class Product(models.Model):
     sale_starts_at = models.DateTimeField(
         null=True, blank=True, help_text="When checkout opens (the drop). Empty: on sale now."
     )
+    # Units one customer may hold in orders not failed, counted in the same statement that reserves
+    # the stock (CustomerAllowance); over it a checkout answers 409 `per_customer_limit`.
+    per_customer_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Units one customer (by email) may buy. Empty: no limit.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -91,3 +99,29 @@ class StockChange(models.Model):
             return "unlimited" if value is None else str(value)
 
         return f"{self.product.sku}: {shown(self.old_stock)} → {shown(self.new_stock)}"
+
+
+def customer_key(email: str) -> str:
+    """Who a per-customer limit counts: the email, trimmed and lower-cased.
+
+    Weak on purpose and said so: anyone with two addresses (or a provider's `+tag` and dot
+    aliases) is two customers. A real deployment counts an account, a verified phone or the
+    payment provider's card fingerprint instead; the allowance table takes any such key.
+    """
+    return email.strip().lower()
+
+
+class CustomerAllowance(models.Model):
+    """Units of a limited-per-customer product one customer holds in orders that have not failed."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="allowances")
+    customer = models.CharField(max_length=254, help_text="customer_key(email)")
+    units = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "customer"], name="allowance_one_per_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.units} × {self.product.sku}"

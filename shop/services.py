@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, When
 
 from . import soldout
-from .exceptions import OutOfStock, StockBelowCommitted
-from .models import Product, StockChange
+from .exceptions import OutOfStock, PerCustomerLimit, StockBelowCommitted
+from .models import CustomerAllowance, Product, StockChange
 
 # (product id, quantity) pairs. Callers pass lines of limited products only.
 Units = Iterable[tuple[int, int]]
@@ -69,6 +69,43 @@ def release(units: Units) -> None:
     for product_id, quantity in released:
         Product.objects.filter(pk=product_id).update(reserved=F("reserved") - quantity)
     soldout.forget(product_ids=(product_id for product_id, _ in released))
+
+
+def count_for_customer(customer: str, lines: Iterable[tuple[Product, int]]) -> None:
+    """Add each line's units to the customer's allowance of its product, or raise PerCustomerLimit
+    (the caller's transaction rolls back). Products in id order, as reserve() takes them.
+
+    One conditional UPDATE per line, after making sure the row exists: racing checkouts of one
+    customer queue on that row, and each sees what the one before it left.
+    """
+    for product, quantity in sorted(lines, key=lambda line: line[0].pk):
+        limit = product.per_customer_limit
+        assert limit is not None
+        allowance, _ = CustomerAllowance.objects.get_or_create(product=product, customer=customer)
+        room = Q(units__lte=limit - quantity)
+        if quantity > limit or not CustomerAllowance.objects.filter(room, pk=allowance.pk).update(
+            units=F("units") + quantity
+        ):
+            already = CustomerAllowance.objects.values_list("units", flat=True).get(pk=allowance.pk)
+            raise PerCustomerLimit(
+                sku=product.sku, name=product.name, limit=limit, already=already, requested=quantity
+            )
+
+
+def give_back(customer: str, units: Units) -> None:
+    """A failed order's units return to the customer's allowance."""
+    for product_id, quantity in _in_lock_order(units):
+        CustomerAllowance.objects.filter(product_id=product_id, customer=customer).update(
+            units=Case(When(units__gte=quantity, then=F("units") - quantity), default=0)
+        )
+
+
+def count_again(customer: str, units: Units) -> None:
+    """Count a failed order's units again (staff retried it, or it was found paid): no limit check,
+    a person or the provider's books decided."""
+    for product_id, quantity in _in_lock_order(units):
+        allowance, _ = CustomerAllowance.objects.get_or_create(product_id=product_id, customer=customer)
+        CustomerAllowance.objects.filter(pk=allowance.pk).update(units=F("units") + quantity)
 
 
 @transaction.atomic

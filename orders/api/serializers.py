@@ -157,11 +157,13 @@ class SyncOrderOutput(OrderOutput):
 
 
 class OutOfStockOutput(ErrorOutput):
-    """A 409: `out_of_stock`, `sale_not_started` or `request_in_progress` (with Retry-After)."""
+    """A 409: `out_of_stock`, `per_customer_limit`, `sale_not_started` or `request_in_progress`."""
 
     sku = serializers.CharField(required=False)
     left = serializers.IntegerField(required=False)
     requested = serializers.IntegerField(required=False)
+    limit = serializers.IntegerField(required=False, help_text="`per_customer_limit`: units per customer.")
+    already = serializers.IntegerField(required=False, help_text="`per_customer_limit`: units they hold.")
     starts_at = serializers.DateTimeField(
         required=False, help_text="`sale_not_started`: when checkout opens."
     )

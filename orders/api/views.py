@@ -89,7 +89,8 @@ UNAVAILABLE = _error("`service_unavailable`: the database is unreachable; nothin
 CHECKOUT_ERRORS = {
     400: _error("`invalid` (`errors` names the fields), `parse_error` or `invalid_idempotency_key`."),
     409: _error(
-        "`out_of_stock` (with `sku`, `left`, `requested`; nothing reserved), `sale_not_started` "
+        "`out_of_stock` (with `sku`, `left`, `requested`; nothing reserved), `per_customer_limit` "
+        "(with `sku`, `limit`, `already`, `requested`), `sale_not_started` "
         "(with `sku`, `starts_at`; nothing created) or `request_in_progress` (with `Retry-After`).",
         OutOfStockOutput,
     ),

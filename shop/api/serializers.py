@@ -10,3 +10,4 @@ class ProductOutput(serializers.Serializer):
     sold_out = serializers.BooleanField()
     # null: on sale now; else checkout opens at this instant (a countdown reads the Date header)
     sale_starts_at = serializers.DateTimeField(allow_null=True)
+    per_customer_limit = serializers.IntegerField(allow_null=True)  # null: no limit

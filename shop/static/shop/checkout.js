@@ -169,6 +169,11 @@
           ? "Sorry, " + nameOf(body.sku) + " is sold out. Remove it to order the rest."
           : "Sorry, only " + body.left + " of " + nameOf(body.sku) + " left. Lower the quantity and try again.");
       }
+      if (response.status === 409 && body.code === "per_customer_limit") {
+        clearPending();
+        return say("Sorry, " + nameOf(body.sku) + " is limited to " + body.limit + " per customer" +
+          (body.already ? " and you already have " + body.already + " in your orders." : "."));
+      }
       if (response.status === 409 && body.code === "sale_not_started") {
         clearPending();
         const row = form.querySelector("tr[data-product='" + CSS.escape(body.sku) + "']");
