@@ -58,7 +58,7 @@ test-fast: install ## The unit tier alone: no subprocess, a few seconds (the inn
 fuzz: install ## Fuzz every API operation against a live stack (schemathesis; FUZZ_MAX_EXAMPLES=200)
 	$(BIN)/python -m pytest tests/test_api_fuzz.py -s -q $(ARGS)
 
-chaos: install ## Fault injection on a stack of its own: nine scenarios, one line of figures each
+chaos: install ## Fault injection on a stack of its own: fifteen scenarios, one line of figures each
 	$(BIN)/python -m loadtests.chaos $(ARGS)
 
 # The load study on a stack of its own: `make experiment` (about 37 min), `make experiment ARGS=--quick`

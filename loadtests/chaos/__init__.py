@@ -12,6 +12,7 @@ SCENARIO_NAMES = [
     "idempotent-checkout",
     "oversell-race",
     "stock-release",
+    "per-customer-race",  # a per-customer limit under 20 racers a customer, with declines
     # Exactly once against a provider with real idempotency semantics (exactly_once.py, outbox_scenarios.py)
     "provider-409",
     "lost-answer",

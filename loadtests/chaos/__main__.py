@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         promises = (
             "lost", "charged_twice", "extra_charges", "oversold", "leaked", "ledger_disagrees",
             "unexpected_responses", *WITNESSED, "two_orders_per_checkout", "lease_expiries",
+            "over_limit", "miscounted",
         )  # fmt: skip
         broken = [r for r in results if any(r.get(promise) for promise in promises)]
         return 1 if broken else 0

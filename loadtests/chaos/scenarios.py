@@ -23,7 +23,7 @@ from orders.models import Order, OrderEvent, OrderItem, OrderStatus
 from orders.tasks import charge_order_task
 from queues.sqs import queue_depth, sqs_client
 from sandbox.client import SandboxClient
-from shop.models import Product
+from shop.models import CustomerAllowance, Product
 
 EMAIL = "chaos@example.com"
 
@@ -555,6 +555,66 @@ def stock_release(lab: Lab, *, stock: int = 100, decline_rate: float = 0.3, erro
     }
 
 
+def per_customer_race(lab: Lab, *, customers: int = 10, racers: int = 20, limit: int = 2,
+                      decline_rate: float = 0.2, latency: float = 0.05,
+                      timeout: float = 120) -> dict:  # fmt: skip
+    """`customers` emails each send `racers` checkouts of 1 unit at once for a product limited to
+    `limit` per customer (stock for everyone): each customer gets `limit` 202s and the rest 409
+    `per_customer_limit`; declined orders give their units back to the customer's allowance."""
+    lab.sandbox.reset(latency_seconds=latency, concurrency=0, decline_rate=decline_rate)
+    lab.start_workers(2)
+    product = flash_product(customers * racers)
+    Product.objects.filter(pk=product.pk).update(per_customer_limit=limit)
+    run = uuid.uuid4().hex[:8]
+    emails = [f"racer-{run}-{c}@example.com" for c in range(customers)]
+
+    def post(client: httpx.Client, email: str) -> httpx.Response:
+        body = {"email": email, "items": [{"sku": product.sku, "quantity": 1}]}
+        return client.post("/api/orders/async", json=body)
+
+    crowd = [email for email in emails for _ in range(racers)]
+    with httpx.Client(base_url=lab.web_url, timeout=60) as client, ThreadPoolExecutor(racers) as pool:
+        responses = list(pool.map(lambda email: post(client, email), crowd))
+    accepted = [r.json()["id"] for r in responses if r.status_code == 202]
+    refused = sum(r.status_code == 409 and _code(r) == "per_customer_limit" for r in responses)
+    other = len(responses) - len(accepted) - refused
+    wait_settled(accepted, timeout=timeout)
+    result = tally(accepted, lab.sandbox)
+    per_customer = dict.fromkeys(emails, 0)
+    for email in Order.objects.filter(pk__in=accepted).values_list("email", flat=True):
+        per_customer[email] += 1
+    over_limit = sum(max(0, n - limit) for n in per_customer.values())
+    # The allowance counts what each customer holds in orders that have not failed.
+    held = dict.fromkeys(emails, 0)
+    for email in (
+        Order.objects.filter(pk__in=accepted)
+        .exclude(status=OrderStatus.FAILED)
+        .values_list("email", flat=True)
+    ):
+        held[email] += 1
+    counted = dict(CustomerAllowance.objects.filter(product=product).values_list("customer", "units"))
+    miscounted = sum(held[e] != counted.get(e, 0) for e in emails)
+    lab.stop_all()
+    return {
+        "scenario": "per-customer-race",
+        "customers": customers,
+        "racers": racers,
+        "limit": limit,
+        "accepted_202": len(accepted),
+        "per_customer_limit_409": refused,
+        "unexpected_responses": other,
+        "over_limit": over_limit,
+        "miscounted": miscounted,
+        **result.__dict__,
+        "line": (
+            f"{customers} customers × {racers} racers, limit {limit}  202s {len(accepted)}  "
+            f"409 per customer {refused}  other {other}  over the limit {over_limit}  "
+            f"allowances miscounted {miscounted}  paid {result.paid} failed {result.failed}  "
+            f"charged twice {result.charged_twice}  lost {result.lost}"
+        ),
+    }
+
+
 SCENARIOS: dict[str, Callable[..., dict]] = {
     "sigkill": sigkill_workers,
     "broker-outage": broker_outage,
@@ -565,4 +625,5 @@ SCENARIOS: dict[str, Callable[..., dict]] = {
     "idempotent-checkout": idempotent_checkout,
     "oversell-race": oversell_race,
     "stock-release": stock_release,
+    "per-customer-race": per_customer_race,
 }

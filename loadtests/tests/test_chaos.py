@@ -22,6 +22,7 @@ from loadtests.chaos.scenarios import (
     duplicate_delivery,
     idempotent_checkout,
     oversell_race,
+    per_customer_race,
     poison_messages,
     provider_faults,
     same_order_race,
@@ -221,3 +222,12 @@ def test_web_processes_killed_or_stopped_with_jobs_in_their_outbox_lose_no_order
     assert_promises_kept(result)
     assert result["unsent_at_sigterm"] == 0  # a SIGTERMed process published what it held
     assert result["never_published"] == 0 and not result["not_final"]  # a SIGKILLed one's: the sweeper
+
+
+def test_racing_checkouts_of_each_customer_get_exactly_the_limit_and_declines_give_units_back(lab):
+    result = per_customer_race(lab, customers=4, racers=10, limit=2, decline_rate=0.3, timeout=60)
+
+    assert_promises_kept(result)
+    assert result["accepted_202"] == 4 * 2
+    assert result["per_customer_limit_409"] == 4 * 8
+    assert result["over_limit"] == result["miscounted"] == result["unexpected_responses"] == 0
