@@ -65,6 +65,9 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["status", "enqueued_at"], name="order_status_enqueued_idx"),
             models.Index(fields=["status", "lease_expires_at"], name="order_status_lease_idx"),
+            # A waiting order's place in line (orders.selectors.queue_place), and the paying rate.
+            models.Index(fields=["status", "created_at"], name="order_status_created_idx"),
+            models.Index(fields=["paid_at"], name="order_paid_at_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(total__gte=0), name="order_total_not_negative"),

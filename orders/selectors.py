@@ -92,3 +92,36 @@ def unpublished_order_count() -> int:
     grows, is the sweeper's; the web's share alone is its gauge `flashsale_outbox_pending_jobs`.
     """
     return Order.objects.filter(status=OrderStatus.ACCEPTED, enqueued_at__isnull=True).count()
+
+
+PAYING_RATE_WINDOW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a waiting order stands: the jobs ahead of it, and when it should be paid."""
+
+    position: int  # accepted orders placed before this one, still waiting to be charged
+    eta_seconds: int | None  # (position + 1) / the paying rate of the last minute; None: no rate yet
+
+    def as_dict(self) -> dict:
+        return {"position": self.position, "eta_seconds": self.eta_seconds}
+
+
+def queue_place(order: Order, now: datetime | None = None) -> QueuePlace | None:
+    """The order's place in line while it waits (accepted or being charged); None once final.
+
+    The position counts the accepted orders placed before it (index `order_status_created_idx`: a
+    range count, ~1 ms at a backlog of 10,000). The ETA comes from what the shop actually paid in
+    the last minute, not from configuration: the workers, the provider's limit and its latency are
+    all in that rate. An order being charged is at position 0.
+    """
+    if order.status not in (OrderStatus.ACCEPTED, OrderStatus.PROCESSING):
+        return None
+    now = now or timezone.now()
+    position = 0
+    if order.status == OrderStatus.ACCEPTED:
+        position = Order.objects.filter(status=OrderStatus.ACCEPTED, created_at__lt=order.created_at).count()
+    paid = Order.objects.filter(paid_at__gte=now - PAYING_RATE_WINDOW).count()
+    rate = paid / PAYING_RATE_WINDOW.total_seconds()
+    return QueuePlace(position, round((position + 1) / rate) if rate else None)

@@ -152,6 +152,20 @@ def validated_checkout(data) -> dict:
         raise
 
 
+class QueueOutput(serializers.Serializer):
+    position = serializers.IntegerField(help_text="Orders ahead of this one, waiting to be charged.")
+    eta_seconds = serializers.IntegerField(
+        allow_null=True,
+        help_text="Seconds until it is paid, at the last minute's paying rate; null: no rate yet.",
+    )
+
+
+class OrderStatusOutput(OrderOutput):
+    queue = QueueOutput(
+        allow_null=True, help_text="While the order waits: its place in line; null once final."
+    )
+
+
 class SyncOrderOutput(OrderOutput):
     detail = serializers.CharField(required=False, help_text="On a 504: what happens to the order next.")
 

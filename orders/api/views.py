@@ -23,6 +23,7 @@ from orders.models import Order
 from .serializers import (
     CheckoutInput,
     OrderOutput,
+    OrderStatusOutput,
     OutOfStockOutput,
     SyncOrderOutput,
     order_body,
@@ -250,7 +251,7 @@ class OrderDetailApi(APIView):
         summary="An order's status and history (email masked)",
         parameters=[OpenApiParameter("order_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
         responses={
-            200: OrderOutput,
+            200: OrderStatusOutput,
             404: _error("`not_found`: no order has this id (or it is not a UUID)."),
             429: THROTTLED,
             503: UNAVAILABLE,
@@ -266,4 +267,5 @@ class OrderDetailApi(APIView):
                 {"code": "not_found", "detail": "No such order."}, status=status.HTTP_404_NOT_FOUND
             )
         log_context.bind(order_id=order.id)
-        return Response(order_body(order))
+        place = selectors.queue_place(order)
+        return Response({**order_body(order), "queue": place.as_dict() if place else None})

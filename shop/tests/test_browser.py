@@ -221,3 +221,16 @@ def test_a_checkout_before_the_drop_is_explained_and_places_nothing(chromium, li
         ec.text_to_be_present_in_element((By.CSS_SELECTOR, "td.stock[data-sku=sneakers]"), "On sale in 0:0")
     )
     assert Order.objects.count() == 0
+
+
+def test_the_order_page_says_its_place_in_line_and_when_it_should_be_paid(chromium, live_server, products):
+    ahead = [make_order(product=products["mug"]) for _ in range(3)]
+    mine = make_order(product=products["mug"])
+    for order in ahead[:1]:  # one paid in the last minute: the shop pays 1/60 orders a second
+        Order.objects.filter(pk=order.pk).update(status="paid", paid_at=timezone.now())
+
+    chromium.get(f"{live_server.url}/orders/{mine.id}")
+
+    place = chromium.find_element(By.ID, "place")
+    WebDriverWait(chromium, 10).until(lambda _: place.get_attribute("data-position") == "2")
+    assert place.text == "2 orders are ahead of yours; expected to be paid in about 3 minutes."

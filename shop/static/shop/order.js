@@ -41,6 +41,26 @@
     }
   }
 
+  // The order's place in line (the API's `queue`): plain words, an ETA only from a measured rate.
+  function renderPlace(queue) {
+    const placeEl = document.getElementById("place");
+    placeEl.hidden = !queue;
+    if (!queue) return;
+    const ahead = queue.position === 0 ? "Your order is next in line for payment"
+      : queue.position === 1 ? "1 order is ahead of yours"
+      : queue.position.toLocaleString() + " orders are ahead of yours";
+    let eta = "";
+    if (queue.eta_seconds !== null) {
+      const s = queue.eta_seconds;
+      eta = s < 90 ? "; expected to be paid in about " + Math.max(1, Math.round(s)) + " seconds"
+        : s < 5400 ? "; expected to be paid in about " + Math.round(s / 60) + " minutes"
+        : "; expected to be paid in about " + (s / 3600).toFixed(1) + " hours";
+    }
+    placeEl.textContent = ahead + eta + ".";
+    placeEl.dataset.position = queue.position;
+    placeEl.dataset.eta = queue.eta_seconds === null ? "" : queue.eta_seconds;
+  }
+
   function render(order) {
     statusEl.textContent = order.status;
     statusEl.dataset.status = order.status;
@@ -55,6 +75,7 @@
       waitingSince = waitingSince || Date.parse(firstReached(order.events, "accepted") || order.created_at);
     }
     noteEl.hidden = !(order.status === "accepted" && Date.now() - waitingSince > LONG_WAIT_MS);
+    renderPlace(order.queue);
     if (order.status === "paid") outcomeEl.textContent = "Paid. Thank you for your order!";
     if (order.status === "failed") {
       // The API's reason is a whole sentence for the customer ("…; nothing was charged.").
