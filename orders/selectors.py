@@ -1,14 +1,20 @@
 """Reads of orders."""
 
+import bisect
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Prefetch
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from .models import Order, OrderEvent, OrderItem, OrderStatus
+from .sql import column, table
 
 
 def order_with_history(order_id: uuid.UUID) -> Order | None:
@@ -111,17 +117,60 @@ class QueuePlace:
 def queue_place(order: Order, now: datetime | None = None) -> QueuePlace | None:
     """The order's place in line while it waits (accepted or being charged); None once final.
 
-    The position counts the accepted orders placed before it (index `order_status_created_idx`: a
-    range count, ~1 ms at a backlog of 10,000). The ETA comes from what the shop actually paid in
-    the last minute, not from configuration: the workers, the provider's limit and its latency are
-    all in that rate. An order being charged is at position 0.
+    The position counts the accepted orders placed before it; the ETA comes from what the shop
+    actually paid in the last minute, not from configuration (the workers, the provider's limit
+    and its latency are all in that rate). An order being charged is at position 0.
+
+    Every customer of a sale polls this, so it reads a snapshot of the line that each process
+    takes at most once per QUEUE_PLACE_CACHE_SECONDS: the accepted orders' creation times in
+    order (an index-only scan of `order_status_created_idx`) and the last minute's payments; a
+    place is then a binary search. At a backlog of 10,000 a snapshot took ~23 ms and a place
+    ~3 µs, where counting per request took 6.3 ms (docs/api.md).
     """
     if order.status not in (OrderStatus.ACCEPTED, OrderStatus.PROCESSING):
         return None
-    now = now or timezone.now()
-    position = 0
-    if order.status == OrderStatus.ACCEPTED:
-        position = Order.objects.filter(status=OrderStatus.ACCEPTED, created_at__lt=order.created_at).count()
-    paid = Order.objects.filter(paid_at__gte=now - PAYING_RATE_WINDOW).count()
-    rate = paid / PAYING_RATE_WINDOW.total_seconds()
+    line, rate = _line_snapshot(now)
+    created = order.created_at.timestamp()
+    position = bisect.bisect_left(line, created) if order.status == OrderStatus.ACCEPTED else 0
     return QueuePlace(position, round((position + 1) / rate) if rate else None)
+
+
+_snapshot_lock = threading.Lock()
+_snapshot: tuple[float, list[float], float] = (0.0, [], 0.0)  # (taken at, line, orders paid per second)
+
+
+def _waiting_since() -> list[float]:
+    """The accepted orders' creation times, in order, as POSIX seconds.
+
+    Floats, not datetimes: on PostgreSQL the datetimes of 10,000 rows took ~110 ms to load (each
+    through Django's time-zone-aware loader), their epochs as float8 a few milliseconds.
+    """
+    if connection.vendor != "postgresql":
+        waiting = Order.objects.filter(status=OrderStatus.ACCEPTED).order_by("created_at")
+        return [created.timestamp() for created in waiting.values_list("created_at", flat=True)]
+    created, status = column(Order, "created_at"), column(Order, "status")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXTRACT(EPOCH FROM {created})::float8 FROM {table(Order)}"
+            f" WHERE {status} = %s ORDER BY {created}",
+            [OrderStatus.ACCEPTED],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _line_snapshot(now: datetime | None = None) -> tuple[list[float], float]:
+    global _snapshot
+    taken, line, rate = _snapshot
+    ttl = settings.QUEUE_PLACE_CACHE_SECONDS
+    if ttl > 0 and time.monotonic() - taken < ttl:
+        return line, rate
+    with _snapshot_lock:  # one refresh at a time; the others take the one it made
+        taken, line, rate = _snapshot
+        if ttl > 0 and time.monotonic() - taken < ttl:
+            return line, rate
+        now = now or timezone.now()
+        line = _waiting_since()
+        paid = Order.objects.filter(paid_at__gte=now - PAYING_RATE_WINDOW).count()
+        rate = paid / PAYING_RATE_WINDOW.total_seconds()
+        _snapshot = (time.monotonic(), line, rate)
+        return line, rate

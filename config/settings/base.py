@@ -255,6 +255,9 @@ CHECKOUT_RATE_LIMIT = env("CHECKOUT_RATE_LIMIT", default="20/min")
 # How long a web process refuses a product it saw sell out without asking the database
 # (shop/soldout.py): the longest a customer is refused after units come back elsewhere. 0: off.
 SOLD_OUT_CACHE_SECONDS = env.float("SOLD_OUT_CACHE_SECONDS", default=1.0)
+# How old a web process's snapshot of the line may be when it tells an order its place
+# (orders.selectors.queue_place): every waiting customer polls it. 0: read the line every time.
+QUEUE_PLACE_CACHE_SECONDS = env.float("QUEUE_PLACE_CACHE_SECONDS", default=1.0)
 ORDER_STATUS_RATE_LIMIT = env("ORDER_STATUS_RATE_LIMIT", default="300/min")
 # Largest request body the API reads: a 50-line basket is about 4 KB. Larger is a 413 before parsing.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024)

@@ -8,8 +8,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from orders import selectors
 from orders.models import Order, OrderStatus
 from tests.factories import make_order
+
+
+@pytest.fixture(autouse=True)
+def fresh_line(settings):
+    settings.QUEUE_PLACE_CACHE_SECONDS = 0  # every read sees the line as the test just left it
 
 
 def queue_of(order: Order) -> dict | None:
@@ -64,12 +70,16 @@ def test_a_final_order_has_no_place_in_line(products):
 
 
 @pytest.mark.django_db
-def test_the_place_costs_two_counts_and_the_accept_none(products):
-    mine = make_order()
+def test_a_process_reads_the_line_once_per_snapshot_and_the_accept_never(products, settings):
+    settings.QUEUE_PLACE_CACHE_SECONDS = 60
+    selectors._snapshot = (0.0, [], 0.0)
+    first, second = make_order(), make_order()
     with CaptureQueriesContext(connection) as queries:
-        queue_of(mine)
-    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
-    assert len(counts) == 2
+        assert queue_of(second)["position"] == 1
+        assert queue_of(first)["position"] == 0
+    reads = [q["sql"] for q in queries.captured_queries]
+    line_reads = [sql for sql in reads if "ORDER BY" in sql and "'accepted'" in sql and "LIMIT" not in sql]
+    assert len(line_reads) == 1, reads  # the second place came from the snapshot
     answer = APIClient().post(
         "/api/orders/async",
         {"email": "a@example.com", "items": [{"sku": "mug", "quantity": 1}]},
