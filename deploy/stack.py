@@ -63,6 +63,9 @@ from aws_cdk import (
     aws_elasticloadbalancingv2 as elbv2,
 )
 from aws_cdk import (
+    aws_iam as iam,
+)
+from aws_cdk import (
     aws_lambda as lambda_,
 )
 from aws_cdk import (
@@ -366,6 +369,12 @@ class ShopStack(cdk.Stack):
             "DJANGO_ALLOWED_HOSTS": domain.value_as_string,
             "DJANGO_CSRF_TRUSTED_ORIGINS": cdk.Fn.join("", ["https://", domain.value_as_string]),
             "DJANGO_ADMIN_URL": admin_path.value_as_string,
+            # Customer emails (orders/notifications.py) through SES, from the shop's own domain (an
+            # identity the operator verifies in SES: deploy/README.md).
+            "EMAIL_BACKEND": "django_ses.SESBackend",
+            "AWS_SES_REGION_NAME": cdk.Aws.REGION,
+            "DEFAULT_FROM_EMAIL": cdk.Fn.join("", ["orders@", domain.value_as_string]),
+            "SHOP_BASE_URL": cdk.Fn.join("", ["https://", domain.value_as_string]),
             "DATABASE_URL": database_url,
             "PAYMENT_PROVIDER_URL": provider_url.value_as_string,
             "SQS_QUEUE_URL": queue.queue_url,
@@ -524,6 +533,26 @@ class ShopStack(cdk.Stack):
         dlq.grant(sweeper_task.task_role, "sqs:GetQueueAttributes")
         dlq.grant_consume_messages(ops_task.task_role)  # `manage.py dlq --show / --redrive`
         queue.grant_send_messages(ops_task.task_role)
+        # Whoever ends an order mails its customer: the web (sync checkout), the workers, ops (the
+        # reconciliation's repair) and the Lambda (below); from the shop's domain identity only.
+        self.send_email = iam.PolicyStatement(
+            actions=["ses:SendEmail", "ses:SendRawEmail"],
+            resources=[
+                cdk.Fn.join(
+                    "",
+                    [
+                        "arn:aws:ses:",
+                        cdk.Aws.REGION,
+                        ":",
+                        cdk.Aws.ACCOUNT_ID,
+                        ":identity/",
+                        domain.value_as_string,
+                    ],
+                )
+            ],
+        )
+        for mailer in (web_task, worker_task, ops_task):
+            mailer.add_to_task_role_policy(self.send_email)
 
         # --- web behind the ALB: HTTPS, :80 redirects, only the ALB reaches the tasks --------------
         web = patterns.ApplicationLoadBalancedFargateService(
@@ -741,6 +770,7 @@ class ShopStack(cdk.Stack):
         )
         for secret in (secret_key, database.secret, provider_key):
             secret.grant_read(consumer_fn)
+        consumer_fn.add_to_role_policy(self.send_email)
         for scope in (consumer_fn, consumer_logs):  # everything of the Lambda exists only if chosen
             for node in scope.node.find_all():
                 if isinstance(node, cdk.CfnResource):

@@ -160,3 +160,18 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key} ({self.state})"
+
+
+class OrderNotification(models.Model):
+    """An email about an order's final status, claimed before it is sent: at most one per kind."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=16, choices=OrderStatus.choices)
+    claimed_at = models.DateTimeField(auto_now_add=True)
+    sent = models.BooleanField(default=False, help_text="False: the send raised (logged), not retried.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "kind"], name="notification_once_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} email for order {self.order_id}"

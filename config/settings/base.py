@@ -255,6 +255,12 @@ CHECKOUT_RATE_LIMIT = env("CHECKOUT_RATE_LIMIT", default="20/min")
 # How long a web process refuses a product it saw sell out without asking the database
 # (shop/soldout.py): the longest a customer is refused after units come back elsewhere. 0: off.
 SOLD_OUT_CACHE_SECONDS = env.float("SOLD_OUT_CACHE_SECONDS", default=1.0)
+# Customer emails (orders/notifications.py): printed locally; production sends through SES
+# (EMAIL_BACKEND=django_ses.SESBackend, set by the stack); tests use Django's locmem outbox.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Flash sale <shop@example.com>")
+SHOP_BASE_URL = env("SHOP_BASE_URL", default="http://127.0.0.1:8000")  # the links in the emails
+AWS_SES_REGION_NAME = env("AWS_SES_REGION_NAME", default=env("AWS_DEFAULT_REGION", default="us-east-1"))
 # How old a web process's snapshot of the line may be when it tells an order its place
 # (orders.selectors.queue_place): every waiting customer polls it. 0: read the line every time.
 QUEUE_PLACE_CACHE_SECONDS = env.float("QUEUE_PLACE_CACHE_SECONDS", default=1.0)

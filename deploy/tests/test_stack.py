@@ -612,3 +612,16 @@ def test_the_web_scales_on_cpu_between_the_az_floor_and_the_connection_budgets_c
     assert policy["TargetValue"] == 60
     # The connections the stack budgets are the ones the web can reach at its ceiling.
     assert shop.processes("web") == shop.web_max_count * shop.web_processes
+
+
+def test_whoever_ends_an_order_mails_its_customer_through_ses_from_the_shops_domain(synthesized):
+    mail = {"ses:SendEmail", "ses:SendRawEmail"}
+    for role in ("Web", "Worker", "Ops"):
+        assert actions_on(synthesized, f"{role}TaskTaskRole", ":identity/") == mail, role
+    assert actions_on(synthesized, "ConsumerFunctionServiceRole", ":identity/") == mail
+    for role in ("Sweeper", "Migrate"):
+        assert actions_on(synthesized, f"{role}TaskTaskRole", ":identity/") == set(), role
+    env = environments(synthesized)["web"]
+    assert env["EMAIL_BACKEND"] == "django_ses.SESBackend"
+    assert env["DEFAULT_FROM_EMAIL"] == {"Fn::Join": ["", ["orders@", {"Ref": "DomainName"}]]}
+    assert env["SHOP_BASE_URL"] == {"Fn::Join": ["", ["https://", {"Ref": "DomainName"}]]}

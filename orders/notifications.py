@@ -1,0 +1,80 @@
+"""Telling the customer: one email when an order is paid, one when it fails, each at most once.
+
+Sent after the final transition commits (a rolled-back payment never mails anyone), from the
+process that made it (a worker, the Lambda, a sync checkout's web process, the reconciliation).
+At most once per order and kind: the send is claimed by inserting an `OrderNotification` row
+first (unique per order and kind), so a second final transition of the same kind (a repair that
+races a worker) finds the claim and sends nothing. A send that raises keeps its claim and is
+logged: a mail server may have taken the message before failing, and a second copy of a payment
+confirmation is worse than a missing one, which staff can resend from the order's history.
+
+Django's email API: the console backend locally, SES in production (django-ses, configured by
+the stack), the locmem outbox in tests. The text and HTML bodies are templates in
+orders/templates/orders/email/.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+
+from .models import Order, OrderNotification, OrderStatus
+
+log = logging.getLogger(__name__)
+
+SUBJECTS: dict[str, str] = {
+    OrderStatus.PAID: "Your order is paid",
+    OrderStatus.FAILED: "Your order could not be paid",
+}
+
+
+def after_commit(order_id: Any, status: str) -> None:
+    """Mail the customer about `status` once the caller's transaction has committed."""
+    transaction.on_commit(lambda: send(order_id, status))
+
+
+def send(order_id: Any, status: str) -> bool:
+    """Mail the customer that the order reached `status` (paid or failed), unless already done.
+
+    Returns whether this call sent it. Never raises: the order's state is already recorded.
+    """
+    if status not in SUBJECTS:
+        return False
+    try:
+        with transaction.atomic():
+            OrderNotification.objects.create(order_id=order_id, kind=status)
+    except IntegrityError:
+        return False  # claimed before: sent, or tried, once already
+    try:
+        order = Order.objects.prefetch_related("items").get(pk=order_id)
+        message = _message(order, status)
+        message.send()
+    except Exception:
+        log.exception("could not mail order %s %s; not retried", order_id, status,
+                      extra={"order_id": str(order_id)})  # fmt: skip
+        return False
+    OrderNotification.objects.filter(order_id=order_id, kind=status).update(sent=True)
+    return True
+
+
+def _message(order: Order, status: str) -> EmailMultiAlternatives:
+    from .transitions import failure_in_words  # the history's plain words for a failure
+
+    context = {
+        "order": order,
+        "items": list(order.items.all()),
+        "url": f"{settings.SHOP_BASE_URL.rstrip('/')}/orders/{order.id}",
+        "reason": failure_in_words(order.failure_code, order.failure_reason)
+        if status == OrderStatus.FAILED
+        else "",
+    }
+    text = render_to_string(f"orders/email/{status}.txt", context)
+    html = render_to_string(f"orders/email/{status}.html", context)
+    message = EmailMultiAlternatives(SUBJECTS[status], text, settings.DEFAULT_FROM_EMAIL, [order.email])
+    message.attach_alternative(html, "text/html")
+    return message
