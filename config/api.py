@@ -6,7 +6,7 @@ URL resolver, an unhandled exception, the body cap):
     {"code": "<stable, machine-readable>", "detail": "<for people>", ...}
 
 plus `errors` (field → messages) on a validation 400, and the stock figures on an `out_of_stock`
-409. `code` values are part of the contract (docs/openapi.yaml, README "Checkout API").
+409. `code` values are part of the contract (docs/openapi.yaml, docs/api.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ its warm-up, and publishing what a worker's outbox holds before it exits (`worke
 The web runs several gunicorn processes; each counts in its own files under
 PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode), and the master serves them merged
 on WEB_METRICS_PORT (0 = off) at METRICS_ADDR, not on the public port: the ALB forwards only the
-web port, so /metrics is never reachable from the internet (README "Observability").
+web port, so /metrics is never reachable from the internet (docs/operations.md, "Observability").
 
 The directory is new for every start (stale files of an earlier run would add their counts) and
 must be in the environment before any process imports prometheus_client, which picks its value

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from deploy.settings import DB_INSTANCES, ShopSettings, db_max_connections
 
-# --- measured on this repository's lab (README "Performance", docs/exactly-once.md) -------------
+# --- measured on this repository's lab (docs/performance.md, docs/exactly-once.md) -------------
 WORKER_EFFICIENCY = 0.93  # paid/s ÷ N/latency at N = 100 and 200 threads: 0.925-0.96 in the drain study
 WORKER_THREADS_MEASURED = 200  # the most threads per worker process measured (η above, 146 MB RSS)
 WORKER_CPU_SECONDS = 0.007  # per charge, the worker's own CPU (~7 ms at 62 charges/s)

@@ -30,7 +30,7 @@ LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 UNLIMITED_RATES = {"CHECKOUT_RATE_LIMIT": "0", "ORDER_STATUS_RATE_LIMIT": "0"}
 # The shop as it runs in production, not as `make run` shows it: DEBUG off (with it on, Django wraps
 # every query to record its SQL and time) and JSON log lines (the console renderer pads and aligns).
-# Measured on the drain study, N = 100 on PostgreSQL: see README, "Measuring".
+# Measured on the drain study, N = 100 on PostgreSQL: see docs/performance.md.
 PRODUCTION_LIKE = {"DJANGO_DEBUG": "0", "LOG_FORMAT": "json"}
 # The long poll (SQS_WAIT_TIME_SECONDS) of the workers a bench starts: short, so that a worker the
 # bench kills cannot hold a message for long in a poll it left open.

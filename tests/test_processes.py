@@ -60,7 +60,7 @@ def test_a_worker_runs_the_pool_it_was_asked_for(start_worker, pool, expected):
 
 
 def test_a_worker_typed_by_hand_without_a_pool_uses_threads(stack, empty_queue, transactional_db):
-    # `celery -A config worker --concurrency=3`, as the README tells an operator to type it.
+    # `celery -A config worker --concurrency=3`, as docs/configuration.md tells an operator to type it.
     argv = [str(BIN / "celery"), "-A", "config", "worker", "--concurrency=3", "--without-mingle"]
     worker = stack.spawn(
         "by-hand", argv, DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="config.settings.local"

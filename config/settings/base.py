@@ -194,7 +194,7 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# --- Logs and metrics (observability/; README "Observability") -------------------------------------
+# --- Logs and metrics (observability/; docs/operations.md) -------------------------------------
 # One line per record: JSON objects (production, log search) or aligned readable lines (`make run`).
 # Lines about an order carry order_id, plus request_id on the web and task_id on the worker.
 LOG_FORMAT = env("LOG_FORMAT", default="json")

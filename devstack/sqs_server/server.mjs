@@ -4,7 +4,7 @@
 //
 // Chosen over moto's server because moto costs O(queue depth) per message (a 3,000-job backlog
 // took 1.2 s per ReceiveMessage) while fauxqs holds a 10,000-message backlog at ~1,500 received
-// and ~580 sent messages a second on a 2-core machine, well above the shop's needs (README,
+// and ~580 sent messages a second on a 2-core machine, well above the shop's needs (docs/performance.md,
 // "The local SQS server"). Why a wrapper instead of `npx fauxqs`:
 //  - fauxqs' own start-up listens on 0.0.0.0 (hard-coded); buildApp() + listen() binds loopback.
 //  - fauxqs finds a queue by its exact URL (http://sqs.<region>.localhost:<port>/000000000000/<name>);
