@@ -178,6 +178,24 @@ class Queue:
         }
 
 
+def wait_reaping(
+    popen: subprocess.Popen, deadline: float, on_tick: Callable[[], None] | None = None
+) -> float:
+    """Wait for a load generator to exit (killed past `deadline`, a monotonic time), calling
+    `on_tick` about once a second; return the CPU seconds it used (from its own rusage)."""
+    for tick in itertools.count():
+        if on_tick is not None and tick % 10 == 0:
+            on_tick()
+        pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
+        if pid:
+            popen.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            popen.kill()
+        time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
 @dataclass
 class LocustRun:
     """One headless Locust run as a subprocess; its CSVs land at `prefix`_*.csv.
@@ -218,18 +236,7 @@ class LocustRun:
     def wait(self, on_tick: Callable[[], None] | None = None) -> None:
         """Wait for Locust to finish (killing it past its time plus a minute) and keep its CPU time."""
         assert self.popen is not None
-        deadline = time.monotonic() + self.seconds + 60
-        for tick in itertools.count():
-            if on_tick is not None and tick % 10 == 0:
-                on_tick()
-            pid, status, usage = os.wait4(self.popen.pid, os.WNOHANG)
-            if pid:
-                self.popen.returncode = os.waitstatus_to_exitcode(status)
-                self.cpu_seconds = usage.ru_utime + usage.ru_stime
-                break
-            if time.monotonic() > deadline:
-                self.popen.kill()
-            time.sleep(0.1)
+        self.cpu_seconds = wait_reaping(self.popen, time.monotonic() + self.seconds + 60, on_tick)
         self.ended_at = time.time()
 
     def stats(self, prefix: str) -> LocustStats:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtests.lab import wait_reaping
 from loadtests.study.results import WrkStats
 
 APT_INSTALL = ["apt-get", "install", "-y", "-qq", "wrk"]
@@ -120,19 +121,7 @@ class WrkRun:
         """Wait for wrk to finish (killing it past its time plus 30 s); return its summary."""
         assert self.popen is not None
         deadline = time.monotonic() + self.seconds + self.timeout_seconds + 30
-        tick = 0
-        while True:
-            if on_tick is not None and tick % 10 == 0:
-                on_tick()
-            tick += 1
-            pid, status, usage = os.wait4(self.popen.pid, os.WNOHANG)
-            if pid:
-                self.popen.returncode = os.waitstatus_to_exitcode(status)
-                self.cpu_seconds = usage.ru_utime + usage.ru_stime
-                break
-            if time.monotonic() > deadline:
-                self.popen.kill()
-            time.sleep(0.1)
+        self.cpu_seconds = wait_reaping(self.popen, deadline, on_tick)
         self.output = self.prefix.with_suffix(".txt").read_text(errors="replace")
         return parse(self.output, source=self.prefix.with_suffix(".txt"))
 
