@@ -533,8 +533,8 @@ class ShopStack(cdk.Stack):
         dlq.grant(sweeper_task.task_role, "sqs:GetQueueAttributes")
         dlq.grant_consume_messages(ops_task.task_role)  # `manage.py dlq --show / --redrive`
         queue.grant_send_messages(ops_task.task_role)
-        # Whoever ends an order mails its customer: the web (sync checkout), the workers, ops (the
-        # reconciliation's repair) and the Lambda (below); from the shop's domain identity only.
+        # The sweeper mails the customers of ended orders (orders/notifications.py), and ops may run
+        # a sweep by hand; from the shop's domain identity only.
         self.send_email = iam.PolicyStatement(
             actions=["ses:SendEmail", "ses:SendRawEmail"],
             resources=[
@@ -551,7 +551,7 @@ class ShopStack(cdk.Stack):
                 )
             ],
         )
-        for mailer in (web_task, worker_task, ops_task):
+        for mailer in (sweeper_task, ops_task):
             mailer.add_to_task_role_policy(self.send_email)
 
         # --- web behind the ALB: HTTPS, :80 redirects, only the ALB reaches the tasks --------------
@@ -770,7 +770,6 @@ class ShopStack(cdk.Stack):
         )
         for secret in (secret_key, database.secret, provider_key):
             secret.grant_read(consumer_fn)
-        consumer_fn.add_to_role_policy(self.send_email)
         for scope in (consumer_fn, consumer_logs):  # everything of the Lambda exists only if chosen
             for node in scope.node.find_all():
                 if isinstance(node, cdk.CfnResource):

@@ -26,7 +26,6 @@ from observability import metrics
 from shop import services as stock
 from shop.models import customer_key
 
-from . import notifications
 from .exceptions import IllegalTransition, TransitionConflict
 from .models import FailureCode, Order, OrderEvent, OrderItem
 from .models import OrderStatus as S
@@ -344,7 +343,6 @@ def _mark_paid_settling_stock(
 
 
 def _count_paid(order_id: Any, order: Order | None, paid_at: Any) -> None:
-    notifications.after_commit(order_id, S.PAID)
     mode, created_at = _mode_and_created_at(order_id, order)
     transaction.on_commit(lambda: _settled(S.PAID, mode, (paid_at - created_at).total_seconds()))
 
@@ -383,7 +381,6 @@ def mark_failed(
     )
     mode, _ = _mode_and_created_at(order_id, order)
     transaction.on_commit(lambda: _settled(S.FAILED, mode))
-    notifications.after_commit(order_id, S.FAILED)
     stock.release(units)
     if counted := counted_units(order_id):
         stock.give_back(*counted)
@@ -425,7 +422,6 @@ def settle_from_ledger(order_id: Any, *, charge_id: str, detail: str) -> str:
     )
     mode, created_at = Order.objects.values_list("mode", "created_at").get(pk=order_id)
     transaction.on_commit(lambda: _settled(S.PAID, mode, (paid_at - created_at).total_seconds()))
-    notifications.after_commit(order_id, S.PAID)
     if current == S.FAILED:
         stock.sell_again(lines)  # released when it failed: take them back as sold, if still there
         if counted := counted_units(order_id):

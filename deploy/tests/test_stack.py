@@ -614,12 +614,12 @@ def test_the_web_scales_on_cpu_between_the_az_floor_and_the_connection_budgets_c
     assert shop.processes("web") == shop.web_max_count * shop.web_processes
 
 
-def test_whoever_ends_an_order_mails_its_customer_through_ses_from_the_shops_domain(synthesized):
+def test_the_sweeper_mails_customers_through_ses_from_the_shops_domain(synthesized):
     mail = {"ses:SendEmail", "ses:SendRawEmail"}
-    for role in ("Web", "Worker", "Ops"):
+    for role in ("Sweeper", "Ops"):
         assert actions_on(synthesized, f"{role}TaskTaskRole", ":identity/") == mail, role
-    assert actions_on(synthesized, "ConsumerFunctionServiceRole", ":identity/") == mail
-    for role in ("Sweeper", "Migrate"):
+    assert actions_on(synthesized, "ConsumerFunctionServiceRole", ":identity/") == set()
+    for role in ("Web", "Worker", "Migrate"):
         assert actions_on(synthesized, f"{role}TaskTaskRole", ":identity/") == set(), role
     env = environments(synthesized)["web"]
     assert env["EMAIL_BACKEND"] == "django_ses.SESBackend"

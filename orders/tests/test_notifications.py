@@ -20,10 +20,12 @@ def claimed(order: Order) -> Order:
     return taken
 
 
-@pytest.mark.django_db(transaction=True)  # on_commit runs: the email follows the commit
+@pytest.mark.django_db
 def test_a_paid_order_mails_its_customer_once_with_text_and_html(products):
     order = order_of("ann@example.com", products["mug"])
     transitions.mark_paid(order.id, token=claimed(order).claim_token, charge_id="ch_1")
+    assert mail.outbox == []  # not on the charging thread: the sweeper's pass mails it
+    assert notifications.send_pending() == 1
 
     (message,) = mail.outbox
     assert message.to == ["ann@example.com"] and message.subject == "Your order is paid"
@@ -31,17 +33,19 @@ def test_a_paid_order_mails_its_customer_once_with_text_and_html(products):
     ((html, kind),) = message.alternatives
     assert kind == "text/html" and f"/orders/{order.id}" in html
     assert notifications.send(order.id, "paid") is False  # a second try finds the claim
+    assert notifications.send_pending() == 0
     assert len(mail.outbox) == 1
     assert OrderNotification.objects.get(order=order).sent
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_a_failed_order_says_why_in_plain_words_not_the_providers(products):
     order = order_of("bob@example.com", products["mug"])
     transitions.mark_failed(
         order.id, token=claimed(order).claim_token, reason="card_declined: do_not_honor (api.processor)",
         code="declined",
     )  # fmt: skip
+    notifications.send_pending()
 
     (message,) = mail.outbox
     assert message.subject == "Your order could not be paid"
@@ -50,12 +54,14 @@ def test_a_failed_order_says_why_in_plain_words_not_the_providers(products):
 
 
 @pytest.mark.django_db
-def test_a_rolled_back_payment_mails_nobody(products):
-    # Inside a test's transaction on_commit never fires: the same as a transition that rolled back.
-    order = make_order(product=products["mug"])
-    transitions.mark_paid(order.id, token=claimed(order).claim_token, charge_id="ch_1")
+def test_orders_still_waiting_or_ended_long_ago_are_not_mailed(products):
+    waiting = make_order(product=products["mug"])
+    old = make_order(product=products["mug"])
+    transitions.mark_paid(old.id, token=claimed(old).claim_token, charge_id="ch_1")
+    long_ago = notifications.timezone.now() + notifications.MAIL_WITHIN + notifications.timedelta(minutes=1)
 
-    assert mail.outbox == []
+    assert notifications.send_pending(now=long_ago) == 0
+    assert mail.outbox == [] and Order.objects.get(pk=waiting.pk).status == "accepted"
 
 
 @pytest.mark.django_db

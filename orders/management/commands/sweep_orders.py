@@ -9,6 +9,7 @@ from django.db import DatabaseError, close_old_connections
 
 from config import heartbeat
 from observability import metrics
+from orders import notifications
 from orders.monitoring import sample_backlog
 from orders.recovery import sweep_stuck_orders
 
@@ -46,6 +47,10 @@ class Command(BaseCommand):
             else:
                 if result.released or result.published or result.unpublished or result.keys_purged:
                     log.info(self.describe(result), extra=dataclasses.asdict(result))
+            try:
+                notifications.send_pending()  # the customers' emails: off the workers' charging threads
+            except DatabaseError:
+                log.exception("could not read the orders to mail; trying again in %ss", every)
             finally:
                 sample_backlog()  # the gauges, once per pass, whatever the sweep did
                 close_old_connections()
