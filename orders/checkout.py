@@ -9,6 +9,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import psycopg
@@ -28,7 +29,6 @@ from .exceptions import InvalidOrder
 from .models import CheckoutMode, Order, OrderEvent, OrderItem, OrderStatus
 from .publishing import publish_in_background, publish_payment_job
 from .selectors import order_with_history
-from .sql import column, columns, table
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _existing(order_id: uuid.UUID | None) -> Order | None:
 def _place(*, email: str, lines: Sequence[Line], mode: str, order_id=None) -> Order:
     """Write an accepted order, committed: in one statement where it can, else in a transaction.
 
-    On PostgreSQL a basket is read, reserved and written by one statement (`_place_sql`), limited
+    On PostgreSQL a basket is read, reserved and written by one statement (orders_accept), limited
     products included. A basket it cannot place (an unknown sku, a quantity over the limit) takes
     the transaction with the catalogue rows it read, which raises the line's error. A product
     this process saw sell out in the last SOLD_OUT_CACHE_SECONDS is refused before either
@@ -279,109 +279,61 @@ def _execute(sql: str, params: dict) -> list[tuple]:
             return cursor.fetchall()
 
 
-# The catalogue columns `_place_sql` reads back for every line of the basket, in its order.
+# The catalogue columns orders_accept returns for every line of the basket, in its order.
 _PRODUCT_COLUMNS = ("id", "sku", "name", "price", "stock", "sale_starts_at", "per_customer_limit")
 
+# Read the basket's products and write the order, its lines and its first event, if it can:
+# orders_accept (orders/migrations/0009_accept_function.py), a PL/pgSQL function so that PostgreSQL
+# plans its statement once per connection instead of once per accept. It returns every line of the
+# basket that was found, with the order's total and its event's id (null when nothing was written).
+ACCEPT_SQL = (
+    "SELECT * FROM orders_accept(%(order)s::jsonb, %(skus)s::text[], %(quantities)s::integer[],"
+    " %(now)s, %(detail)s, %(customer)s)"
+)
 
-@functools.cache  # built once per process: the statement is on every accept's path
-def _place_sql() -> tuple[str, list[Field]]:
-    """Read the basket's products and write the order, its lines and its first event, if it can.
 
-    One data-modifying CTE (PostgreSQL): `line` joins the basket to the active catalogue; `placed`
-    inserts the order, its total summed from catalogue prices, only when every sku was found and
-    none holds limited stock (HAVING: otherwise no row, and then no lines and no event either); the
-    lines and the `accepted` event are inserted for the order it placed. The foreign keys are
-    checked at the end of the statement, when the order exists. It returns every line of the
-    basket that was found, with the order's total (null when nothing was written) and its event's id.
+@functools.cache  # once per process: every accept sends these fields
+def _order_fields() -> list[Field]:
+    """The order's concrete fields orders_accept takes as JSON (the total it sums itself)."""
+    return [field for field in Order._meta.concrete_fields if field.name != "total"]
 
-    Returns the statement and the order's fields it takes as `%(order_<attname>)s`, total excepted.
-    """
-    order_fields = [field for field in Order._meta.concrete_fields if field.name != "total"]
-    order_columns = columns(Order, (field.name for field in order_fields))
-    order_values = ", ".join(f"%(order_{field.attname})s" for field in order_fields)
-    order_id, total = column(Order, "id"), column(Order, "total")
-    product = {name: f"p.{column(Product, name)}" for name in _PRODUCT_COLUMNS}
-    item_columns = columns(
-        OrderItem,
-        (
-            "order",
-            "product",
-            "sku",
-            "name",
-            "quantity",
-            "unit_price",
-            "stock_reserved",
-            "counted_for_customer",
-        ),
-    )
-    sql = (
-        f"WITH basket (sku, quantity, position) AS ("
-        f" SELECT * FROM unnest(%(skus)s::text[], %(quantities)s::integer[]) WITH ORDINALITY"
-        f"), line AS ("
-        f" SELECT {product['id']} AS id, {product['sku']} AS sku, {product['name']} AS name,"
-        f" {product['price']} AS price, {product['stock']} AS stock,"
-        f" {product['sale_starts_at']} AS sale_starts_at,"
-        f" {product['per_customer_limit']} AS per_customer_limit, b.quantity, b.position"
-        f" FROM basket b JOIN {table(Product)} p"
-        f" ON {product['sku']} = b.sku AND p.{column(Product, 'active')}"
-        f"), placed AS ("
-        f" INSERT INTO {table(Order)} ({order_columns}, {total})"
-        f" SELECT {order_values}, SUM(price * quantity) FROM line"
-        f" HAVING COUNT(*) = %(line_count)s"
-        f" AND BOOL_AND(sale_starts_at IS NULL OR sale_starts_at <= %(now)s)"
-        f" RETURNING {order_id}, {total}"
-        f"), items AS ("
-        f" INSERT INTO {table(OrderItem)} ({item_columns})"
-        f" SELECT placed.{order_id}, line.id, line.sku, line.name, line.quantity, line.price,"
-        f" line.stock IS NOT NULL, line.per_customer_limit IS NOT NULL"
-        f" FROM placed CROSS JOIN line ORDER BY line.position"
-        f"), logged AS ("
-        f" INSERT INTO {table(OrderEvent)} ({columns(OrderEvent, transitions.EVENT_FIELDS)})"
-        f" SELECT {order_id}, '', %(status)s, %(now)s, %(detail)s FROM placed"
-        f" RETURNING {column(OrderEvent, 'id')}"
-        f") SELECT line.id, line.sku, line.name, line.price, line.stock, line.sale_starts_at,"
-        f" line.per_customer_limit,"
-        f" (SELECT {total} FROM placed), (SELECT {column(OrderEvent, 'id')} FROM logged),"
-        # Last, once the order is written: the limited products' units and the customer's
-        # allowance (shop_reserve raises, and the whole statement rolls back, when a product has too
-        # few left or the customer would pass its limit). No such line, or no order: nothing to do.
-        f" (SELECT shop_reserve(array_agg(l.id), array_agg(l.quantity), array_agg(l.stock IS NOT NULL),"
-        f" array_agg(l.per_customer_limit), %(customer)s)"
-        f" FROM placed CROSS JOIN line l WHERE l.stock IS NOT NULL OR l.per_customer_limit IS NOT NULL)"
-        f" FROM line ORDER BY line.position"
-    )
-    return sql, order_fields
+
+def _as_json(value):
+    """A column's database value as orders_accept's JSON carries it (the row type parses the text)."""
+    if isinstance(value, datetime):
+        return value.isoformat()  # microseconds kept, as the ORM writes them
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
 
 
 def _place_in_one_statement(
     email: str, quantities: OrderedDict[str, int], mode: str, order_id: uuid.UUID | None = None
 ) -> tuple[Order | None, dict[str, Product]]:
-    """The order as placed by `_place_sql` (None if it placed none) and the basket's products by sku.
+    """The order as placed by orders_accept (None if it placed none) and the basket's products by sku.
 
     Outside a transaction the statement commits on its own: one round trip where the transaction
     took six (BEGIN, the catalogue read, three INSERTs, COMMIT). The 202 is built from what it
     returned, without reading the order back.
     """
-    sql, order_fields = _place_sql()
     order = _new_order(email=email, mode=mode, enqueued_at=None, order_id=order_id)
     transitions.check_transition("", order.status)
     detail = _placed_detail(mode)
-    params = {
-        f"order_{field.attname}": field.get_db_prep_save(field.pre_save(order, True), connection)
-        for field in order_fields
+    row = {
+        field.column: _as_json(field.get_db_prep_save(field.pre_save(order, True), connection))
+        for field in _order_fields()
     }
     now = timezone.now()
-    params |= {
+    params = {
+        "order": json.dumps(row),
         "skus": list(quantities),
         "quantities": list(quantities.values()),
-        "line_count": len(quantities),
-        "status": order.status,
         "now": now,
         "detail": detail,
         "customer": customer_key(email),
     }
     try:
-        rows = _execute(sql, params)
+        rows = _execute(ACCEPT_SQL, params)
     except DatabaseError as exc:
         cause = exc.__cause__
         if not isinstance(cause, psycopg.Error) or cause.sqlstate not in REFUSALS:
