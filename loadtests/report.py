@@ -596,7 +596,7 @@ def _eta(results: StudyResults, add: Add) -> None:
         f"the rate being the orders paid in the last {window} ÷ {window}.\n"
     )
     add(
-        "| Reads | Waiting | No ETA | Not paid | Measured | Median \\|error\\| | p90 \\|error\\| "
+        "| Which reads | Waiting | No ETA | Not paid | Measured | Median \\|error\\| | p90 \\|error\\| "
         "| Median error (signed) | Relative median / p90 | Median actual wait | Median ETA |"
     )
     add("| --- |" + " ---: |" * 10)
@@ -614,9 +614,11 @@ def _eta(results: StudyResults, add: Add) -> None:
         if run.first_paid_at is not None
         else "nothing was paid"
     )
+    span = run.load_end - run.load_start
+    arrived = f" ({o.orders / span:.1f}/s)" if span > 0 else ""
     add(
-        f"- The run: {o.orders:,} orders, {o.paid:,} paid, {o.failed:,} failed; {drained}; {first_paid}. "
-        f"The longest line a read saw: {run.peak_position:,} orders ahead."
+        f"- The run: {o.orders:,} orders{arrived}, {o.paid:,} paid, {o.failed:,} failed; {drained}; "
+        f"{first_paid}. The longest line a read saw: {run.peak_position:,} orders ahead."
     )
     first = run.first
     if first is not None and first.reads:

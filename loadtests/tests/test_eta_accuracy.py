@@ -144,7 +144,10 @@ def test_the_report_gives_the_first_reads_median_and_p90_error_and_says_what_had
     assert "| first read, far third of the line (positions 30–50) | 3 | 0 | 0 | 3 |" in section
     assert "One order in 6 by arrival (7 orders)" in section
     assert "- 1 of 7 first reads had no ETA" in section
-    assert "drained 25 s after the load's last order" in section
+    assert (
+        "- The run: 600 orders (60.0/s), 600 paid, 0 failed; drained 25 s after the load's last order"
+        in section
+    )
     assert "0 orders of earlier runs waited in line and 0 had been paid in the last 60 s" in section
 
 
