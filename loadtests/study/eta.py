@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from django.db import connection
@@ -45,7 +45,7 @@ class EtaProbe:
         self.errors = 0
         self.sampled = 0
         self._seen = 0
-        self._last_created = None
+        self._last_created: datetime | None = None
         self._due: dict[str, tuple[float, float, int]] = {}  # order -> (created_at, next read at, nth)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
