@@ -107,19 +107,14 @@ class StudyConfig:
 
         memory_wave = 3 * self.latency / DRAIN_EFFICIENCY_FLOOR  # 3 × N orders on N slots
         accept_run = o["locust"] + self.accept_seconds + 2
+        # One flash-sale run drained to its last order, the queue emptied after it.
+        eta_run = (
+            o["worker"] + o["locust"] + self.eta_duration + self.eta_drain + o["reset"] + POLL_SECONDS + 0.5
+        )
         return {
             "stack": o["stack"],
             "sqs ceilings": sum(d * o["fill"] + 2 * self.ceiling_seconds + 2 for d in self.ceiling_depths),
-            # One flash-sale run drained to its last order, the queue emptied after it.
-            "eta accuracy": o["worker"]
-            + o["locust"]
-            + self.eta_duration
-            + self.eta_drain
-            + o["reset"]
-            + POLL_SECONDS
-            + 0.5
-            if self.eta_workers
-            else 0.0,
+            "eta accuracy": eta_run if self.eta_workers else 0.0,
             "sync checkout": o["locust"] + self.duration + 2 * o["reset"],
             # Unlimited baskets, the hot product (restocked), and unlimited again on SQLite.
             "async accept": accept_run * (3 if self.accept_sqlite else 2)
