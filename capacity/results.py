@@ -49,7 +49,19 @@ capacity planning relies on: the worker runs of both scaling studies.
       "saturation": [{"name": "get" | "unlimited" | "hot", "method", "path", "product",
                       "connections", "threads", "duration", "wrk": {...}, "cpu": {...},
                       "orders", "unpublished_at_end", ...}, ...],   # wrk, closed loop
-      "memory": [{"pool", "concurrency", "idle_rss_mb", "peak_rss_mb", "peak_pss_mb", "processes"}, ...]
+      "memory": [{"pool", "concurrency", "idle_rss_mb", "peak_rss_mb", "peak_pss_mb", "processes"}, ...],
+      "eta": {                          # the place in line's ETA against paid_at (null: not run)
+        "name": "eta-w100-l0", "workers", "latency", "users", "duration", "orders": {...},
+        "every": 18,                    # one order in 18, by arrival, was read
+        "sampled", "reads", "read_errors", "reread_seconds", "first_read_delay_p50",
+        "waiting_before", "paid_last_minute_before",   # the line and the rate when the run began
+        "rate_window_seconds": 60.0, "first_paid_at", "peak_position", "shrank", "eta_pairs",
+        "groups": [{"group": "first" | "position" | "later" | "window", "label",
+                    "reads", "no_eta", "not_paid", "measured",
+                    "median_abs_error", "p90_abs_error", "median_error",   # seconds, predicted - paid
+                    "median_relative_error", "p90_relative_error",        # |error| ÷ the actual wait
+                    "median_actual", "median_predicted", "position_min", "position_max"}, ...], ...
+      }
     }
 
 Capacity reads, from "drain" and "scaling", only: workers, provider_limit, latency, the rate

@@ -24,6 +24,7 @@ from loadtests.measure import human_seconds
 from loadtests.study.results import (
     AcceptRun,
     CpuShares,
+    EtaAccuracy,
     LocustStats,
     ScalingRun,
     StockCheck,
@@ -109,6 +110,7 @@ def render(results: StudyResults, charts: dict[str, str | None], report_dir: Pat
     _saturation(results, add)
     _memory(results, add)
     _sizing(results, report_dir, add)
+    _eta(results, add)
     add("## Data files\n")
     add(
         "`results.json` (everything above; schema in `capacity/results.py`), `data/locust_<run>_stats.csv` "
@@ -116,6 +118,7 @@ def render(results: StudyResults, charts: dict[str, str | None], report_dir: Pat
         "delayed, order counts by status, worker memory), `data/orders_<run>.csv` (every order: created, "
         "claimed, paid; the drain study's runs are `drain-w<N>-l<limit>`), `data/capacity.csv`, "
         "`data/saturation.csv` with `data/wrk_<target>.txt` (wrk's own output) and `.lua` (its script), "
+        "`data/eta_reads_<run>.csv` (the ETA run's every read: position, eta_seconds, paid after, error), "
         "`logs/` (each process's log).\n"
     )
     return "\n".join(out) + "\n"
@@ -573,6 +576,85 @@ def _sizing(results: StudyResults, report_dir: Path, add: Add) -> None:
         f"`python manage.py recommend_workers --rate 60 --latency {latency:g} --provider-limit 0 "
         "--report <this folder>` prints the same recommendation.\n"
     )
+
+
+def _eta(results: StudyResults, add: Add) -> None:
+    run = results.eta
+    if run is None:
+        return
+    window = f"{run.rate_window_seconds:g} s"
+    add("## 11. The place in line: its ETA against the actual paid time\n")
+    add(
+        f"One flash sale drained to its last order: {run.users} users × {run.duration:g} s of async "
+        f"checkouts, a worker of {run.workers} threads, {run.latency:g} s a charge, no provider limit. "
+        f"One order in {run.every} by arrival ({run.sampled:,} orders) was read with "
+        f"`GET /api/orders/<id>` as its page reads it: a median {run.first_read_delay_p50:.1f} s after "
+        f"accept, then every {run.reread_seconds:g} s while it waited ({run.reads:,} reads). A read "
+        "predicts the order paid at the read's time + `eta_seconds`; the actual is the order's `paid_at`. "
+        "The error is predicted − actual: positive, the ETA said later than it was. Relative, it is "
+        "|error| ÷ the actual wait from the read to paid. The shop's ETA is (position + 1) ÷ the rate, "
+        f"the rate being the orders paid in the last {window} ÷ {window}.\n"
+    )
+    add(
+        "| Which reads | Waiting | No ETA | Not paid | Measured | Median \\|error\\| | p90 \\|error\\| "
+        "| Median error (signed) | Relative median / p90 | Median actual wait | Median ETA |"
+    )
+    add("| --- |" + " ---: |" * 10)
+    for g in run.groups:
+        add(_eta_row(g, bold=g.group == "first"))
+    add("")
+    o = run.orders
+    drained = (
+        f"drained {run.drained_at - run.load_end:.0f} s after the load's last order"
+        if run.drained_at is not None
+        else f"**not drained**: {o.open:,} orders still open when the watch stopped, their reads *not paid*"
+    )
+    first_paid = (
+        f"the first payment came {run.first_paid_at - run.load_start:.1f} s after the first order"
+        if run.first_paid_at is not None
+        else "nothing was paid"
+    )
+    span = run.load_end - run.load_start
+    arrived = f" ({o.orders / span:.1f}/s)" if span > 0 else ""
+    add(
+        f"- The run: {o.orders:,} orders{arrived}, {o.paid:,} paid, {o.failed:,} failed; {drained}; "
+        f"{first_paid}. The longest line a read saw: {run.peak_position:,} orders ahead."
+    )
+    first = run.first
+    if first is not None and first.reads:
+        add(
+            f"- {first.no_eta:,} of {first.reads:,} first reads had no ETA (no payment in the last "
+            f"{window} yet: the page then gives the place only); "
+            f"{sum(g.no_eta for g in run.groups if g.group == 'later'):,} later reads had none."
+        )
+    add(
+        f"- Between an order's consecutive reads with an ETA, it shrank in {run.shrank:,} of "
+        f"{run.eta_pairs:,} pairs."
+    )
+    add(
+        f"- When the run began, {run.waiting_before:,} orders of earlier runs waited in line and "
+        f"{run.paid_last_minute_before:,} had been paid in the last {window} (both count in the ETA; "
+        "0 and 0 is a sale opening on an idle shop)."
+        + (f" {run.read_errors:,} reads failed and were retried." if run.read_errors else "")
+    )
+    add(
+        f"- In the first {window} of payments the rate divides the payments so far by the whole {window}: "
+        f"it reads low and the ETA long; the *first {window} of payments* row shows by how much.\n"
+    )
+
+
+def _eta_row(g: EtaAccuracy, *, bold: bool) -> str:
+    def cell(text: str) -> str:
+        return f"**{text}**" if bold and g.measured else text
+
+    figures = (
+        f"{cell(f'{g.median_abs_error:.1f} s')} | {cell(f'{g.p90_abs_error:.1f} s')} "
+        f"| {g.median_error:+.1f} s | {g.median_relative_error:.0%} / {g.p90_relative_error:.0%} "
+        f"| {g.median_actual:.1f} s | {g.median_predicted:.1f} s"
+        if g.measured
+        else "— | — | — | — | — | —"
+    )
+    return f"| {g.label} | {g.reads:,} | {g.no_eta:,} | {g.not_paid:,} | {g.measured:,} | {figures} |"
 
 
 # --- charts ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 The estimate is arithmetic on the parameters plus a few fixed costs measured on the 2-core lab
 machine (OVERHEAD below: a worker's start, a Locust start, resetting the queue and the provider).
 It bounds each phase by what the phase waits for (load seconds, drain caps, steps), so the full
-preset is kept within 38 minutes and --quick within 7 by construction; `make experiment` prints the
+preset is kept within 41 minutes and --quick within 8 by construction; `make experiment` prints the
 estimate first and the report puts each phase's estimate beside the time it took.
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 from loadtests.bench import POLL_SECONDS
 
 # 35 and 6 minutes until the hot-product runs and the saturation phase came (issue 21): about 3 and
-# 1 minutes more, the rest of the study unchanged.
-FULL_BUDGET_SECONDS = 38 * 60
-QUICK_BUDGET_SECONDS = 7 * 60
+# 1 minutes more; 38 and 7 until the ETA accuracy run (issue 23): 2.5 and 1 more.
+FULL_BUDGET_SECONDS = 41 * 60
+QUICK_BUDGET_SECONDS = 8 * 60
 
 # Fixed costs, seconds, measured on the lab machine (2 cores, shared): see the report's phase table.
 OVERHEAD = {
@@ -62,6 +62,10 @@ class StudyConfig:
     saturation_connections: int
     saturation_threads: int
     prefork: int  # pool size of the prefork vs threads memory runs; 0 skips them
+    eta_workers: int  # the ETA run's worker threads (no provider limit); 0 skips it
+    eta_duration: float  # seconds of the ETA run's flash-sale load
+    eta_samples: int  # about this many of its orders are read (one in orders ÷ samples, by arrival)
+    eta_reread: float  # seconds between a sampled order's reads while it waits
     out: Path
     database_url: str | None
     database_name: str
@@ -69,6 +73,24 @@ class StudyConfig:
     @property
     def probe_users(self) -> int:
         return 2  # loadtests/locustfile.py: CatalogueUser.fixed_count when named
+
+    @property
+    def eta_orders(self) -> float:
+        """The orders the ETA run's load asks for."""
+        return self.users * self.user_rate * self.eta_duration
+
+    @property
+    def eta_drain(self) -> float:
+        """Seconds the ETA run's backlog should take to drain after its load, at the drain floor."""
+        if not self.eta_workers:
+            return 0.0
+        rate = self.eta_workers / self.latency * DRAIN_EFFICIENCY_FLOOR
+        return max(0.0, self.eta_orders / rate - self.eta_duration) + self.latency
+
+    @property
+    def eta_drain_cap(self) -> float:
+        """The ETA run watches its drain at most this long: every sampled order must be paid to count."""
+        return 2 * self.eta_drain + 10
 
     def estimate(self) -> dict[str, float]:
         """Seconds each phase should take, from its parameters (see the module docstring)."""
@@ -85,9 +107,14 @@ class StudyConfig:
 
         memory_wave = 3 * self.latency / DRAIN_EFFICIENCY_FLOOR  # 3 × N orders on N slots
         accept_run = o["locust"] + self.accept_seconds + 2
+        # One flash-sale run drained to its last order, the queue emptied after it.
+        eta_run = (
+            o["worker"] + o["locust"] + self.eta_duration + self.eta_drain + o["reset"] + POLL_SECONDS + 0.5
+        )
         return {
             "stack": o["stack"],
             "sqs ceilings": sum(d * o["fill"] + 2 * self.ceiling_seconds + 2 for d in self.ceiling_depths),
+            "eta accuracy": eta_run if self.eta_workers else 0.0,
             "sync checkout": o["locust"] + self.duration + 2 * o["reset"],
             # Unlimited baskets, the hot product (restocked), and unlimited again on SQLite.
             "async accept": accept_run * (3 if self.accept_sqlite else 2)
@@ -130,6 +157,12 @@ PRESETS: dict[str, tuple] = {
     "capacity_seconds": (12.0, 4.0),
     "saturation_seconds": (15.0, 5.0),
     "prefork": (20, 0),
+    # The seed's 60/s against 100 threads at 3 s (33/s): a backlog of ~1,600 at the load's end, and
+    # past the rate's first minute; --quick: 20 threads at 1 s, a backlog of ~400, drained in ~30 s.
+    "eta_workers": (100, 20),
+    "eta_duration": (60.0, 10.0),
+    "eta_samples": (200, 100),
+    "eta_reread": (10.0, 5.0),
 }
 
 
@@ -146,7 +179,8 @@ def build_parser(default_out: Path) -> argparse.ArgumentParser:
         prog="python -m loadtests.experiment",
         description=(
             "Run the flash-sale load study on a stack this command starts and stops (PostgreSQL when "
-            "reachable): SQS server ceilings, sync checkout, async accept latency beside a trivial GET "
+            "reachable): SQS server ceilings, the place in line's ETA against the actual paid times, sync "
+            "checkout, async accept latency beside a trivial GET "
             "(unlimited baskets and the one limited product), the limited product selling out, "
             "worker scaling under the flash-sale load and as a drain of a queued backlog (both provider "
             "limits), capacity, saturation under wrk, worker memory; write "
@@ -155,7 +189,7 @@ def build_parser(default_out: Path) -> argparse.ArgumentParser:
         epilog="Defaults shown as full / --quick. Example: make experiment ARGS='--quick --workers 1,20'",
     )
     add = parser.add_argument
-    add("--quick", action="store_true", help="Short loads, 1 s payments, fewer runs: about 6 to 7 minutes.")
+    add("--quick", action="store_true", help="Short loads, 1 s payments, fewer runs: about 7 to 8 minutes.")
     add("--users", type=int, help="Locust users per load run (20 / 20, the seed's).")
     add("--duration", type=float, help="Seconds of load per flash-sale and sync run (60 / 10).")
     add("--user-rate", type=float, default=3.0, help="Checkouts/s each user aims for (3: 20 users ≈ 60/s).")
@@ -206,6 +240,14 @@ def build_parser(default_out: Path) -> argparse.ArgumentParser:
     add("--saturation-connections", type=int, default=16, help="wrk's connections, always busy (16).")
     add("--saturation-threads", type=int, default=2, help="wrk's threads (2).")
     add("--prefork", type=int, help="Pool size of the prefork vs threads memory runs; 0 skips (20 / 0).")
+    add(
+        "--eta-workers",
+        type=int,
+        help="Worker threads of the ETA accuracy run (no provider limit); 0 skips it (100 / 20).",
+    )
+    add("--eta-duration", type=float, help="Seconds of the ETA run's flash-sale load (60 / 10).")
+    add("--eta-samples", type=int, help="About how many of the ETA run's orders are read (200 / 100).")
+    add("--eta-reread", type=float, help="Seconds between a sampled order's reads while it waits (10 / 5).")
     add("--out", type=Path, default=default_out, help="Where the timestamped report folder goes.")
     add(
         "--database-url",
@@ -234,6 +276,10 @@ def resolve(args: argparse.Namespace) -> StudyConfig:
         raise SystemExit("durations and latency must be > 0")
     if config.saturation_seconds < 0 or min(config.saturation_connections, config.saturation_threads) < 1:
         raise SystemExit("saturation seconds must be ≥ 0 (0 skips), its connections and threads ≥ 1")
+    if config.eta_workers < 0 or (
+        config.eta_workers and (config.eta_duration <= 0 or config.eta_samples < 1 or config.eta_reread <= 0)
+    ):
+        raise SystemExit("the ETA run's workers must be ≥ 0 (0 skips it), its seconds > 0, its samples ≥ 1")
     if config.saturation_threads > config.saturation_connections:
         raise SystemExit("wrk needs at least one connection per thread")
     return config

@@ -95,6 +95,19 @@ def order_rows(tag: str) -> list[dict]:
     ]
 
 
+def watch_drain(lab: Lab, tag: str, *, since: float, cap: float) -> float | None:
+    """Wait until the run's orders are final (then return the last one's time), or `cap` seconds
+    after `since` (then None)."""
+    while True:
+        counts = order_counts(tag)
+        lab.progress.status(f"draining: {counts.open:,} open, {counts.paid:,} paid")
+        if counts.open == 0:
+            return max((r["final_at"] for r in order_rows(tag) if r["final_at"]), default=since)
+        if time.time() - since >= cap:
+            return None
+        time.sleep(min(1.0, max(0.0, since + cap - time.time())))
+
+
 def counts_row(tag: str) -> dict[str, int]:
     """Order counts as the samples CSV's db_* columns."""
     counts = order_counts(tag)

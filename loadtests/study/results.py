@@ -7,6 +7,7 @@ as well as from a live run. No Django here: the report and the tests import it w
 
 from __future__ import annotations
 
+import itertools
 import json
 import types
 import typing
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 from capacity.results import SCHEMA_VERSION
 from loadtests.drain.results import DrainRun
-from loadtests.measure import Drain
+from loadtests.measure import Drain, percentile
 
 T = TypeVar("T")
 
@@ -285,6 +286,173 @@ class ScalingRun:
 
 
 @dataclass(frozen=True)
+class EtaRead:
+    """One `GET /api/orders/<id>` of a sampled order in the ETA run, and what its `queue` said."""
+
+    order: str
+    created_at: float  # epoch seconds: the order's accept
+    read_at: float  # when the request was sent: the answer describes the order at this time or later
+    nth: int  # 0: the first read after accept; 1, 2, …: the later ones, while the order waited
+    status: str
+    position: int | None  # None: no place in line (the order was already final)
+    eta_seconds: int | None  # None: no place, or no payment in the rate's window yet
+
+    @property
+    def waiting(self) -> bool:
+        return self.position is not None
+
+
+def eta_error(read: EtaRead, paid_at: float | None) -> float | None:
+    """Predicted minus actual paid time, seconds: read_at + eta_seconds - paid_at.
+
+    Positive: the ETA said later than the order was paid (pessimistic). None when the read gave no
+    ETA or the order was never paid.
+    """
+    if read.eta_seconds is None or paid_at is None:
+        return None
+    return read.read_at + read.eta_seconds - paid_at
+
+
+@dataclass(frozen=True)
+class EtaAccuracy:
+    """The ETA against the actual paid time over one group of reads (all of them found the order
+    waiting). The error is predicted minus actual (eta_error); relative, it is |error| ÷ the actual
+    wait from the read to paid."""
+
+    group: str  # "first" | "position" | "later" | "window"
+    label: str
+    reads: int  # reads that found the order waiting, with or without an ETA
+    no_eta: int  # ... whose eta_seconds was null: no payment in the rate's window yet
+    not_paid: int  # ... with an ETA, of an order never paid (failed, or open when the run stopped)
+    measured: int  # reads with an ETA of an order paid: the figures below
+    median_abs_error: float
+    p90_abs_error: float
+    median_error: float  # signed: > 0 the ETA said later than the order was paid
+    median_relative_error: float
+    p90_relative_error: float
+    median_actual: float  # seconds from the read to paid
+    median_predicted: float  # eta_seconds
+    position_min: int
+    position_max: int
+
+    @classmethod
+    def from_reads(
+        cls, group: str, label: str, reads: list[EtaRead], paid_at: dict[str, float | None]
+    ) -> EtaAccuracy:
+        waiting = [r for r in reads if r.waiting]
+        with_eta = [r for r in waiting if r.eta_seconds is not None]
+        pairs = [(r, paid_at.get(r.order)) for r in with_eta]
+        paid = [(r, at) for r, at in pairs if at is not None]
+        errors = [r.read_at + (r.eta_seconds or 0) - at for r, at in paid]
+        actual = [at - r.read_at for r, at in paid]
+        # The read is sent before the server looks, so the actual wait is > 0 but for a payment
+        # committing while the answer was built (milliseconds): those have no relative error.
+        relative = [abs(e) / a for e, a in zip(errors, actual, strict=True) if a > 0]
+        positions = [r.position or 0 for r in waiting]
+        return cls(
+            group=group,
+            label=label,
+            reads=len(waiting),
+            no_eta=len(waiting) - len(with_eta),
+            not_paid=len(pairs) - len(paid),
+            measured=len(paid),
+            median_abs_error=percentile([abs(e) for e in errors], 50),
+            p90_abs_error=percentile([abs(e) for e in errors], 90),
+            median_error=percentile(errors, 50),
+            median_relative_error=percentile(relative, 50),
+            p90_relative_error=percentile(relative, 90),
+            median_actual=percentile(actual, 50),
+            median_predicted=percentile([float(r.eta_seconds or 0) for r, _ in paid], 50),
+            position_min=min(positions, default=0),
+            position_max=max(positions, default=0),
+        )
+
+
+def eta_groups(
+    reads: list[EtaRead], paid_at: dict[str, float | None], *, first_paid_at: float | None, window: float
+) -> list[EtaAccuracy]:
+    """The ETA's accuracy by group: every sample's first read, those by position tercile (equal
+    counts, by the position the first read showed), the later reads, and every read by whether the
+    rate's window held `window` seconds of the run's payments (before that the rate is payments
+    so far ÷ the whole window, so it reads low and the ETA long)."""
+    first = [r for r in reads if r.nth == 0 and r.waiting]
+    later = [r for r in reads if r.nth > 0 and r.waiting]
+    groups = [EtaAccuracy.from_reads("first", "first read after accept", first, paid_at)]
+    ranked = sorted(first, key=lambda r: (r.position or 0, r.read_at))
+    if len(ranked) >= 3:
+        cuts = [len(ranked) * i // 3 for i in range(4)]
+        for name, low, high in zip(("near", "middle", "far"), cuts, cuts[1:], strict=False):
+            part = ranked[low:high]
+            span = f"positions {part[0].position:,}–{part[-1].position:,}"
+            label = f"first read, {name} third of the line ({span})"
+            groups.append(EtaAccuracy.from_reads("position", label, part, paid_at))
+    groups.append(EtaAccuracy.from_reads("later", "later reads, while the order waited", later, paid_at))
+    waiting = first + later
+    if first_paid_at is not None:
+        full = first_paid_at + window
+        groups.append(
+            EtaAccuracy.from_reads(
+                "window", f"every read, in the first {window:g} s of payments",
+                [r for r in waiting if r.read_at < full], paid_at,
+            )
+        )  # fmt: skip
+        groups.append(
+            EtaAccuracy.from_reads(
+                "window", f"every read, after the first {window:g} s of payments",
+                [r for r in waiting if r.read_at >= full], paid_at,
+            )
+        )  # fmt: skip
+    return groups
+
+
+def eta_shrinks(reads: list[EtaRead]) -> tuple[int, int]:
+    """(pairs whose ETA shrank, pairs): each order's consecutive reads that both gave an ETA."""
+    by_order: dict[str, list[EtaRead]] = {}
+    for r in sorted(reads, key=lambda r: (r.order, r.nth)):
+        if r.eta_seconds is not None:
+            by_order.setdefault(r.order, []).append(r)
+    pairs = [(a, b) for rs in by_order.values() for a, b in itertools.pairwise(rs)]
+    return sum(1 for a, b in pairs if (b.eta_seconds or 0) < (a.eta_seconds or 0)), len(pairs)
+
+
+@dataclass(frozen=True)
+class EtaRun:
+    """How right the place in line's ETA was: a flash sale with a worker charging its backlog, every
+    `every`-th order read soon after accept and every `reread_seconds` while it waited; after the
+    drain, each read's predicted paid time (read + eta_seconds) against the order's paid_at."""
+
+    name: str
+    workers: int
+    provider_limit: int
+    latency: float
+    users: int
+    duration: float
+    orders: OrderCounts
+    every: int  # one order in `every`, by arrival, was sampled
+    reread_seconds: float
+    rate_window_seconds: float  # the ETA's rate: paid in this many seconds ÷ this many seconds
+    sampled: int
+    reads: int  # GETs answered 200, first and later
+    read_errors: int  # GETs that failed or answered otherwise
+    first_read_delay_p50: float  # seconds from accept to the first read
+    waiting_before: int  # accepted orders of earlier runs in line when this one began
+    paid_last_minute_before: int  # orders paid in the rate's window when this one began
+    first_paid_at: float | None  # the run's first payment
+    peak_position: int
+    shrank: int  # an order's consecutive reads with an ETA: pairs where it shrank ...
+    eta_pairs: int  # ... of all such pairs
+    load_start: float
+    load_end: float
+    stopped_at: float
+    drained_at: float | None  # None: open orders remained when the watch's cap passed
+    groups: list[EtaAccuracy] = field(default_factory=list)
+
+    @property
+    def first(self) -> EtaAccuracy | None:
+        return next((g for g in self.groups if g.group == "first"), None)
+
+
+@dataclass(frozen=True)
 class CapacityStep:
     target: float
     users: int
@@ -402,6 +570,10 @@ class Parameters:
     saturation_seconds: float = 0.0  # 0: a report from before the saturation phase
     saturation_connections: int = 0
     saturation_threads: int = 0
+    eta_workers: int = 0  # 0: no ETA run (or a report from before it)
+    eta_duration: float = 0.0
+    eta_samples: int = 0
+    eta_reread: float = 0.0
 
 
 @dataclass
@@ -420,6 +592,7 @@ class StudyResults:
     capacity: Capacity | None = None
     saturation: list[SaturationRun] = field(default_factory=list)
     memory: list[MemoryRun] = field(default_factory=list)
+    eta: EtaRun | None = None
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))

@@ -23,7 +23,7 @@ from devstack.stack import BASE_DIR, SQS_SERVER
 from loadtests import report, wrk
 from loadtests.bench import Bench
 from loadtests.lab import Queue
-from loadtests.study import accept, capacity, ceilings, drain, memory, saturation, scaling, sync
+from loadtests.study import accept, capacity, ceilings, drain, eta, memory, saturation, scaling, sync
 from loadtests.study.config import StudyConfig
 from loadtests.study.context import Lab, Progress
 from loadtests.study.results import Environment, Parameters, PhaseTiming, StudyResults
@@ -60,6 +60,8 @@ def run(
 
     c = config
     phase("sqs ceilings", lambda: results.sqs_ceilings.extend(ceilings.run(lab)))
+    if c.eta_workers:  # first of the phases placing orders: the ETA reads the whole database's line
+        phase("eta accuracy", lambda: setattr(results, "eta", eta.run(lab)))
     phase("sync checkout", lambda: setattr(results, "sync", sync.run(lab)))
     phase("async accept", lambda: results.accept.extend(accept.run(lab)))
     phase(
@@ -121,6 +123,8 @@ def _parameters(c: StudyConfig, command: str) -> Parameters:
         capacity_seconds=c.capacity_seconds, prefork=c.prefork,
         saturation_seconds=c.saturation_seconds, saturation_connections=c.saturation_connections,
         saturation_threads=c.saturation_threads, estimated_seconds=round(sum(c.estimate().values())),
+        eta_workers=c.eta_workers, eta_duration=c.eta_duration, eta_samples=c.eta_samples,
+        eta_reread=c.eta_reread,
     )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from capacity.sizing import ideal_rate
 from loadtests import measure
 from loadtests.bench import POLL_SECONDS
 from loadtests.lab import Sampler, discard, tree_memory, wait_for_log
-from loadtests.study.context import Lab, counts_row, order_counts, order_rows
+from loadtests.study.context import Lab, counts_row, order_counts, order_rows, watch_drain
 from loadtests.study.results import ProviderSummary, ScalingRun
 
 
@@ -28,7 +28,7 @@ def run(lab: Lab, *, workers: int, limit: int) -> ScalingRun:
     meter = lab.meter(worker=worker.pid).start()
     locust = lab.load(name, ["AsyncCheckoutUser"], users=c.users, seconds=c.duration, sampler=sampler)
     load_stopped = time.time()
-    drained_at = _watch_drain(lab, name, since=load_stopped)
+    drained_at = watch_drain(lab, name, since=load_stopped, cap=c.drain_cap)
     samples = sampler.stop()
     cpu = lab.cpu(meter.stop(), locust)
     discard(lab.bench.stack, worker)  # what is not final now stays open: the figures below agree
@@ -87,17 +87,3 @@ def run(lab: Lab, *, workers: int, limit: int) -> ScalingRun:
         stopped_at=stopped_at,
         drained_at=drained_at,
     )
-
-
-def _watch_drain(lab: Lab, tag: str, *, since: float) -> float | None:
-    """Wait until the run's orders are final and SQS is empty (then return the last one's time), or the "
-    "cap."""
-    cap = lab.config.drain_cap
-    while True:
-        counts = order_counts(tag)
-        lab.progress.status(f"draining: {counts.open:,} open, {counts.paid:,} paid")
-        if counts.open == 0:
-            return max((r["final_at"] for r in order_rows(tag) if r["final_at"]), default=since)
-        if time.time() - since >= cap:
-            return None
-        time.sleep(min(1.0, max(0.0, since + cap - time.time())))

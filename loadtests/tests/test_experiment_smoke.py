@@ -26,10 +26,11 @@ from django.core.management import call_command
 
 from devstack.stack import BASE_DIR
 from loadtests.bench import drop_database
+from loadtests.measure import percentile
 from loadtests.study.results import StudyResults
 
-# The tiny study takes about 3.5 minutes on a busy 2-core machine (4 with wrk to install).
-pytestmark = [pytest.mark.lab, pytest.mark.timeout(420)]
+# The tiny study takes about 4 minutes on a busy 2-core machine (4.5 with wrk to install).
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(480)]
 
 TINY = [
     "--users", "3", "--duration", "3", "--latency", "0.2", "--workers", "2", "--provider-limits", "1,0",
@@ -37,6 +38,7 @@ TINY = [
     "--drain-threads", "2", "--accept-seconds", "3",
     "--no-accept-sqlite", "--ceiling-depths", "0,200", "--ceiling-seconds", "0.5", "--ceiling-threads", "2",
     "--capacity-rates", "10", "--capacity-seconds", "2", "--prefork", "2", "--saturation-seconds", "1",
+    "--eta-workers", "2", "--eta-duration", "3", "--eta-samples", "10", "--eta-reread", "0.5",
 ]  # fmt: skip
 
 
@@ -53,7 +55,7 @@ def report(tmp_path_factory) -> Iterator[Path]:
         result = subprocess.run(
             [sys.executable, "-m", "loadtests.experiment", *TINY, "--out", str(out), *database,
              "--database-name", name],
-            cwd=BASE_DIR, capture_output=True, text=True, timeout=400,
+            cwd=BASE_DIR, capture_output=True, text=True, timeout=460,
         )  # fmt: skip
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         (folder,) = [p for p in out.iterdir() if p.is_dir()]
@@ -88,7 +90,7 @@ def test_the_report_opens_with_the_environment_and_the_database_and_has_every_se
     assert f"| CPUs | {os.cpu_count()} ×" in environment
     assert "| payment latency | 0.2 s per charge" in environment
     assert [p["name"] for p in data["phases"]] == [
-        "stack", "sqs ceilings", "sync checkout", "async accept", "sold out", "drain study",
+        "stack", "sqs ceilings", "eta accuracy", "sync checkout", "async accept", "sold out", "drain study",
         "flash-sale scaling", "capacity", "saturation", "memory", "report",
     ]  # fmt: skip
     for heading in (
@@ -283,6 +285,38 @@ def test_saturation_ran_wrk_on_the_get_and_both_checkouts_and_every_answer_was_g
     assert re.search(r'"items":\[\{"sku":"flash-sneakers","quantity":1\}\]', hot)
     text = (report / "report.md").read_text()
     assert "Peak checkout ÷ GET" in text and "FAILED" not in text
+
+
+def test_the_eta_run_read_its_samples_while_they_waited_and_its_errors_follow_from_paid_at(report):
+    run = results(report)["eta"]
+    orders = {o["id"]: o for o in read_csv(report / "data" / f"orders_{run['name']}.csv")}
+    reads = read_csv(report / "data" / f"eta_reads_{run['name']}.csv")
+    first = [r for r in reads if r["nth"] == "0"]
+
+    assert run["orders"]["paid"] == run["orders"]["orders"] == len(orders) > 0  # drained: all paid
+    assert run["drained_at"] is not None and run["waiting_before"] == 0
+    # One order in `every` by arrival, each with one first read.
+    assert run["every"] == max(1, round(3 * 3.0 * 3 / 10))
+    assert len(first) == run["sampled"] == len({r["order"] for r in reads}) >= len(orders) // run["every"] - 2
+    assert run["reads"] == len(reads) and run["read_errors"] == 0
+    errors = []
+    for r in reads:
+        paid_at = float(orders[r["order"]]["paid_at"])
+        assert float(r["paid_after"]) == pytest.approx(
+            paid_at - (float(r["t"]) + run["load_start"]), abs=0.01
+        )
+        if r["eta_seconds"]:
+            assert float(r["error"]) == pytest.approx(
+                float(r["eta_seconds"]) - float(r["paid_after"]), abs=0.01
+            )
+            if r["nth"] == "0":
+                errors.append(abs(float(r["error"])))
+    group = next(g for g in run["groups"] if g["group"] == "first")
+    assert group["measured"] == len(errors)
+    assert group["reads"] == group["measured"] + group["no_eta"] + group["not_paid"]
+    assert group["median_abs_error"] == pytest.approx(percentile(errors, 50), abs=0.01)
+    text = (report / "report.md").read_text()
+    assert f"One order in {run['every']} by arrival ({run['sampled']:,} orders)" in text
 
 
 def test_sync_figures_come_from_locusts_own_statistics(report):
