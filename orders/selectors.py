@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Min, Prefetch
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
@@ -101,6 +101,10 @@ def unpublished_order_count() -> int:
 
 
 PAYING_RATE_WINDOW = timedelta(minutes=1)
+# The shortest span the paying rate is measured over. In a sale's first minute the window holds
+# only the seconds since the first payment: dividing by the whole minute made the first minute's
+# ETAs up to five times too long (the lab's ETA phase: median error +23.8 s on a 29.8 s wait).
+PAYING_RATE_MIN_SPAN = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,18 @@ def _waiting_since() -> list[float]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _paying_rate(now: datetime) -> float:
+    """Orders paid per second over the last minute, or over the time since the first payment in it
+    when that is shorter (at least PAYING_RATE_MIN_SPAN): the rate the shop is paying at now."""
+    window = Order.objects.filter(paid_at__gte=now - PAYING_RATE_WINDOW).aggregate(
+        paid=Count("pk"), first=Min("paid_at")
+    )
+    if not window["paid"]:
+        return 0.0
+    span = min(PAYING_RATE_WINDOW, max(now - window["first"], PAYING_RATE_MIN_SPAN))
+    return window["paid"] / span.total_seconds()
+
+
 def _line_snapshot(now: datetime | None = None) -> tuple[list[float], float]:
     global _snapshot
     taken, line, rate = _snapshot
@@ -170,7 +186,6 @@ def _line_snapshot(now: datetime | None = None) -> tuple[list[float], float]:
             return line, rate
         now = now or timezone.now()
         line = _waiting_since()
-        paid = Order.objects.filter(paid_at__gte=now - PAYING_RATE_WINDOW).count()
-        rate = paid / PAYING_RATE_WINDOW.total_seconds()
+        rate = _paying_rate(now)
         _snapshot = (time.monotonic(), line, rate)
         return line, rate

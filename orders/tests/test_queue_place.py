@@ -22,25 +22,49 @@ def queue_of(order: Order) -> dict | None:
     return APIClient().get(f"/api/orders/{order.id}").json()["queue"]
 
 
-def paid_recently(count: int) -> None:
+def paid_recently(count: int, *, seconds_ago: float = 0) -> None:
+    """`count` orders paid `seconds_ago` (the first payments the line's rate sees)."""
     for _ in range(count):
         order = make_order()
-        Order.objects.filter(pk=order.pk).update(status=OrderStatus.PAID, paid_at=timezone.now())
+        paid_at = timezone.now() - timedelta(seconds=seconds_ago)
+        Order.objects.filter(pk=order.pk).update(status=OrderStatus.PAID, paid_at=paid_at)
 
 
 @pytest.mark.django_db
 def test_an_order_behind_a_backlog_counts_the_orders_ahead_and_its_eta_shrinks(products):
     ahead = [make_order() for _ in range(3)]
     mine = make_order()
-    paid_recently(2)  # two paid in the last minute: 2/60 orders a second
+    paid_recently(2, seconds_ago=59)  # two paid in the 59 s since the first of the last minute
 
     first = queue_of(mine)
-    assert first == {"position": 3, "eta_seconds": round(4 / (2 / 60))}
+    assert first["position"] == 3
+    assert first["eta_seconds"] == pytest.approx(4 / (2 / 59), abs=1)
 
     Order.objects.filter(pk=ahead[0].pk).update(status=OrderStatus.PAID, paid_at=timezone.now())
     second = queue_of(mine)
     assert second["position"] == 2
     assert second["eta_seconds"] < first["eta_seconds"]
+
+
+@pytest.mark.django_db
+def test_in_the_first_minute_of_payments_the_rate_counts_only_the_time_since_the_first(products):
+    ahead = [make_order() for _ in range(9)]
+    mine = make_order()
+    paid_recently(1, seconds_ago=20)
+    paid_recently(3)  # 4 payments in the 20 s since the first: 0.2 a second, not 4/60
+
+    assert queue_of(mine) == {"position": len(ahead), "eta_seconds": pytest.approx(10 / 0.2, abs=1)}
+
+
+@pytest.mark.django_db
+def test_a_burst_of_payments_is_measured_over_at_least_the_minimum_span(products):
+    mine = make_order()
+    paid_recently(5)  # five at the same instant: over 5 s, 1 a second, not an infinite rate
+
+    assert queue_of(mine) == {
+        "position": 0,
+        "eta_seconds": round(1 / (5 / selectors.PAYING_RATE_MIN_SPAN.total_seconds())),
+    }
 
 
 @pytest.mark.django_db
