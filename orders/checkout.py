@@ -292,10 +292,34 @@ ACCEPT_SQL = (
 )
 
 
-@functools.cache  # once per process: every accept sends these fields
-def _order_fields() -> list[Field]:
-    """The order's concrete fields orders_accept takes as JSON (the total it sums itself)."""
-    return [field for field in Order._meta.concrete_fields if field.name != "total"]
+# The order's columns that differ from one accept to the next. Every other column of a new order
+# holds its field's default, the same for every accept: built once (`_row_template`).
+_PER_ORDER = frozenset(
+    {"id", "email", "mode", "currency", "payment_key", "enqueued_at", "created_at", "updated_at"}
+)
+
+
+@functools.cache  # once per process: 17 fields prepared per accept cost ~0.15 ms of CPU
+def _row_template() -> tuple[dict, list[Field]]:
+    """The new order's row as orders_accept takes it (the total it sums itself): the columns
+    every accept shares, prepared once, and the fields to prepare for each order."""
+    fields = [field for field in Order._meta.concrete_fields if field.name != "total"]
+    prototype = Order()
+    shared = {
+        field.column: _as_json(field.get_db_prep_save(field.pre_save(prototype, True), connection))
+        for field in fields
+        if field.name not in _PER_ORDER
+    }
+    return shared, [field for field in fields if field.name in _PER_ORDER]
+
+
+def _order_row(order: Order) -> dict:
+    """The order's row for orders_accept's JSON: every concrete column but the total."""
+    shared, per_order = _row_template()
+    return shared | {
+        field.column: _as_json(field.get_db_prep_save(field.pre_save(order, True), connection))
+        for field in per_order
+    }
 
 
 def _as_json(value):
@@ -319,13 +343,9 @@ def _place_in_one_statement(
     order = _new_order(email=email, mode=mode, enqueued_at=None, order_id=order_id)
     transitions.check_transition("", order.status)
     detail = _placed_detail(mode)
-    row = {
-        field.column: _as_json(field.get_db_prep_save(field.pre_save(order, True), connection))
-        for field in _order_fields()
-    }
     now = timezone.now()
     params = {
-        "order": json.dumps(row),
+        "order": json.dumps(_order_row(order)),
         "skus": list(quantities),
         "quantities": list(quantities.values()),
         "now": now,

@@ -142,6 +142,52 @@ def order_body(order: Order) -> dict:
     return _ORDER_OUTPUT.to_representation(order)
 
 
+def placed_order_body(order: Order) -> dict:
+    """`order_body` of an order just placed, its lines and first event in memory: the 202's body.
+
+    Written out field by field with the serializer's own fields formatting each value: DRF's walk
+    over the declared fields (an attribute lookup and an ordered dict per field, per line and per
+    event) cost ~0.4 ms of CPU per accept, the largest part of the 202 after the statement.
+    tests hold it equal to `order_body` for placed orders.
+    """
+    fields, item, event = _ORDER_OUTPUT.fields, _ITEM_FIELDS, _EVENT_FIELDS
+    return {
+        "id": str(order.id),
+        "status": order.status,
+        "mode": order.mode,
+        "email": mask_email(order.email),
+        "currency": order.currency,
+        "total": fields["total"].to_representation(order.total),
+        "failure_reason": failure_reason(order),
+        "created_at": fields["created_at"].to_representation(order.created_at),
+        "updated_at": fields["updated_at"].to_representation(order.updated_at),
+        "paid_at": None if order.paid_at is None else fields["paid_at"].to_representation(order.paid_at),
+        "items": [
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price": item["unit_price"].to_representation(line.unit_price),
+                "line_total": item["line_total"].to_representation(line.line_total),
+            }
+            for line in order.items.all()
+        ],
+        "events": [
+            {
+                "from": e.from_status or None,
+                "to": e.to_status,
+                "at": event["at"].to_representation(e.at),
+                "detail": e.detail,
+            }
+            for e in order.events.all()
+        ],
+    }
+
+
+_ITEM_FIELDS = _ORDER_OUTPUT.fields["items"].child.fields
+_EVENT_FIELDS = _ORDER_OUTPUT.fields["events"].child.fields
+
+
 def validated_checkout(data) -> dict:
     """`CheckoutInput(data=data)`'s validated data, or its ValidationError (a 400 naming the fields)."""
     try:

@@ -18,7 +18,7 @@ from observability import logging as log_context
 from observability import metrics
 from orders import checkout, idempotency, selectors
 from orders.charging import Outcome
-from orders.models import Order
+from orders.models import Order, OrderStatus
 
 from .serializers import (
     CheckoutInput,
@@ -27,6 +27,7 @@ from .serializers import (
     OutOfStockOutput,
     SyncOrderOutput,
     order_body,
+    placed_order_body,
     validated_checkout,
 )
 from .throttling import CheckoutRateThrottle, OrderStatusRateThrottle
@@ -54,10 +55,10 @@ def _lines(data: dict) -> list[checkout.Line]:
     return [checkout.Line(sku=item["sku"], quantity=item["quantity"]) for item in data["items"]]
 
 
-def _order_response(order: Order, http_status: int, **extra) -> Response:
+def _order_response(order: Order, http_status: int, *, body=order_body, **extra) -> Response:
     log_context.bind(order_id=order.id)  # the rest of this request's lines, and its access line
     return Response(
-        {**order_body(order), **extra}, status=http_status, headers={"Location": f"/api/orders/{order.id}"}
+        {**body(order), **extra}, status=http_status, headers={"Location": f"/api/orders/{order.id}"}
     )
 
 
@@ -187,7 +188,9 @@ class AsyncCheckoutApi(CheckoutApi):
         order = checkout.place_async_order(
             email=form["email"], lines=_lines(form), order_id=order_id, resume=resume
         )
-        return _order_response(order, status.HTTP_202_ACCEPTED)  # as written: nothing read back
+        # As written: nothing read back. A resumed order may have moved on: the serializer's body.
+        body = placed_order_body if order.status == OrderStatus.ACCEPTED and not resume else order_body
+        return _order_response(order, status.HTTP_202_ACCEPTED, body=body)
 
 
 class SyncCheckoutApi(CheckoutApi):

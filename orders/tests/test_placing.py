@@ -9,7 +9,13 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.exceptions import ValidationError
 
 from orders import checkout, transitions
-from orders.api.serializers import CheckoutInput, OrderOutput, order_body, validated_checkout
+from orders.api.serializers import (
+    CheckoutInput,
+    OrderOutput,
+    order_body,
+    placed_order_body,
+    validated_checkout,
+)
 from orders.exceptions import InvalidOrder
 from orders.models import Order, OrderEvent, OrderItem
 from orders.selectors import order_with_history
@@ -48,6 +54,8 @@ def test_an_order_is_written_whole_with_catalogue_prices_and_its_first_event(sta
         Order.objects.values().get(pk=order.pk)
     )
     assert order_body(order) == order_body(order_with_history(order.pk))
+    # The 202's body, written out by hand, is the serializer's to the character.
+    assert placed_order_body(order) == order_body(order_with_history(order.pk))
 
 
 @pytest.mark.django_db(transaction=True)  # outside a transaction, as a request runs it
@@ -93,6 +101,7 @@ def test_a_basket_with_a_limited_product_reserves_its_stock(statement_path, prod
     assert Product.objects.get(sku="mug").reserved == 0
     assert dict(order.items.values_list("sku", "stock_reserved")) == {"mug": False, "sneakers": True}
     assert _written() == (1, 2, 1)
+    assert placed_order_body(order) == order_body(order_with_history(order.pk))
 
 
 @pytest.mark.django_db
