@@ -12,7 +12,7 @@ local stack supervisor (`devstack`) builds the same argv through the functions b
     sweeper  manage.py sweep_orders --every SWEEP_INTERVAL_SECONDS, SWEEPER_METRICS_PORT (0 = off)
 
 The web timeout comes from settings (WEB_TIMEOUT_SECONDS), where it is checked against the rest of
-the timeout chain (config/timeouts.py); reading it here also makes a misconfigured process refuse
+the timeout chain (core/timeouts.py); reading it here also makes a misconfigured process refuse
 to start before it serves anything.
 """
 

@@ -327,7 +327,7 @@ class ShopStack(cdk.Stack):
             ],
         )
 
-        # --- queues: the visibility timeout is the app's own (config/timeouts.py) ----------------
+        # --- queues: the visibility timeout is the app's own (core/timeouts.py) ----------------
         dlq = sqs.Queue(
             self,
             "DeadLetters",

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from config.timeouts import Timeouts
+from core.timeouts import Timeouts
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -295,7 +295,7 @@ PAYMENT_PROVIDER_URL = env("PAYMENT_PROVIDER_URL")
 PAYMENT_PROVIDER_API_KEY = env("PAYMENT_PROVIDER_API_KEY")
 PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=5)
 
-# The timeout chain (config/timeouts.py): give the independent values, the rest is derived;
+# The timeout chain (core/timeouts.py): give the independent values, the rest is derived;
 # `manage.py check` refuses overrides that break it (orders/checks.py).
 TIMEOUTS = Timeouts.derive(
     # A worker's charge may queue behind others at a provider that takes one charge at a time.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from config.timeouts import Timeouts
+from core.timeouts import Timeouts
 from deploy.settings import ShopSettings
 from deploy.stack import (
     ADMIN_PATH_PATTERN,
