@@ -23,6 +23,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import error_body, problem
 from orders.exceptions import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -32,8 +33,6 @@ from orders.exceptions import (
     TransitionConflict,
 )
 from shop.exceptions import OutOfStock, PerCustomerLimit, SaleNotStarted
-
-from .errors import error_body, problem
 
 log = logging.getLogger(__name__)
 
