@@ -173,8 +173,8 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
 # The IP is the client's, as the rate limits tell clients apart (TRUSTED_PROXY_COUNT, below): behind
-# the ALB, REMOTE_ADDR would lock a username for everyone. config/client_ip.py says why not ipware's.
-AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+# the ALB, REMOTE_ADDR would lock a username for everyone. core/client_ip.py says why not ipware's.
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 
 # --- Content-Security-Policy (django-csp) --------------------------------------------------------
 # The storefront and the admin run no inline script; the API docs load their init script from a
@@ -244,7 +244,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Clients are told apart by REMOTE_ADDR, or behind N trusted proxies (the ALB: 1) by the
     # address the outermost of them saw: X-Forwarded-For's N-th entry from the right. Never the
-    # whole header: clients forge its left. The admin's lockout uses the same (config/client_ip.py).
+    # whole header: clients forge its left. The admin's lockout uses the same (core/client_ip.py).
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 

@@ -36,7 +36,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # Behind the ALB: a client is the address the ALB saw, for the rate limits and the admin's lockout
-# alike (base.py, config/client_ip.py).
+# alike (base.py, core/client_ip.py).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
 REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": TRUSTED_PROXY_COUNT}
 
