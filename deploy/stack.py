@@ -112,7 +112,7 @@ DB_PORT = 5432
 # connections to the instance lent out would wait that long for one, holding its web thread past the
 # ALB's 60 s idle timeout (the customer gets the ALB's 504, the thread stays busy, the next requests
 # queue behind it). 5 s, then the proxy refuses: Django raises OperationalError, the API answers 503
-# at once (config/api.py) and the thread is free; a worker's claim or record fails the same way and
+# at once (core/api.py) and the thread is free; a worker's claim or record fails the same way and
 # its job comes back from SQS (the lease and the provider's idempotency key keep it charged once).
 PROXY_BORROW_TIMEOUT_SECONDS = 5
 WEB_POOL_MIN_SIZE = 4  # connections a web process opens at start; the rest on demand, up to its pool

@@ -46,7 +46,7 @@ MIDDLEWARE = [
     "config.request_context.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Everything under /api/ answers errors in one JSON shape and refuses big bodies (413) here.
-    "config.api.ApiBoundaryMiddleware",
+    "core.api.ApiBoundaryMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -239,7 +239,8 @@ REST_FRAMEWORK = {
     # DRF's JSONParser with a nesting cap: a 400, not a RecursionError (core/parsers.py).
     "DEFAULT_PARSER_CLASSES": ["core.parsers.DepthLimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    # The checkout's domain errors (orders/api/errors.py), then the API edge's (core/api.py).
+    "EXCEPTION_HANDLER": "orders.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Clients are told apart by REMOTE_ADDR, or behind N trusted proxies (the ALB: 1) by the
