@@ -285,7 +285,10 @@ SPECTACULAR_SETTINGS = {
     # Only the API: the docs views and the schema itself are not operations.
     "SCHEMA_PATH_PREFIX": "/api",
     "ENUM_NAME_OVERRIDES": {"OrderStatus": "orders.models.OrderStatus"},
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.docs.basket_limits"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "orders.api.schema.basket_limits",  # the basket's line limits, which DRF keeps to itself
+    ],
 }
 
 # --- The shop -----------------------------------------------------------------------------------
