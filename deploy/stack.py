@@ -473,7 +473,7 @@ class ShopStack(cdk.Stack):
                     "CMD",
                     "python",
                     "-m",
-                    "config.heartbeat",
+                    "observability.heartbeat",
                     role,
                     "--max-age",
                     str(HEARTBEAT_MAX_AGE),

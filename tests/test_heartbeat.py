@@ -6,8 +6,8 @@ import time
 import pytest
 from django.core.management import call_command
 
-from config import heartbeat
 from devstack.stack import BASE_DIR
+from observability import heartbeat
 from orders import checkout
 from orders.management.commands import sweep_orders
 from queues.sqs import ensure_queues

@@ -244,7 +244,7 @@ def test_worker_and_sweeper_have_heartbeat_health_checks(synthesized):
     for role in ("worker", "sweeper"):
         check = containers(synthesized)[role]["HealthCheck"]
         assert check["Command"] == [
-            "CMD", "python", "-m", "config.heartbeat", role, "--max-age", str(HEARTBEAT_MAX_AGE)
+            "CMD", "python", "-m", "observability.heartbeat", role, "--max-age", str(HEARTBEAT_MAX_AGE)
         ]  # fmt: skip
     assert containers(synthesized)["worker"]["StopTimeout"] == 120
 
