@@ -9,7 +9,7 @@ from gunicorn.config import Config
 
 from config.access_log import ACCESS_LOG_FORMAT, RedactingLogger
 from config.processes import web_argv
-from config.request_context import ENVIRON_KEY
+from observability.request_context import ENVIRON_KEY
 
 
 def test_the_web_command_logs_access_with_the_redacting_format():

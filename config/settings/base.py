@@ -43,7 +43,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",  # first: no Host check, no database (see the module)
     # A request id for every log line of the request (X-Request-ID in, or made; echoed back).
-    "config.request_context.RequestContextMiddleware",
+    "observability.request_context.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Everything under /api/ answers errors in one JSON shape and refuses big bodies (413) here.
     "core.api.ApiBoundaryMiddleware",
