@@ -128,7 +128,7 @@ LAMBDA_UNSET = ("AWS_DEFAULT_REGION",)
 NOT_A_PROVIDER_KEY = "none: this task never calls the payment provider"
 # The admin's URL path (DJANGO_ADMIN_URL): a parameter, so that it is not in the repository.
 ADMIN_PATH_PATTERN = r"^[A-Za-z0-9-]{8,64}/$"
-READINESS_PATH = "/readyz"  # config/readiness.py: for probes inside the VPC, never from the internet
+READINESS_PATH = "/readyz"  # observability/readiness.py: for probes inside the VPC, never from the internet
 ACCESS_LOG_DAYS = 90
 
 # --- WAF: a per-IP rate limit above everything the app itself lets one client do ----------------

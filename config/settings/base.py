@@ -223,10 +223,12 @@ METRICS_EMF = env.bool("METRICS_EMF", default=False)
 METRICS_EMF_NAMESPACE = env("METRICS_EMF_NAMESPACE", default="FlashSale")
 METRICS_EMF_FLUSH_SECONDS = env.float("METRICS_EMF_FLUSH_SECONDS", default=10)
 
-# --- Readiness (`GET /readyz`, config/readiness.py) ----------------------------------------------
+# --- Readiness (`GET /readyz`, observability/readiness.py) --------------------------------------
 # A web process reuses its answer this long: however often it is probed, it costs one database
 # query and one SQS call per this many seconds.
 READYZ_CACHE_SECONDS = env.float("READYZ_CACHE_SECONDS", default=2)
+# The SQS check: observability/ imports no app, so the wiring names the queue's own probe.
+READYZ_SQS_PING = "queues.sqs.ping"
 
 # --- Django REST framework ----------------------------------------------------------------------
 # Proxies in front of the web that append to X-Forwarded-For: 0 locally, 1 (the ALB) in production.

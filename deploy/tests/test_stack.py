@@ -452,7 +452,7 @@ def test_the_alb_logs_to_a_private_encrypted_bucket_that_forgets(template, synth
 
 
 def test_readiness_is_a_404_at_the_alb_while_health_checks_probe_healthz(template, synthesized):
-    from config import readiness
+    from observability import readiness
 
     assert READINESS_PATH == readiness.PATH
     template.has_resource_properties(
