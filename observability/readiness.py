@@ -20,7 +20,7 @@ The migration check reads the migration files and the `django_migrations` table:
 is not run again in this process (migrations are not un-applied under a running process).
 
 Where to use it (docs/operations.md, "Health and readiness"): `make run` and the local stacks wait
-for it before they use the web; the ALB keeps probing `/healthz` (config/health.py) on purpose.
+for it before they use the web; the ALB keeps probing `/healthz` (observability/health.py) on purpose.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "config.health.HealthCheckMiddleware",  # first: no Host check, no database (see the module)
+    "observability.health.HealthCheckMiddleware",  # first: no Host check, no database (see the module)
     # A request id for every log line of the request (X-Request-ID in, or made; echoed back).
     "observability.request_context.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
