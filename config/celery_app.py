@@ -27,7 +27,7 @@ app.autodiscover_tasks()
 class Heartbeat(bootsteps.StartStopStep):
     """The worker's first beat, when its consumer starts (observability/heartbeat.py).
 
-    Later beats come from the SQS poll loop (config/sqs_transport.py), not from a timer: a timer on
+    Later beats come from the SQS poll loop (queues/sqs_transport.py), not from a timer: a timer on
     the event loop keeps beating for a consumer that stopped polling.
     """
 

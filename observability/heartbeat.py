@@ -2,7 +2,7 @@
 
     python -m observability.heartbeat worker --max-age 60     # exit 0 if the worker beat in the last 60 s
 
-The worker beats from its SQS poll loop (config/sqs_transport.py: each completed receive, and each
+The worker beats from its SQS poll loop (queues/sqs_transport.py: each completed receive, and each
 look at a full pool), so a consumer that stopped polling stops beating even while the process and
 its event loop live; an idle worker beats once per long poll (SQS_WAIT_TIME_SECONDS, at most 20 s).
 The sweeper beats once per pass. The ECS container health checks run the command above.

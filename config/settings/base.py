@@ -351,7 +351,7 @@ SQS_MAX_RECEIVE_COUNT = env.int("SQS_MAX_RECEIVE_COUNT", default=5)
 
 _endpoint = urlsplit(SQS_ENDPOINT_URL)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"sqs://{_endpoint.netloc}")
-CELERY_BROKER_TRANSPORT = "config.sqs_transport:Transport"  # kombu's SQS, patched (see the module)
+CELERY_BROKER_TRANSPORT = "queues.sqs_transport:Transport"  # kombu's SQS, patched (see the module)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "region": SQS_REGION,
     "is_secure": _endpoint.scheme != "http",
@@ -362,7 +362,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A freed thread waits this long for its next poll while the pool is saturated (0.1 s cost 3–6 % of
     # throughput at every worker count; 0.01 s sent no extra requests).
     "polling_interval": env.float("SQS_POLLING_INTERVAL", default=0.01),
-    # Receives a worker keeps in flight while it has more than 10 free slots (config/sqs_transport.py).
+    # Receives a worker keeps in flight while it has more than 10 free slots (queues/sqs_transport.py).
     "receive_polls": env.int("SQS_RECEIVE_POLLS", default=4),
     # boto3 for sends and acks: fail fast when SQS is unreachable (the sweeper re-publishes), but
     # leave reads longer than the long poll.
