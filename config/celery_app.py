@@ -20,7 +20,7 @@ app = Celery("flashsale")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Celery's consumer, except that a message it cannot run is logged and left for SQS to dead-letter
 # (Celery's acks one it cannot decode, and one without a task id stops the worker).
-app.conf.worker_consumer = "config.worker_consumer:Consumer"
+app.conf.worker_consumer = "queues.worker_consumer:Consumer"
 app.autodiscover_tasks()
 
 

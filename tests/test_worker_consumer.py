@@ -1,4 +1,4 @@
-"""The worker's consumer (config/worker_consumer.py) on the local SQS server: poison logged, dead-lettered."""
+"""The worker's consumer (queues/worker_consumer.py) on the local SQS server: poison logged, dead-lettered."""
 
 from __future__ import annotations
 
