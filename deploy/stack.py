@@ -733,7 +733,7 @@ class ShopStack(cdk.Stack):
                 repo,
                 tag_or_digest=image_tag.value_as_string,
                 entrypoint=["python", "-m", "awslambdaric"],
-                cmd=["config.lambda_handler.handler"],
+                cmd=["orders.lambda_handler.handler"],
             ),
             memory_size=shop.lambda_memory_mb,
             # The lease bounds a charge (provider timeout + recording); the queue hides a message 6x it.

@@ -215,5 +215,5 @@ def test_the_lambda_runtime_client_and_health_check_module_ship_in_the_image():
     requirements = (ROOT / "requirements.txt").read_text()
     assert "awslambdaric==" in requirements and "aws-lambda-powertools==" in requirements
     assert (ROOT / "observability" / "heartbeat.py").exists()
-    assert (ROOT / "config" / "lambda_handler.py").exists()
+    assert (ROOT / "orders" / "lambda_handler.py").exists()
     assert not {"config", "observability"} & set((ROOT / ".dockerignore").read_text().split())

@@ -294,7 +294,7 @@ def test_the_lambda_consumer_exists_only_when_chosen_and_reports_batch_item_fail
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 50}
     (function,) = resources(synthesized, "AWS::Lambda::Function").values()
     assert function["Condition"] == "ConsumerIsLambda"
-    assert function["Properties"]["ImageConfig"]["Command"] == ["config.lambda_handler.handler"]
+    assert function["Properties"]["ImageConfig"]["Command"] == ["orders.lambda_handler.handler"]
     assert function["Properties"]["Timeout"] == Timeouts.derive().lease  # the lease bounds a charge
 
 
