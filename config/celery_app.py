@@ -10,9 +10,8 @@ from celery.signals import worker_init, worker_ready
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from config import heartbeat
 from config.startup import refuse_broken_settings
-from observability import metrics
+from observability import heartbeat, metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 log = logging.getLogger(__name__)
@@ -21,14 +20,14 @@ app = Celery("flashsale")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Celery's consumer, except that a message it cannot run is logged and left for SQS to dead-letter
 # (Celery's acks one it cannot decode, and one without a task id stops the worker).
-app.conf.worker_consumer = "config.worker_consumer:Consumer"
+app.conf.worker_consumer = "queues.worker_consumer:Consumer"
 app.autodiscover_tasks()
 
 
 class Heartbeat(bootsteps.StartStopStep):
-    """The worker's first beat, when its consumer starts (config/heartbeat.py).
+    """The worker's first beat, when its consumer starts (observability/heartbeat.py).
 
-    Later beats come from the SQS poll loop (config/sqs_transport.py), not from a timer: a timer on
+    Later beats come from the SQS poll loop (queues/sqs_transport.py), not from a timer: a timer on
     the event loop keeps beating for a consumer that stopped polling.
     """
 

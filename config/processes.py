@@ -12,7 +12,7 @@ local stack supervisor (`devstack`) builds the same argv through the functions b
     sweeper  manage.py sweep_orders --every SWEEP_INTERVAL_SECONDS, SWEEPER_METRICS_PORT (0 = off)
 
 The web timeout comes from settings (WEB_TIMEOUT_SECONDS), where it is checked against the rest of
-the timeout chain (config/timeouts.py); reading it here also makes a misconfigured process refuse
+the timeout chain (core/timeouts.py); reading it here also makes a misconfigured process refuse
 to start before it serves anything.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from django.conf import settings  # lazy: only the web's command reads it
 
-from config.access_log import ACCESS_LOG_FORMAT as access_log_format
+from observability.access_log import ACCESS_LOG_FORMAT as access_log_format
 
 ROLES = ("web", "worker", "sweeper")
 # A file, not `python:config.gunicorn`: gunicorn then runs it alone, without importing the `config`
@@ -41,8 +41,8 @@ def web_argv(
         "--workers", str(processes), "--threads", str(threads), "--timeout", str(timeout),
         # Metrics (multiprocess mode, served by the master on WEB_METRICS_PORT): see the file.
         "--config", GUNICORN_CONFIG,
-        # Structured lines; no customer data in the access log (config/access_log.py).
-        "--logger-class", "config.access_log.RedactingLogger",
+        # Structured lines; no customer data in the access log (observability/access_log.py).
+        "--logger-class", "observability.access_log.RedactingLogger",
         *(["--access-logfile", "-", "--access-logformat", access_log_format] if access_log else []),
     ]  # fmt: skip
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from capacity.sizing import ideal_rate
-from config.timeouts import Timeouts
+from core.timeouts import Timeouts
 
 # The seed's provider: 3 s per charge. One worker thread charges one order at a time.
 DEFAULT_PAYMENT_LATENCY = 3.0

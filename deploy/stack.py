@@ -112,7 +112,7 @@ DB_PORT = 5432
 # connections to the instance lent out would wait that long for one, holding its web thread past the
 # ALB's 60 s idle timeout (the customer gets the ALB's 504, the thread stays busy, the next requests
 # queue behind it). 5 s, then the proxy refuses: Django raises OperationalError, the API answers 503
-# at once (config/api.py) and the thread is free; a worker's claim or record fails the same way and
+# at once (core/api.py) and the thread is free; a worker's claim or record fails the same way and
 # its job comes back from SQS (the lease and the provider's idempotency key keep it charged once).
 PROXY_BORROW_TIMEOUT_SECONDS = 5
 WEB_POOL_MIN_SIZE = 4  # connections a web process opens at start; the rest on demand, up to its pool
@@ -128,7 +128,7 @@ LAMBDA_UNSET = ("AWS_DEFAULT_REGION",)
 NOT_A_PROVIDER_KEY = "none: this task never calls the payment provider"
 # The admin's URL path (DJANGO_ADMIN_URL): a parameter, so that it is not in the repository.
 ADMIN_PATH_PATTERN = r"^[A-Za-z0-9-]{8,64}/$"
-READINESS_PATH = "/readyz"  # config/readiness.py: for probes inside the VPC, never from the internet
+READINESS_PATH = "/readyz"  # observability/readiness.py: for probes inside the VPC, never from the internet
 ACCESS_LOG_DAYS = 90
 
 # --- WAF: a per-IP rate limit above everything the app itself lets one client do ----------------
@@ -327,7 +327,7 @@ class ShopStack(cdk.Stack):
             ],
         )
 
-        # --- queues: the visibility timeout is the app's own (config/timeouts.py) ----------------
+        # --- queues: the visibility timeout is the app's own (core/timeouts.py) ----------------
         dlq = sqs.Queue(
             self,
             "DeadLetters",
@@ -473,7 +473,7 @@ class ShopStack(cdk.Stack):
                     "CMD",
                     "python",
                     "-m",
-                    "config.heartbeat",
+                    "observability.heartbeat",
                     role,
                     "--max-age",
                     str(HEARTBEAT_MAX_AGE),
@@ -733,7 +733,7 @@ class ShopStack(cdk.Stack):
                 repo,
                 tag_or_digest=image_tag.value_as_string,
                 entrypoint=["python", "-m", "awslambdaric"],
-                cmd=["config.lambda_handler.handler"],
+                cmd=["orders.lambda_handler.handler"],
             ),
             memory_size=shop.lambda_memory_mb,
             # The lease bounds a charge (provider timeout + recording); the queue hides a message 6x it.

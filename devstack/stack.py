@@ -203,7 +203,7 @@ class Stack:
         )
         proc = self.spawn(name, argv, **env)
         url = f"http://127.0.0.1:{port}"
-        # Ready, not just listening: the database, its migrations and SQS answer (config/readiness.py).
+        # Ready, not just listening: the database, its migrations and SQS answer (observability/readiness.py).
         wait_for_http(f"{url}/readyz", proc=proc.popen, timeout=60, ready=True)
         self.env["WEB_URL"] = url
         return proc

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from config.timeouts import Timeouts
+from core.timeouts import Timeouts
 from devstack.stack import BASE_DIR
 from loadtests.bench import POLL_SECONDS, Bench, Database, fresh_database
 from loadtests.study.config import StudyConfig, build_parser, payment_timeout, resolve

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, register
 
-from config.timeouts import Timeouts
+from core.timeouts import Timeouts
 
 from .api.throttling import parse_rate
 

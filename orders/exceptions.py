@@ -1,4 +1,4 @@
-"""Domain errors of the orders app. `config.api.exception_handler` maps them to HTTP."""
+"""Domain errors of the orders app. `orders.api.errors.exception_handler` maps them to HTTP."""
 
 
 class OrderError(Exception):

@@ -1,7 +1,7 @@
 """The payment-jobs port on Celery and SQS: the only order module that knows about a broker.
 
 Jobs are Celery tasks (`orders.tasks.charge_order_task`), published as kombu would publish them,
-but up to 10 in one SendMessageBatch (config.sqs_transport.collect_sends): one request per batch
+but up to 10 in one SendMessageBatch (queues.sqs_transport.collect_sends): one request per batch
 instead of one per order, ten times fewer billed SQS requests. Celery builds one job per process;
 the rest are stamped from it (`JobTemplate`).
 """
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from config.sqs_transport import collect_sends
 from queues.sqs import payment_queue_depths, queue_depth
+from queues.sqs_transport import collect_sends
 
 from .jobs import JobsDepth, JobsUnavailable
 from .tasks import charge_order_task

@@ -9,7 +9,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.utils import timezone
 
-from config.timeouts import SQS_MAX_DELAY_SECONDS
+from core.timeouts import SQS_MAX_DELAY_SECONDS
 from observability.logging import bound
 
 from . import charging, transitions

@@ -32,6 +32,13 @@ def _fast_client(region: str, endpoint_url: str | None, timeout: float):
     return boto3.client("sqs", region_name=region, endpoint_url=endpoint_url, config=config)
 
 
+def ping(*, timeout: float) -> None:
+    """The payment queue answers GetQueueAttributes within `timeout`, or this raises (`GET /readyz`)."""
+    sqs_client(timeout=timeout).get_queue_attributes(
+        QueueUrl=settings.SQS_QUEUE_URL, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+
+
 def ensure_queues() -> dict[str, str]:
     """Create the payment queue and its dead-letter queue if missing; return their URLs.
 

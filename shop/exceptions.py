@@ -1,4 +1,4 @@
-"""Domain errors of the catalogue. `config.api.exception_handler` maps them to HTTP."""
+"""Domain errors of the catalogue. `orders.api.errors.exception_handler` maps them to HTTP."""
 
 
 class ShopError(Exception):

@@ -1,4 +1,4 @@
-"""The web's access log keeps no customer data (config/access_log.py)."""
+"""The web's access log keeps no customer data (observability/access_log.py)."""
 
 import logging
 import uuid
@@ -7,16 +7,16 @@ from types import SimpleNamespace
 
 from gunicorn.config import Config
 
-from config.access_log import ACCESS_LOG_FORMAT, RedactingLogger
 from config.processes import web_argv
-from config.request_context import ENVIRON_KEY
+from observability.access_log import ACCESS_LOG_FORMAT, RedactingLogger
+from observability.request_context import ENVIRON_KEY
 
 
 def test_the_web_command_logs_access_with_the_redacting_format():
     argv = web_argv(bind="127.0.0.1:8000", timeout=120)
 
     assert argv[argv.index("--access-logformat") + 1] == ACCESS_LOG_FORMAT
-    assert argv[argv.index("--logger-class") + 1] == "config.access_log.RedactingLogger"
+    assert argv[argv.index("--logger-class") + 1] == "observability.access_log.RedactingLogger"
     assert (
         "%(h)s" not in ACCESS_LOG_FORMAT
         and "%(a)s" not in ACCESS_LOG_FORMAT

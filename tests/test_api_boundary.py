@@ -7,7 +7,7 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
-from config.parsers import JSON_MAX_DEPTH
+from core.parsers import JSON_MAX_DEPTH
 from orders.api.serializers import CheckoutLineInput
 from orders.models import Order
 

@@ -6,8 +6,8 @@ import time
 import pytest
 from django.core.management import call_command
 
-from config import heartbeat
 from devstack.stack import BASE_DIR
+from observability import heartbeat
 from orders import checkout
 from orders.management.commands import sweep_orders
 from queues.sqs import ensure_queues
@@ -48,8 +48,8 @@ MAX_AGE = 6  # seconds; the test workers long-poll for 1 s (tests/fixtures.py)
 # (kombu 5.7's own #1127 bug, put back, crashes this worker outright on a failed poll instead: a
 # case ECS already replaces. Losing the callback is the silent case the heartbeat exists for.)
 POLL_CHAIN_LOST = """
-import config.sqs_transport
-config.sqs_transport.Channel._poll_done = lambda self, queue, messages_fetched=None: None
+import queues.sqs_transport
+queues.sqs_transport.Channel._poll_done = lambda self, queue, messages_fetched=None: None
 """
 
 

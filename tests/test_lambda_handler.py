@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from config import lambda_handler
+from orders import lambda_handler
 from orders.models import Order
 from orders.publishing import publish_payment_jobs
 from queues.sqs import sqs_client

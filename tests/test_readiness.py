@@ -15,8 +15,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
-from config import readiness
 from devstack.stack import Stack, free_port
+from observability import readiness
 from tests.fixtures import database_url
 
 READY = {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "sqs": "ok"}}

@@ -1,7 +1,7 @@
-"""The timeout chain (config/timeouts.py): the Lambda consumer's queue follows from its function timeout."""
+"""The timeout chain (core/timeouts.py): the Lambda consumer's queue follows from its function timeout."""
 
-from config import timeouts
-from config.timeouts import SQS_MAX_VISIBILITY_TIMEOUT, Timeouts
+from core import timeouts
+from core.timeouts import SQS_MAX_VISIBILITY_TIMEOUT, Timeouts
 
 
 def test_a_queue_feeding_a_lambda_hides_a_message_six_times_the_functions_timeout():

@@ -1,4 +1,4 @@
-"""The worker's consumer (config/worker_consumer.py) on the local SQS server: poison logged, dead-lettered."""
+"""The worker's consumer (queues/worker_consumer.py) on the local SQS server: poison logged, dead-lettered."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 from django.conf import settings
 
 from config.celery_app import app
-from config.sqs_transport import collect_sends
 from orders import checkout
 from orders.models import OrderStatus
 from queues.sqs import sqs_client
+from queues.sqs_transport import collect_sends
 from tests.fixtures import wait_for_status
 
 CHARGE_TASK = "orders.charge_order"

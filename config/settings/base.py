@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from config.timeouts import Timeouts
+from core.timeouts import Timeouts
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -41,12 +41,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "config.health.HealthCheckMiddleware",  # first: no Host check, no database (see the module)
+    "observability.health.HealthCheckMiddleware",  # first: no Host check, no database (see the module)
     # A request id for every log line of the request (X-Request-ID in, or made; echoed back).
-    "config.request_context.RequestContextMiddleware",
+    "observability.request_context.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Everything under /api/ answers errors in one JSON shape and refuses big bodies (413) here.
-    "config.api.ApiBoundaryMiddleware",
+    "core.api.ApiBoundaryMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -173,8 +173,8 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
 # The IP is the client's, as the rate limits tell clients apart (TRUSTED_PROXY_COUNT, below): behind
-# the ALB, REMOTE_ADDR would lock a username for everyone. config/client_ip.py says why not ipware's.
-AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+# the ALB, REMOTE_ADDR would lock a username for everyone. core/client_ip.py says why not ipware's.
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 
 # --- Content-Security-Policy (django-csp) --------------------------------------------------------
 # The storefront and the admin run no inline script; the API docs load their init script from a
@@ -223,10 +223,12 @@ METRICS_EMF = env.bool("METRICS_EMF", default=False)
 METRICS_EMF_NAMESPACE = env("METRICS_EMF_NAMESPACE", default="FlashSale")
 METRICS_EMF_FLUSH_SECONDS = env.float("METRICS_EMF_FLUSH_SECONDS", default=10)
 
-# --- Readiness (`GET /readyz`, config/readiness.py) ----------------------------------------------
+# --- Readiness (`GET /readyz`, observability/readiness.py) --------------------------------------
 # A web process reuses its answer this long: however often it is probed, it costs one database
 # query and one SQS call per this many seconds.
 READYZ_CACHE_SECONDS = env.float("READYZ_CACHE_SECONDS", default=2)
+# The SQS check: observability/ imports no app, so the wiring names the queue's own probe.
+READYZ_SQS_PING = "queues.sqs.ping"
 
 # --- Django REST framework ----------------------------------------------------------------------
 # Proxies in front of the web that append to X-Forwarded-For: 0 locally, 1 (the ALB) in production.
@@ -236,15 +238,16 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
-    # DRF's JSONParser with a nesting cap: a 400, not a RecursionError (config/parsers.py).
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.DepthLimitedJSONParser"],
+    # DRF's JSONParser with a nesting cap: a 400, not a RecursionError (core/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.DepthLimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    # The checkout's domain errors (orders/api/errors.py), then the API edge's (core/api.py).
+    "EXCEPTION_HANDLER": "orders.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Clients are told apart by REMOTE_ADDR, or behind N trusted proxies (the ALB: 1) by the
     # address the outermost of them saw: X-Forwarded-For's N-th entry from the right. Never the
-    # whole header: clients forge its left. The admin's lockout uses the same (config/client_ip.py).
+    # whole header: clients forge its left. The admin's lockout uses the same (core/client_ip.py).
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 
@@ -284,7 +287,10 @@ SPECTACULAR_SETTINGS = {
     # Only the API: the docs views and the schema itself are not operations.
     "SCHEMA_PATH_PREFIX": "/api",
     "ENUM_NAME_OVERRIDES": {"OrderStatus": "orders.models.OrderStatus"},
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.docs.basket_limits"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "orders.api.schema.basket_limits",  # the basket's line limits, which DRF keeps to itself
+    ],
 }
 
 # --- The shop -----------------------------------------------------------------------------------
@@ -295,7 +301,7 @@ PAYMENT_PROVIDER_URL = env("PAYMENT_PROVIDER_URL")
 PAYMENT_PROVIDER_API_KEY = env("PAYMENT_PROVIDER_API_KEY")
 PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=5)
 
-# The timeout chain (config/timeouts.py): give the independent values, the rest is derived;
+# The timeout chain (core/timeouts.py): give the independent values, the rest is derived;
 # `manage.py check` refuses overrides that break it (orders/checks.py).
 TIMEOUTS = Timeouts.derive(
     # A worker's charge may queue behind others at a provider that takes one charge at a time.
@@ -345,7 +351,7 @@ SQS_MAX_RECEIVE_COUNT = env.int("SQS_MAX_RECEIVE_COUNT", default=5)
 
 _endpoint = urlsplit(SQS_ENDPOINT_URL)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"sqs://{_endpoint.netloc}")
-CELERY_BROKER_TRANSPORT = "config.sqs_transport:Transport"  # kombu's SQS, patched (see the module)
+CELERY_BROKER_TRANSPORT = "queues.sqs_transport:Transport"  # kombu's SQS, patched (see the module)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "region": SQS_REGION,
     "is_secure": _endpoint.scheme != "http",
@@ -356,7 +362,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A freed thread waits this long for its next poll while the pool is saturated (0.1 s cost 3–6 % of
     # throughput at every worker count; 0.01 s sent no extra requests).
     "polling_interval": env.float("SQS_POLLING_INTERVAL", default=0.01),
-    # Receives a worker keeps in flight while it has more than 10 free slots (config/sqs_transport.py).
+    # Receives a worker keeps in flight while it has more than 10 free slots (queues/sqs_transport.py).
     "receive_polls": env.int("SQS_RECEIVE_POLLS", default=4),
     # boto3 for sends and acks: fail fast when SQS is unreachable (the sweeper re-publishes), but
     # leave reads longer than the long poll.

@@ -214,5 +214,6 @@ def test_the_collectstatic_step_runs_with_exactly_the_dockerfiles_variables(tmp_
 def test_the_lambda_runtime_client_and_health_check_module_ship_in_the_image():
     requirements = (ROOT / "requirements.txt").read_text()
     assert "awslambdaric==" in requirements and "aws-lambda-powertools==" in requirements
-    assert (ROOT / "config" / "heartbeat.py").exists() and (ROOT / "config" / "lambda_handler.py").exists()
-    assert "config" not in (ROOT / ".dockerignore").read_text().split()
+    assert (ROOT / "observability" / "heartbeat.py").exists()
+    assert (ROOT / "orders" / "lambda_handler.py").exists()
+    assert not {"config", "observability"} & set((ROOT / ".dockerignore").read_text().split())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from config.timeouts import Timeouts
+from core.timeouts import Timeouts
 from deploy.settings import ShopSettings
 from deploy.stack import (
     ADMIN_PATH_PATTERN,
@@ -244,7 +244,7 @@ def test_worker_and_sweeper_have_heartbeat_health_checks(synthesized):
     for role in ("worker", "sweeper"):
         check = containers(synthesized)[role]["HealthCheck"]
         assert check["Command"] == [
-            "CMD", "python", "-m", "config.heartbeat", role, "--max-age", str(HEARTBEAT_MAX_AGE)
+            "CMD", "python", "-m", "observability.heartbeat", role, "--max-age", str(HEARTBEAT_MAX_AGE)
         ]  # fmt: skip
     assert containers(synthesized)["worker"]["StopTimeout"] == 120
 
@@ -294,7 +294,7 @@ def test_the_lambda_consumer_exists_only_when_chosen_and_reports_batch_item_fail
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 50}
     (function,) = resources(synthesized, "AWS::Lambda::Function").values()
     assert function["Condition"] == "ConsumerIsLambda"
-    assert function["Properties"]["ImageConfig"]["Command"] == ["config.lambda_handler.handler"]
+    assert function["Properties"]["ImageConfig"]["Command"] == ["orders.lambda_handler.handler"]
     assert function["Properties"]["Timeout"] == Timeouts.derive().lease  # the lease bounds a charge
 
 
@@ -452,7 +452,7 @@ def test_the_alb_logs_to_a_private_encrypted_bucket_that_forgets(template, synth
 
 
 def test_readiness_is_a_404_at_the_alb_while_health_checks_probe_healthz(template, synthesized):
-    from config import readiness
+    from observability import readiness
 
     assert READINESS_PATH == readiness.PATH
     template.has_resource_properties(

@@ -1,6 +1,6 @@
 """Fault injection for the checkout: `make chaos` runs __main__.py; the scenarios are in scenarios.py."""
 
-from config.timeouts import Timeouts
+from core.timeouts import Timeouts
 
 SCENARIO_NAMES = [
     "sigkill",

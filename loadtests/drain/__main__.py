@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from config.timeouts import Timeouts
+from core.timeouts import Timeouts
 from devstack.stack import BASE_DIR
 
 from ..bench import POLL_SECONDS, Bench, fresh_database

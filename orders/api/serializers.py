@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from config.errors import ErrorOutput
+from core.errors import ErrorOutput
 from orders.checkout import MAX_LINES, MAX_QUANTITY
 from orders.models import CheckoutMode, FailureCode, Order, OrderStatus
 

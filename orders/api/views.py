@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import ErrorOutput, TooLargeOutput
+from core.errors import ErrorOutput, TooLargeOutput
 from observability import logging as log_context
 from observability import metrics
 from orders import checkout, idempotency, selectors

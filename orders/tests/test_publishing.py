@@ -12,11 +12,11 @@ from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from config.sqs_transport import collect_sends
 from orders import sqs_jobs
 from orders.models import Order
 from orders.publishing import publish_payment_jobs
 from orders.tasks import charge_order_task
+from queues.sqs_transport import collect_sends
 from tests.factories import make_order
 
 from .test_sweeper import queued_order_ids

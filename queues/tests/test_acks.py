@@ -1,13 +1,13 @@
-"""Workers ack in DeleteMessageBatch requests (config.sqs_transport.AckBatcher), and every ack lands."""
+"""Workers ack in DeleteMessageBatch requests (queues.sqs_transport.AckBatcher), and every ack lands."""
 
 import time
 
 import pytest
 
-from config.sqs_transport import ACK_BATCH, ACK_FLUSH_SECONDS, AckBatcher
 from orders import checkout
 from orders.models import OrderEvent, OrderStatus
 from queues.sqs import queue_depth
+from queues.sqs_transport import ACK_BATCH, ACK_FLUSH_SECONDS, AckBatcher
 from tests.fixtures import wait_for_status
 
 

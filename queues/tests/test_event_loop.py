@@ -1,4 +1,4 @@
-"""The worker's event loop never sleeps a second with work due (config/sqs_transport.py, fixes 2 and 3).
+"""The worker's event loop never sleeps a second with work due (queues/sqs_transport.py, fixes 2 and 3).
 
 Each fix is checked twice: kombu's own code still has the bug (when an upgrade fixes it, that test
 fails: delete the patch), and the patched code does not.
@@ -9,7 +9,7 @@ import time
 from kombu.asynchronous.http.curl import CurlClient
 from kombu.asynchronous.hub import Hub
 
-from config import sqs_transport
+from queues import sqs_transport
 
 
 def due_timers(hub: Hub) -> int:

@@ -5,7 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import ErrorOutput
+from core.errors import ErrorOutput
 from shop.selectors import active_products
 
 from .serializers import ProductOutput

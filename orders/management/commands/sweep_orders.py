@@ -7,8 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from config import heartbeat
-from observability import metrics
+from observability import heartbeat, metrics
 from orders import notifications
 from orders.monitoring import sample_backlog
 from orders.recovery import sweep_stuck_orders

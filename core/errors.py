@@ -1,4 +1,4 @@
-"""The API's one error shape and its schema (config/api.py applies it to every error under /api/).
+"""The API's one error shape and its schema (core/api.py applies it to every error under /api/).
 
 {"code": "<stable, machine-readable>", "detail": "<for people>", ...}
 """

@@ -1,5 +1,5 @@
 """`GET /healthz`: the process is up and serving. For load balancer and container health checks.
-`GET /readyz` (config/readiness.py): the database, the migrations and SQS are ready too.
+`GET /readyz` (observability/readiness.py): the database, the migrations and SQS are ready too.
 
 Answered before any other middleware on purpose: an ALB health check sends the task's IP as
 its Host header, which ALLOWED_HOSTS rightly refuses, and a liveness probe must not read the
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from config import readiness
+from observability import readiness
 
 PATH = "/healthz"
 

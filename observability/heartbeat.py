@@ -1,8 +1,8 @@
 """Liveness for the processes no load balancer probes: the worker and the sweeper touch a file.
 
-    python -m config.heartbeat worker --max-age 60     # exit 0 if the worker beat in the last 60 s
+    python -m observability.heartbeat worker --max-age 60     # exit 0 if the worker beat in the last 60 s
 
-The worker beats from its SQS poll loop (config/sqs_transport.py: each completed receive, and each
+The worker beats from its SQS poll loop (queues/sqs_transport.py: each completed receive, and each
 look at a full pool), so a consumer that stopped polling stops beating even while the process and
 its event loop live; an idle worker beats once per long poll (SQS_WAIT_TIME_SECONDS, at most 20 s).
 The sweeper beats once per pass. The ECS container health checks run the command above.
@@ -37,7 +37,8 @@ def age(role: str, now: float | None = None) -> float | None:
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (1, 3) or argv[0] not in ROLES or (len(argv) == 3 and argv[1] != "--max-age"):
-        print(f"usage: python -m config.heartbeat {{{','.join(ROLES)}}} [--max-age SECONDS]", file=sys.stderr)
+        roles = ",".join(ROLES)
+        print(f"usage: python -m observability.heartbeat {{{roles}}} [--max-age SECONDS]", file=sys.stderr)
         return 2
     max_age = float(argv[2]) if len(argv) == 3 else 60.0
     seconds = age(argv[0])

@@ -20,7 +20,7 @@ The migration check reads the migration files and the `django_migrations` table:
 is not run again in this process (migrations are not un-applied under a running process).
 
 Where to use it (docs/operations.md, "Health and readiness"): `make run` and the local stacks wait
-for it before they use the web; the ALB keeps probing `/healthz` (config/health.py) on purpose.
+for it before they use the web; the ALB keeps probing `/healthz` (observability/health.py) on purpose.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django.http import HttpResponse, JsonResponse
-
-from queues.sqs import sqs_client
+from django.utils.module_loading import import_string
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +77,13 @@ def database() -> dict[str, str]:
 
 
 def sqs() -> dict[str, str]:
+    """The payment queue answers: READYZ_SQS_PING (queues.sqs.ping) returns within the deadline.
+
+    Named by the settings, not imported: observability imports nothing of the shop's (it is the
+    layer below queues/, whose transport beats the heartbeat), and config wires the two together.
+    """
     try:
-        sqs_client(timeout=TIMEOUT_SECONDS).get_queue_attributes(
-            QueueUrl=settings.SQS_QUEUE_URL, AttributeNames=["ApproximateNumberOfMessages"]
-        )
+        import_string(settings.READYZ_SQS_PING)(timeout=TIMEOUT_SECONDS)
     except Exception as exc:
         log.warning("readiness: SQS payment queue unreachable: %r", exc)
         raise NotReady("unreachable") from exc

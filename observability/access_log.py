@@ -3,7 +3,7 @@ the access line without customer data: no client address, referrer or user agent
 (UUIDs, bearer tokens for an order's page) replaced by `<id>` in the request line.
 
 The access line carries the request's log context (request_id, and order_id when the view knew
-one) from the WSGI environ, where config/request_context.py leaves it: gunicorn writes the line
+one) from the WSGI environ, where observability/request_context.py leaves it: gunicorn writes the line
 after the application returned. `config.processes.web_argv` passes ACCESS_LOG_FORMAT and this
 logger class to gunicorn; LOG_FORMAT (json, console) is read from the environment, since the
 master has no Django settings.
@@ -17,8 +17,8 @@ import traceback
 
 from gunicorn.glogging import Logger
 
-from config.request_context import ENVIRON_KEY
 from observability.logging import formatter
+from observability.request_context import ENVIRON_KEY
 
 ACCESS_LOG_FORMAT = '%(t)s "%(r)s" %(s)s %(b)s %(M)sms'
 UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")

@@ -43,7 +43,7 @@ throughput). With free slots for more than 10 messages this channel keeps up to 
 (transport option, default 4) receives in flight, each asking for no more than the slots not
 already asked for, so nothing is fetched that the worker cannot start.
 
-Addition 4, the worker's heartbeat (config/heartbeat.py) beats from the poll loop itself: each turn
+Addition 4, the worker's heartbeat (observability/heartbeat.py) beats from the poll loop itself: each turn
 of `_schedule_queue` (a poll completed, or the pool is full and the loop looks again after
 `polling_interval`) touches the file, at most once a second. A timer on the worker's event loop
 kept beating while the poll chain was dead (the kombu#1127 failure mode: the process lives, the
@@ -66,7 +66,7 @@ from kombu.asynchronous.http.curl import CurlClient
 from kombu.asynchronous.hub import Hub
 from kombu.transport import SQS, virtual
 
-from config import heartbeat
+from observability import heartbeat
 
 log = logging.getLogger(__name__)
 _local = threading.local()
@@ -207,7 +207,7 @@ class Channel(SQS.Channel):
 
     @classmethod
     def _beat(cls) -> None:
-        """The consumer's poll loop turned: beat (config/heartbeat.py), at most once a second."""
+        """The consumer's poll loop turned: beat (observability/heartbeat.py), at most once a second."""
         now = time.monotonic()
         if now - cls._last_beat >= BEAT_AT_MOST_EVERY_SECONDS:
             cls._last_beat = now

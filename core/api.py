@@ -1,12 +1,16 @@
-"""The one place errors become HTTP answers, and the API's edge.
+"""The API's edge: where errors become HTTP answers.
 
-Every error under /api/ has one JSON shape, whoever produced it (a domain error, DRF, Django's
-URL resolver, an unhandled exception, the body cap):
+Every error under /api/ has one JSON shape (core/errors.py), whoever produced it (a domain error,
+DRF, Django's URL resolver, an unhandled exception, the body cap):
 
     {"code": "<stable, machine-readable>", "detail": "<for people>", ...}
 
 plus `errors` (field → messages) on a validation 400, and the stock figures on an `out_of_stock`
 409. `code` values are part of the contract (docs/openapi.yaml, docs/api.md).
+
+The domain errors are the apps' own: orders/api/errors.py maps the checkout's (the orders' and the
+catalogue's) and hands every other exception to `exception_handler` here; settings wire that one
+as DRF's EXCEPTION_HANDLER. This module knows no app, so every app may use it.
 """
 
 from __future__ import annotations
@@ -19,21 +23,11 @@ from http import HTTPStatus
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from orders.exceptions import (
-    IdempotencyKeyInUse,
-    IdempotencyKeyReused,
-    IllegalTransition,
-    InvalidIdempotencyKey,
-    InvalidOrder,
-    TransitionConflict,
-)
-from shop.exceptions import OutOfStock, PerCustomerLimit, SaleNotStarted
-
-from .errors import error_body, problem
+from core.errors import error_body, problem
 
 log = logging.getLogger(__name__)
 
@@ -54,37 +48,17 @@ CODES = {
 }
 
 
-def _error(http_status: int, code: str, detail: str, headers: dict | None = None, **extra) -> Response:
+def api_error(http_status: int, code: str, detail: str, headers: dict | None = None, **extra) -> Response:
+    """An error in the API's shape, as a DRF response (for an exception handler)."""
     return Response(error_body(code, detail, **extra), status=http_status, headers=headers)
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, InvalidOrder):
-        return _error(400, "invalid", "The order is not valid.", errors=exc.errors)
-    if isinstance(exc, InvalidIdempotencyKey):
-        return _error(400, "invalid_idempotency_key", str(exc), errors={"Idempotency-Key": [str(exc)]})
-    if isinstance(exc, IdempotencyKeyReused):
-        return _error(422, "idempotency_key_reused", str(exc))
-    if isinstance(exc, OutOfStock):
-        return _error(
-            409, "out_of_stock", str(exc), sku=exc.sku, left=exc.left, requested=exc.requested
-        )  # fmt: skip
-    if isinstance(exc, PerCustomerLimit):
-        return _error(
-            409, "per_customer_limit", str(exc), sku=exc.sku, limit=exc.limit, already=exc.already,
-            requested=exc.requested,
-        )  # fmt: skip
-    if isinstance(exc, SaleNotStarted):
-        starts_at = serializers.DateTimeField().to_representation(exc.starts_at)  # as the catalogue shows it
-        return _error(409, "sale_not_started", str(exc), sku=exc.sku, starts_at=starts_at)
-    if isinstance(exc, IdempotencyKeyInUse):
-        return _error(409, "request_in_progress", str(exc), headers={"Retry-After": "1"})
-    if isinstance(exc, (IllegalTransition, TransitionConflict)):
-        return _error(409, "conflict", str(exc))
+    """Any error that is not an app's own: the database's, throttling, DRF's, Django's."""
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The transaction rolled back whole; tell the client to retry rather than 500.
         log.error("database unavailable: %s", exc)
-        return _error(
+        return api_error(
             503,
             "service_unavailable",
             "The shop could not take the order just now; nothing was charged. Please retry: with "
@@ -95,7 +69,7 @@ def exception_handler(exc, context):
         return None  # a bug: a 500, logged with its traceback (ApiBoundaryMiddleware shapes it)
     if isinstance(exc, exceptions.Throttled):
         wait = math.ceil(getattr(exc, "wait", None) or 1)
-        return _error(
+        return api_error(
             429,
             "throttled",
             f"Too many requests from this client; retry in {wait} s.",

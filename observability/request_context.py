@@ -4,7 +4,7 @@ An incoming `X-Request-ID` (the ALB's, a client's or an upstream service's) is k
 sane token (1 to 128 printable ASCII characters, no spaces: it goes into logs), else a new one is made;
 the response echoes it. It is bound to the request's log context (observability.logging), as is the
 order id once a view knows it, and left in the WSGI environ for gunicorn's access line
-(config/access_log.py), which is written after this middleware has returned.
+(observability/access_log.py), which is written after this middleware has returned.
 """
 
 from __future__ import annotations
