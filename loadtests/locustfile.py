@@ -298,7 +298,7 @@ class FlashSaleShape(LoadTestShape):
 
 
 def _error_code(response) -> str | None:
-    """The `code` of an API error body (config/errors.py), or None when the body is not one."""
+    """The `code` of an API error body (core/errors.py), or None when the body is not one."""
     try:
         body = response.json()
     except (ValueError, TypeError):

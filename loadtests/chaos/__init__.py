@@ -21,7 +21,7 @@ SCENARIO_NAMES = [
     "web-killed-with-outbox",
 ]
 # Short timings so that recovery paths run within seconds instead of minutes: the same chain as
-# production (config/timeouts.py), with tight margins.
+# production (core/timeouts.py), with tight margins.
 # A sync checkout gives up after 1 s (charges take longer in provider-409); the provider's own
 # timeout is 3 s and an unknown outcome waits 5 s for it to settle.
 FAST_TIMEOUTS = Timeouts.derive(
