@@ -40,7 +40,8 @@ class Order(models.Model):
     currency = models.CharField(max_length=3)
     total = models.DecimalField(max_digits=12, decimal_places=2)
     # Sent as the provider's Idempotency-Key on every attempt, so a retry never charges twice.
-    payment_key = models.CharField(max_length=64, unique=True, editable=False)
+    # Unique by a constraint (Meta), not `unique=True`, which also builds a LIKE index nothing reads.
+    payment_key = models.CharField(max_length=64, editable=False)
     charge_id = models.CharField(max_length=64, blank=True, editable=False)
     failure_reason = models.CharField(max_length=255, blank=True, editable=False)
     failure_code = models.CharField(max_length=11, choices=FailureCode.choices, blank=True, editable=False)
@@ -62,15 +63,26 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Every accept writes an entry in each index that holds its row: the two partial ones below
+        # hold only the orders their queries look for, so an accepted order is not in them.
         indexes = [
             models.Index(fields=["status", "enqueued_at"], name="order_status_enqueued_idx"),
-            models.Index(fields=["status", "lease_expires_at"], name="order_status_lease_idx"),
-            # A waiting order's place in line (orders.selectors.queue_place), and the paying rate.
+            # Expired leases (the sweeper): only orders being charged have one.
+            models.Index(
+                fields=["lease_expires_at"],
+                name="order_processing_lease_idx",
+                condition=models.Q(status="processing"),
+            ),
+            # A waiting order's place in line (orders.selectors.queue_place).
             models.Index(fields=["status", "created_at"], name="order_status_created_idx"),
-            models.Index(fields=["paid_at"], name="order_paid_at_idx"),
+            # The paying rate and the reconciliation's window: paid orders only.
+            models.Index(
+                fields=["paid_at"], name="order_paid_at_idx", condition=models.Q(paid_at__isnull=False)
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(total__gte=0), name="order_total_not_negative"),
+            models.UniqueConstraint(fields=["payment_key"], name="order_payment_key_unique"),
         ]
 
     def __str__(self) -> str:
@@ -93,8 +105,16 @@ class Order(models.Model):
 
 
 class OrderItem(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
-    product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: the unique (order, product) index below serves every lookup by order.
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items", db_index=False)
+    # No database constraint: its check at commit took a KEY SHARE lock on the product's row for
+    # every line, and concurrent accepts of one product shared it as a MultiXact (PostgreSQL wrote
+    # ~1.3 MultiXact members per order in the saturation run). Products are never deleted: PROTECT
+    # refuses it in Django (the admin), and the catalogue only deactivates them. No index either:
+    # nothing looks lines up by product, and a flash sale's lines all went to one leaf page of it.
+    product = models.ForeignKey(
+        "shop.Product", on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     sku = models.CharField(max_length=64)
     name = models.CharField(max_length=200)
     quantity = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(100)])
