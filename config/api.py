@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from orders.exceptions import (
+    CheckoutQueued,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     IllegalTransition,
@@ -79,6 +80,11 @@ def exception_handler(exc, context):
         return _error(409, "sale_not_started", str(exc), sku=exc.sku, starts_at=starts_at)
     if isinstance(exc, IdempotencyKeyInUse):
         return _error(409, "request_in_progress", str(exc), headers={"Retry-After": "1"})
+    if isinstance(exc, CheckoutQueued):
+        return _error(
+            503, "checkout_queue", str(exc), headers={"Retry-After": str(exc.retry_after)},
+            retry_after=exc.retry_after, position=exc.position,
+        )  # fmt: skip
     if isinstance(exc, (IllegalTransition, TransitionConflict)):
         return _error(409, "conflict", str(exc))
     if isinstance(exc, (OperationalError, InterfaceError)):

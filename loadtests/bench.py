@@ -105,7 +105,10 @@ class Bench:
     ) -> Bench:
         """Start the stack; `sandbox` are the sandbox's environment knobs (PAYMENT_LATENCY_SECONDS=...)."""
         stop_on_sigterm()
+        # The web's sync checkout queue admits as many charges as the provider takes (the same variable).
+        limit = {k: v for k, v in sandbox.items() if k == "PAYMENT_PROVIDER_CONCURRENCY"}
         env = {
+            **limit,
             "DATABASE_URL": database.url,
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             **PRODUCTION_LIKE,
