@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 import redis
 from django.conf import settings as django_settings
@@ -256,4 +260,51 @@ def test_the_slot_is_released_when_the_charge_raises(products, published_jobs, m
     response = post(api, BODY, "carol")
 
     assert response.status_code == 500
+    assert leases() == 0
+
+
+# --- Live: the real sandbox over HTTP, a crowd of customers retrying as the storefront does -------
+
+
+def customer_until_final(client: httpx.Client, index: int) -> list[httpx.Response]:
+    """One customer: the same key until a final answer, waiting each 503's Retry-After in between."""
+    body = {"email": f"customer-{index}@example.com", "items": [{"sku": "mug", "quantity": 1}]}
+    answers = []
+    while len(answers) < 200:
+        answer = client.post("/api/orders/sync", json=body, headers={"Idempotency-Key": f"crowd-{index}"})
+        answers.append(answer)
+        if answer.status_code != 503:
+            return answers
+        assert answer.json()["code"] == "checkout_queue"
+        time.sleep(int(answer.headers["Retry-After"]))
+    return answers
+
+
+def test_twenty_customers_at_a_one_at_a_time_provider_all_end_paid_and_none_waits_out_a_timeout(
+    live_server, products, provider, published_jobs, settings
+):
+    provider.configure(latency_seconds=0.5, concurrency=1)
+    settings.SYNC_CHECKOUT_CHARGE_SECONDS = 0.5
+    settings.SYNC_PAYMENT_TIMEOUT_SECONDS = 30
+
+    # A client that would give up on any request reaching the sync timeout: none may.
+    with httpx.Client(base_url=live_server.url, timeout=settings.SYNC_PAYMENT_TIMEOUT_SECONDS) as client:
+        barrier = threading.Barrier(20)
+
+        def customer(index: int) -> list[httpx.Response]:
+            barrier.wait()
+            return customer_until_final(client, index)
+
+        with ThreadPoolExecutor(20) as pool:
+            crowds = list(pool.map(customer, range(20)))
+
+    finals = [answers[-1] for answers in crowds]
+    assert [answer.status_code for answer in finals] == [201] * 20
+    assert all(answer.status_code in (201, 503) for answers in crowds for answer in answers)  # no 504
+    assert sum(len(answers) - 1 for answers in crowds) > 0  # the provider was full: some waited in line
+    assert Order.objects.filter(status="paid").count() == Order.objects.count() == 20
+    stats = provider.stats()
+    assert stats["charges"] == 20 and stats["keys_charged_more_than_once"] == 0
+    # Admission control: never more at the provider than its slot plus the one on deck.
+    assert stats["max_in_flight"] == 1 and stats["max_waiting"] <= 1
     assert leases() == 0
