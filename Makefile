@@ -61,8 +61,8 @@ fuzz: install ## Fuzz every API operation against a live stack (schemathesis; FU
 chaos: install ## Fault injection on a stack of its own: fifteen scenarios, one line of figures each
 	$(BIN)/python -m loadtests.chaos $(ARGS)
 
-# The load study on a stack of its own: `make experiment` (about 37 min), `make experiment ARGS=--quick`
-# (6 to 7 min); `make experiment ARGS=--help` lists the knobs. Its saturation phase installs wrk with
+# The load study on a stack of its own: `make experiment` (about 39 min), `make experiment ARGS=--quick`
+# (7 to 8 min); `make experiment ARGS=--help` lists the knobs. Its saturation phase installs wrk with
 # apt-get when it is missing (as root; `--saturation-seconds 0` skips the phase).
 experiment: install ## Re-create the seed's measurements; writes reports/<timestamp>/report.md (ARGS=--quick)
 	$(BIN)/python -m loadtests.experiment $(ARGS)

@@ -109,6 +109,8 @@ class Bench:
         limit = {k: v for k, v in sandbox.items() if k == "PAYMENT_PROVIDER_CONCURRENCY"}
         env = {
             **limit,
+            # Keys of its own in the shared Redis: not `make run`'s, nor another lab's.
+            "CACHE_KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX") or f"lab-{os.getpid()}",
             "DATABASE_URL": database.url,
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             **PRODUCTION_LIKE,

@@ -59,10 +59,14 @@ log = logging.getLogger(__name__)
 
 # KEYS: the line (member → ticket), the tickets' deadlines (member → when it lapses), the leases
 # (token → when it expires), the ticket counter. ARGV: now, member ("" = no key), limit, lease
-# token, lease expiry, seconds a slot, most seconds to wait, abandon seconds.
+# token, lease expiry, seconds a slot, most seconds to wait, abandon seconds, idle seconds (every
+# key expires after that long without a checkout: longer than any lease or place lives).
 # Returns {admitted (1/0), customers ahead, retry after}.
 ADMIT = """
 local now = tonumber(ARGV[1])
+for _, key in ipairs(KEYS) do
+  redis.call('EXPIRE', key, ARGV[9])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 for _, lapsed in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
   redis.call('ZREM', KEYS[1], lapsed)
@@ -119,6 +123,11 @@ def lease_seconds() -> int:
     return math.ceil(settings.SYNC_PAYMENT_TIMEOUT_SECONDS) + LEASE_MARGIN_SECONDS
 
 
+def _idle_seconds() -> int:
+    """The queue's keys outlive every lease and every place in line by this much without a checkout."""
+    return lease_seconds() + settings.SYNC_CHECKOUT_MAX_RETRY_AFTER + settings.SYNC_CHECKOUT_ABANDON_SECONDS
+
+
 def seconds_per_slot() -> float:
     """How often the provider frees a slot while it is full: L / C."""
     return settings.SYNC_CHECKOUT_CHARGE_SECONDS / settings.PAYMENT_PROVIDER_CONCURRENCY
@@ -141,6 +150,7 @@ def admit(key: str | None) -> Lease:
             args=[
                 now, customer(key), limit(), token, now + lease_seconds(), seconds_per_slot(),
                 settings.SYNC_CHECKOUT_MAX_RETRY_AFTER, settings.SYNC_CHECKOUT_ABANDON_SECONDS,
+                _idle_seconds(),
             ],
         )  # fmt: skip
     except redis.RedisError:

@@ -61,6 +61,7 @@ def run(
     c = config
     phase("sqs ceilings", lambda: results.sqs_ceilings.extend(ceilings.run(lab)))
     phase("sync checkout", lambda: setattr(results, "sync", sync.run(lab)))
+    phase("sync with the checkout queue", lambda: setattr(results, "sync_queue", sync.run_queued(lab)))
     phase("async accept", lambda: results.accept.extend(accept.run(lab)))
     phase(
         "sold out",
