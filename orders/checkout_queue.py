@@ -52,6 +52,7 @@ import redis
 from django.conf import settings
 
 from config.timeouts import LEASE_MARGIN_SECONDS
+from observability import metrics
 
 from .exceptions import CheckoutQueued
 
@@ -156,6 +157,7 @@ def admit(key: str | None) -> Lease:
     except redis.RedisError:
         log.warning("sync checkout admitted without its queue: Redis is unavailable", exc_info=True)
         return Lease()
+    metrics.sync_checkout_queue("admitted" if admitted else "queued")
     if not admitted:
         raise CheckoutQueued(position=int(ahead), retry_after=int(retry_after), keyed=bool(key))
     return Lease(token)

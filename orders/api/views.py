@@ -235,7 +235,8 @@ class SyncCheckoutApi(CheckoutApi):
     def checkout(self, request: Request, *, order_id: uuid.UUID | None, resume: bool) -> Response:
         form = validated_checkout(request.data)
         lines = _lines(form)
-        checkout.check_basket(lines)  # a basket placing would refuse is answered now, not after the line
+        if not resume:  # (a resumed key's order may be placed already, holding the last units itself)
+            checkout.check_basket(lines)  # a basket placing would refuse is answered now, not after the line
         # The provider's turn (orders/checkout_queue.py): a 503 `checkout_queue` when it is full,
         # before anything is placed; the lease is held until the answer is built, however it ends.
         with checkout_queue.admitted(request.headers.get("Idempotency-Key", "").strip() or None):

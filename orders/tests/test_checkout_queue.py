@@ -6,14 +6,17 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import httpx
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.utils import timezone
+from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
-from orders import charging, checkout_queue
+from orders import charging, checkout, checkout_queue, idempotency
 from orders.exceptions import CheckoutQueued
 from orders.models import IdempotencyKey, Order
 
@@ -76,6 +79,19 @@ def test_checkouts_are_admitted_up_to_the_providers_slots_plus_those_on_deck_the
     assert len(held) == 2 and all(lease.token for lease in held) and leases() == 2
     assert (refusal.position, refusal.retry_after, refusal.keyed) == (0, 1, True)  # the head: every second
     assert "You are number 1 in line" in str(refusal)
+
+
+def counted(answer: str) -> float:
+    return REGISTRY.get_sample_value("flashsale_sync_checkout_queue_total", {"answer": answer}) or 0.0
+
+
+def test_each_answer_of_the_queue_is_counted():
+    admitted, queued = counted("admitted"), counted("queued")
+
+    fill_the_provider()
+    refused("carol")
+
+    assert (counted("admitted"), counted("queued")) == (admitted + 2, queued + 1)
 
 
 def test_a_retry_with_the_same_key_keeps_its_place_and_a_newcomer_waits_behind():
@@ -308,3 +324,24 @@ def test_twenty_customers_at_a_one_at_a_time_provider_all_end_paid_and_none_wait
     # Admission control: never more at the provider than its slot plus the one on deck.
     assert stats["max_in_flight"] == 1 and stats["max_waiting"] <= 1
     assert leases() == 0
+
+
+@pytest.mark.django_db
+def test_a_resumed_checkout_whose_order_holds_the_last_unit_is_not_refused_as_sold_out(
+    api, products, published_jobs, monkeypatch
+):
+    products["sneakers"].stock = 1
+    products["sneakers"].save()
+    body = {"email": "buyer@example.com", "items": [{"sku": "sneakers", "quantity": 1}]}
+    # A first request placed the order under its key, then its process died before answering.
+    first = idempotency.begin("checkout-sync", "died", idempotency.fingerprint(body))
+    checkout.place_async_order(
+        email=body["email"], lines=[checkout.Line("sneakers", 1)], order_id=first.order_id
+    )
+    IdempotencyKey.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+    monkeypatch.setattr(charging, "charge_order", lambda order_id, *, timeout: charging.Outcome.RETRY)
+
+    retry = post(api, body, "died")
+
+    assert retry.status_code == 504 and retry.json()["id"] == str(first.order_id)  # resumed, not a 409
+    assert Order.objects.count() == 1
