@@ -13,10 +13,11 @@ All in one Redis (REDIS_URL, the rate limits' too), so every web process and hos
   and timeouts included (`admitted`). A process that dies holding one loses it after
   `lease_seconds()` (the sync payment timeout plus a margin), so a slot is never lost for good.
 - **The limit.** At most PAYMENT_PROVIDER_CONCURRENCY (C) leases charge at the provider, plus
-  SYNC_CHECKOUT_ON_DECK (default C) admitted requests waiting at its door. The ones on deck are why
-  the provider stays at C/L: a refused customer comes back on a whole-second Retry-After, so with
-  no one on deck every freed slot would idle ~0.5 s of every L; on deck, the next charge starts the
-  moment one ends. It costs the admitted customer at most ON_DECK/C x L more (3 s at the defaults).
+  SYNC_CHECKOUT_ON_DECK admitted requests waiting at its door (settings: enough for the 1.5 s the
+  head of the line may take to come back, at least C). The ones on deck are why the provider stays
+  at C/L: a refused customer comes back on a whole-second Retry-After, so with no one on deck every
+  freed slot would idle ~0.5 s of every L; on deck, the next charge starts the moment one ends. It
+  costs the admitted customer at most ON_DECK/C x L more (3 s at the defaults).
 - **Tickets: FIFO by arrival.** A customer is their Idempotency-Key. Its first refusal takes a
   ticket (INCR); a retry with the same key keeps it. A request is admitted only when fewer live
   tickets are ahead of it than there are free leases, so a newcomer never passes a waiting
