@@ -216,12 +216,15 @@ def _queue_rows(sync: SyncRun, q: SyncQueueRun, add: Add) -> None:
         ("Paid orders", f"{q.orders.paid:,}"),
         (
             "Provider goodput ÷ C/L",
-            f"{q.goodput:.3f}/s ÷ {q.ideal:.3f}/s = **{q.efficiency:.2f}**",
+            f"{q.goodput:.3f}/s ÷ {q.ideal:.3f}/s = **{q.efficiency:.3f}**",
         ),
     ]  # fmt: skip
+    plain = {
+        "Longest single request": f"{sync.checkout.max_ms:,.0f} ms",
+        "Paid orders": f"{sync.orders.paid:,}",
+    }
     for label, cell in rows:
-        first = f"{sync.checkout.max_ms:,.0f} ms" if label == "Longest single request" else "—"
-        add(f"| {label} | {first} | {cell} | — | — | — |")
+        add(f"| {label} | {plain.get(label, '—')} | {cell} | — | — | — |")
 
 
 def _queue_note(q: SyncQueueRun, add: Add) -> None:
