@@ -13,6 +13,9 @@ capacity planning relies on: the worker runs of both scaling studies.
       "sqs_ceilings": [{"depth", "threads", "sends", "send_seconds", "received", "receive_seconds",
                         "client_cores", "server_cores"}, ...],
       "sync": {...},                    # sync checkout: Locust stats, order counts, provider, cpu
+      "sync_queue": {...},              # ... behind the checkout queue: final answers ("checkout"),
+                                        #   503s ("queued"), first try → final ("waits"),
+                                        #   "past_timeout", "paid" in "paid_seconds" (goodput)
       "accept": [{"database", "product": "unlimited" | "hot" | "sold-out", "checkout",
                   "refusals",                 # the 409 out_of_stock answers' stats (sold-out rows)
                   "stock": {...},             # units on sale, taken, oversold (hot and sold-out rows)
