@@ -18,7 +18,7 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from config.timeouts import Timeouts
+from core.timeouts import Timeouts
 from devstack.stack import BASE_DIR
 from loadtests.bench import POLL_SECONDS, Bench
 from loadtests.experiment import choose_database

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
-from config.timeouts import LEASE_MARGIN_SECONDS
+from core.timeouts import LEASE_MARGIN_SECONDS
 from observability import metrics
 
 from .exceptions import CheckoutQueued
