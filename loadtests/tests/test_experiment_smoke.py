@@ -90,8 +90,8 @@ def test_the_report_opens_with_the_environment_and_the_database_and_has_every_se
     assert f"| CPUs | {os.cpu_count()} ×" in environment
     assert "| payment latency | 0.2 s per charge" in environment
     assert [p["name"] for p in data["phases"]] == [
-        "stack", "sqs ceilings", "eta accuracy", "sync checkout", "sync with the checkout queue", "async accept",
-        "sold out", "drain study",
+        "stack", "sqs ceilings", "eta accuracy", "sync checkout", "sync with the checkout queue",
+        "async accept", "sold out", "drain study",
         "flash-sale scaling", "capacity", "saturation", "memory", "report",
     ]  # fmt: skip
     for heading in (
