@@ -209,8 +209,12 @@ def test_a_dripped_answer_never_outlives_the_lease_and_a_stale_attempt_changes_n
     assert result["failed"] == 0 and result["paid"] == 6
 
 
+# Every connection of the stack is killed each second, so how long the crowd takes to settle follows
+# the machine's load: 70–120 s alone, past 180 s beside a full suite's other processes. A liveness
+# bound, not a speed goal: the scenario's own default, and the test's timeout above it.
+@pytest.mark.timeout(300)
 def test_killing_every_database_connection_between_charge_and_record_loses_and_doubles_nothing(lab):
-    result = db_restart_after_charge(lab, sync=6, asynchronous=12, timeout=150)
+    result = db_restart_after_charge(lab, sync=6, asynchronous=12, timeout=240)
     if result.get("skipped"):
         pytest.skip(result["skipped"])
 
