@@ -640,7 +640,8 @@ def _eta(results: StudyResults, add: Add) -> None:
         "predicts the order paid at the read's time + `eta_seconds`; the actual is the order's `paid_at`. "
         "The error is predicted − actual: positive, the ETA said later than it was. Relative, it is "
         "|error| ÷ the actual wait from the read to paid. The shop's ETA is (position + 1) ÷ the rate, "
-        f"the rate being the orders paid in the last {window} ÷ {window}.\n"
+        f"the rate being the orders paid in the last {window} ÷ the time they span: the {window}, or the "
+        "time since the first payment in it when the sale is younger (at least 5 s).\n"
     )
     add(
         "| Which reads | Waiting | No ETA | Not paid | Measured | Median \\|error\\| | p90 \\|error\\| "
@@ -685,8 +686,8 @@ def _eta(results: StudyResults, add: Add) -> None:
         + (f" {run.read_errors:,} reads failed and were retried." if run.read_errors else "")
     )
     add(
-        f"- In the first {window} of payments the rate divides the payments so far by the whole {window}: "
-        f"it reads low and the ETA long; the *first {window} of payments* row shows by how much.\n"
+        f"- In the first {window} of payments the rate is measured over the time since the first "
+        f"payment, not the whole {window}; the *first {window} of payments* row shows how close it is.\n"
     )
 
 
