@@ -29,9 +29,9 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import ClientError
 
-from capacity import results
 from deploy import cost, plan
 from deploy.settings import DEFAULT_PAYMENT_LATENCY, ShopSettings
+from sizing import results
 
 ROOT = Path(__file__).resolve().parents[1]
 TERMINAL = ("_COMPLETE", "_FAILED")

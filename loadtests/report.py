@@ -17,8 +17,6 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-from capacity import results as schema
-from capacity.sizing import Sizing
 from loadtests.drain.results import DrainRun
 from loadtests.measure import human_seconds
 from loadtests.study.results import (
@@ -30,6 +28,8 @@ from loadtests.study.results import (
     StockCheck,
     StudyResults,
 )
+from sizing import results as schema
+from sizing.workers import Sizing
 
 Add = Callable[[str], None]
 
@@ -113,7 +113,7 @@ def render(results: StudyResults, charts: dict[str, str | None], report_dir: Pat
     _eta(results, add)
     add("## Data files\n")
     add(
-        "`results.json` (everything above; schema in `capacity/results.py`), `data/locust_<run>_stats.csv` "
+        "`results.json` (everything above; schema in `sizing/results.py`), `data/locust_<run>_stats.csv` "
         "(Locust's own statistics), `data/samples_<run>.csv` (one row a second: SQS visible / not visible / "
         "delayed, order counts by status, worker memory), `data/orders_<run>.csv` (every order: created, "
         "claimed, paid; the drain study's runs are `drain-w<N>-l<limit>`), `data/capacity.csv`, "

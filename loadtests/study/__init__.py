@@ -1,7 +1,7 @@
 """The load study behind `make experiment`: phases that return typed results, run by one orchestrator.
 
     config.py    the knobs (full and --quick presets) and the time they imply, per phase
-    results.py   the typed results (dataclasses); results.json is their JSON (capacity/results.py)
+    results.py   the typed results (dataclasses); results.json is their JSON (sizing/results.py)
     context.py   what the phases share: the bench, the data folder, the status line, order reads
     ceilings.py  the SQS server's own ceiling at a backlog of 0 / 1k / 10k
     eta.py       the place in line's ETA against the actual paid times, in a flash sale drained to the end

@@ -1,6 +1,6 @@
 """The study's typed results: what each phase returns, what results.json holds, what the report reads.
 
-`StudyResults.dump()` writes them as JSON (the shape `capacity/results.py` documents, schema 2);
+`StudyResults.dump()` writes them as JSON (the shape `sizing/results.py` documents, schema 2);
 `StudyResults.load()` reads them back into the same dataclasses, so the report renders from a file
 as well as from a live run. No Django here: the report and the tests import it without a database.
 """
@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from capacity.results import SCHEMA_VERSION
 from loadtests.drain.results import DrainRun
 from loadtests.measure import Drain, percentile
+from sizing.results import SCHEMA_VERSION
 
 T = TypeVar("T")
 

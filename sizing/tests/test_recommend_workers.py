@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 
 def run(*, workers: int, provider_limit: int, efficiency: float) -> dict:
-    """A scaling run as capacity/results.py documents it."""
+    """A scaling run as sizing/results.py documents it."""
     ideal = (min(workers, provider_limit) if provider_limit else workers) / 3.0
     return {
         "name": f"w{workers}-l{provider_limit}",
@@ -24,7 +24,7 @@ def run(*, workers: int, provider_limit: int, efficiency: float) -> dict:
 def drain(
     *, workers: int, provider_limit: int, efficiency: float, task_errors: int = 0, processes: int = 1
 ) -> dict:
-    """A drain-study run as capacity/results.py documents it."""
+    """A drain-study run as sizing/results.py documents it."""
     ideal = (min(workers, provider_limit) if provider_limit else workers) / 3.0
     return {
         "name": f"drain-w{workers}-l{provider_limit}",

@@ -8,8 +8,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from capacity import results
-from capacity.sizing import Sizing, ideal_rate
+from sizing import results
+from sizing.workers import Sizing, ideal_rate
 
 
 def measured_efficiency(report: Path, near_workers: int) -> results.WorkerRun:
