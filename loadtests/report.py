@@ -1,4 +1,4 @@
-"""Turn a study's typed results (loadtests/study/results.py) into report.md and PNG charts.
+"""Turn a study's typed results (sizing/results.py) into report.md and PNG charts.
 
 Every figure in the tables comes from `StudyResults` (as saved in results.json, so
 `python -m loadtests.report <report dir>` renders a saved run again); the only literal figures are
@@ -17,18 +17,18 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-from loadtests.drain.results import DrainRun
-from loadtests.measure import human_seconds
-from loadtests.study.results import (
+from sizing.measure import human_seconds
+from sizing.recommend import ResultsError, worker_efficiency, worker_runs
+from sizing.results import (
     AcceptRun,
     CpuShares,
+    DrainRun,
     EtaAccuracy,
     LocustStats,
     ScalingRun,
     StockCheck,
     StudyResults,
 )
-from sizing import results as schema
 from sizing.workers import Sizing
 
 Add = Callable[[str], None]
@@ -559,8 +559,8 @@ def _sizing(results: StudyResults, report_dir: Path, add: Add) -> None:
     latency = results.parameters.latency
     add("## 10. Sizing: workers = rate × latency\n")
     try:
-        run = schema.worker_efficiency(schema.worker_runs(report_dir / "results.json"), near_workers=180)
-    except schema.ResultsError as exc:
+        run = worker_efficiency(worker_runs(report_dir / "results.json"), near_workers=180)
+    except ResultsError as exc:
         add(f"No measured efficiency to size with: {exc}.\n")
         return
     sizing = Sizing(SEED["target_rate"], latency, 0, run.efficiency or 1.0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loadtests.study.context import Lab, order_counts, order_rows
-from loadtests.study.results import ProviderSummary, SyncRun
+from sizing.results import ProviderSummary, SyncRun
 
 
 def run(lab: Lab) -> SyncRun:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from loadtests.measure import drain_time, percentile, processing_rate
+from sizing.measure import drain_time, percentile, processing_rate
 from sizing.workers import Sizing, ideal_rate
 
 
