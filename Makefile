@@ -61,7 +61,7 @@ fuzz: install ## Fuzz every API operation against a live stack (schemathesis; FU
 chaos: install ## Fault injection on a stack of its own: fifteen scenarios, one line of figures each
 	$(BIN)/python -m loadtests.chaos $(ARGS)
 
-# The load study on a stack of its own: `make experiment` (about 40 min), `make experiment ARGS=--quick`
+# The load study on a stack of its own: `make experiment` (about 41 min), `make experiment ARGS=--quick`
 # (7 to 8 min); `make experiment ARGS=--help` lists the knobs. Its saturation phase installs wrk with
 # apt-get when it is missing (as root; `--saturation-seconds 0` skips the phase).
 experiment: install ## Re-create the seed's measurements; writes reports/<timestamp>/report.md (ARGS=--quick)

@@ -1076,6 +1076,10 @@ def dashboard(scope: Construct, name: str, *, queue: sqs.Queue, dlq: sqs.Queue) 
                 *(emf("ThrottledRequests", Scope=s) for s in ("checkout", "order-status")),
             ],
         ),
+        graph(
+            "Sync checkout queue per minute (admitted, 503 checkout_queue)",
+            [emf("SyncCheckoutQueue", Answer=a) for a in ("admitted", "queued")],
+        ),
     )
     return board
 

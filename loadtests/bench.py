@@ -105,7 +105,12 @@ class Bench:
     ) -> Bench:
         """Start the stack; `sandbox` are the sandbox's environment knobs (PAYMENT_LATENCY_SECONDS=...)."""
         stop_on_sigterm()
+        # The web's sync checkout queue admits as many charges as the provider takes (the same variable).
+        limit = {k: v for k, v in sandbox.items() if k == "PAYMENT_PROVIDER_CONCURRENCY"}
         env = {
+            **limit,
+            # Keys of its own in the shared Redis: not `make run`'s, nor another lab's.
+            "CACHE_KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX") or f"lab-{os.getpid()}",
             "DATABASE_URL": database.url,
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             **PRODUCTION_LIKE,

@@ -239,7 +239,7 @@ class LocustRun:
         self.cpu_seconds = wait_reaping(self.popen, time.monotonic() + self.seconds + 60, on_tick)
         self.ended_at = time.time()
 
-    def stats(self, prefix: str) -> LocustStats:
+    def stats(self, prefix: str, *, exact: bool = False) -> LocustStats:
         """The row of Locust's stats CSV named `prefix`, else the first whose name starts with it
         (e.g. "POST /api/orders/"): "POST /api/orders/async" is the 202s, not its "[sold out]" row."""
         path = Path(f"{self.prefix}_stats.csv")
@@ -247,7 +247,7 @@ class LocustRun:
             raise RuntimeError(f"Locust wrote no stats; see {self.prefix}_locust.log")
         with path.open() as fh:
             rows = [r for r in csv.DictReader(fh) if r["Name"].startswith(prefix)]
-        row = next((r for r in rows if r["Name"] == prefix), rows[0] if rows else None)
+        row = next((r for r in rows if r["Name"] == prefix), rows[0] if rows and not exact else None)
         if row is None:
             return LocustStats(prefix, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         percentiles = {k: _num(v) for k, v in row.items() if k.endswith("%")}

@@ -4,16 +4,17 @@
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 --headless \\
         -u 20 -r 20 -t 60s AsyncCheckoutUser                                       # the seed's load
     locust -f loadtests/locustfile.py --host ... --headless --tags sync -u 20 -t 60s
+    locust -f loadtests/locustfile.py --host ... --headless -u 20 -t 60s SyncQueueCheckoutUser   # in line
     locust -f loadtests/locustfile.py --host ... --headless AsyncCheckoutUser \\
         --burst-rate 60 --calm-rate 5                                              # a flash sale
     locust -f loadtests/locustfile.py --host ... --headless -u 20 -t 30s AsyncCheckoutUser \\
         --product hot --expect-sold-out                                            # ... of one product
 
 Pick the scenario with Locust's own means: user class names on the command line, `--tags sync` /
-`--tags async`, or `--class-picker` in the web UI. Options this file adds (also as LOCUST_* env vars,
-and in the web UI): `--user-rate`, `--order-tag`, `--poll-until-paid`, what to buy (`--product`,
-`--hot-sku`, `--expect-sold-out`), and the flash-sale knobs `--burst-rate`, `--calm-rate`,
-`--calm-seconds`, `--burst-seconds`.
+`--tags sync-queue` / `--tags async`, or `--class-picker` in the web UI. Options this file adds
+(also as LOCUST_* env vars, and in the web UI): `--user-rate`, `--order-tag`, `--poll-until-paid`,
+what to buy (`--product`, `--hot-sku`, `--expect-sold-out`), and the flash-sale knobs
+`--burst-rate`, `--calm-rate`, `--calm-seconds`, `--burst-seconds`.
 
 `--product unlimited` (the default) buys today's baskets of unlimited products; `--product hot` buys
 one unit of the one limited product at every checkout (loadtests/products.py). A 409 `out_of_stock`
@@ -30,6 +31,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import uuid
 
 from locust import LoadTestShape, events, tag, task
 from locust.contrib.fasthttp import FastHttpUser
@@ -199,6 +201,69 @@ class SyncCheckoutUser(CheckoutUser):
     @task
     def checkout(self) -> None:
         self.place_order({201: None, 402: "declined", 504: "provider too slow (504)"})
+
+
+class SyncQueueCheckoutUser(CheckoutUser):
+    """A sync checkout that waits in the shop's checkout queue, as the storefront does.
+
+    One Idempotency-Key per checkout; a 503 `checkout_queue` is an expected answer (a success named
+    `POST /api/orders/sync [checkout_queue]`), after which the user waits its Retry-After and tries
+    again with the same key, until a final answer (201 paid, or a failure: 402, 504, any other).
+    Each checkout also reports `CHECKOUT first try → final answer` (its whole wait, in line and
+    charging), and each request that reached the client's 30 s timeout is a failure named
+    `POST /api/orders/sync [past timeout]`, besides its own row.
+    """
+
+    checkout_path = "/api/orders/sync"
+
+    @tag("sync-queue")
+    @task
+    def checkout(self) -> None:
+        if not self.skus:
+            self.on_start()
+            return
+        body, key = self.basket(), str(uuid.uuid4())
+        started = time.monotonic()
+        while True:
+            status, wait = self._try(body, key)
+            if wait is None:
+                break
+            time.sleep(wait)  # gevent-patched: other users run meanwhile
+        events.request.fire(
+            request_type="CHECKOUT",
+            name="first try → final answer",
+            response_time=(time.monotonic() - started) * 1000,
+            response_length=0,
+            exception=None if status == 201 else Exception(f"HTTP {status}"),
+            context={},
+        )
+
+    def _try(self, body: dict, key: str) -> tuple[int, float | None]:
+        """One request: its status, and the seconds to wait before the next try (None: final)."""
+        name = f"POST {self.checkout_path}"
+        began = time.monotonic()
+        with self.client.post(
+            self.checkout_path, json=body, headers={"Idempotency-Key": key}, name=name, catch_response=True
+        ) as response:
+            elapsed = time.monotonic() - began
+            if response.status_code == 503 and _error_code(response) == "checkout_queue":
+                response.request_meta["name"] = f"{name} [checkout_queue]"
+                response.success()
+                return 503, float(response.headers.get("Retry-After") or 1)
+            if response.status_code == 201:
+                response.success()
+            else:
+                response.failure(f"HTTP {response.status_code}")
+        if elapsed >= CLIENT_TIMEOUT_SECONDS or response.status_code == 0:
+            events.request.fire(
+                request_type="POST",
+                name=f"{name} [past timeout]",
+                response_time=elapsed * 1000,
+                response_length=0,
+                exception=Exception(f"no answer within {CLIENT_TIMEOUT_SECONDS:g} s"),
+                context={},
+            )
+        return response.status_code, None
 
 
 class AsyncCheckoutUser(CheckoutUser):

@@ -28,6 +28,8 @@ from sizing.results import (
     ScalingRun,
     StockCheck,
     StudyResults,
+    SyncQueueRun,
+    SyncRun,
 )
 from sizing.workers import Sizing
 
@@ -163,7 +165,7 @@ def _unlimited(results: StudyResults) -> AcceptRun | None:
 
 
 def _sync_vs_async(results: StudyResults, charts: dict, add: Add) -> None:
-    sync = results.sync
+    sync, queued = results.sync, results.sync_queue
     asyn = _unlimited(results)
     if sync is None or asyn is None:
         return
@@ -176,11 +178,16 @@ def _sync_vs_async(results: StudyResults, charts: dict, add: Add) -> None:
         ("Successful checkouts/s", lambda _, t: f"{t:.1f}/s", "throughput"),
         ("Success rate", lambda s, _: f"{s.success_rate:.0%}", ""),
     ]
-    add("| Metric | Sync | Async | Sync (*seed*) | Async (*seed*) |\n| --- | ---: | ---: | ---: | ---: |")
+    middle = " Sync with the checkout queue |" if queued else ""
+    add(f"| Metric | Sync |{middle} Async | Sync (*seed*) | Async (*seed*) |")
+    add("| --- | ---: |" + (" ---: |" if queued else "") + " ---: | ---: | ---: |")
     for label, fmt, key in rows:
         seed = (SEED["sync"].get(key, "—"), SEED["async"].get(key, "—")) if key else ("—", "—")
-        add(f"| {label} | {fmt(sync.checkout, sync.throughput)} | {fmt(asyn.checkout, asyn.throughput)} "
-            f"| {seed[0]} | {seed[1]} |")  # fmt: skip
+        cell = f" {fmt(queued.checkout, queued.throughput)} |" if queued else ""
+        first, last = fmt(sync.checkout, sync.throughput), fmt(asyn.checkout, asyn.throughput)
+        add(f"| {label} | {first} |{cell} {last} | {seed[0]} | {seed[1]} |")
+    if queued:
+        _queue_rows(sync, queued, add)
     add("")
     o = sync.orders
     add(
@@ -194,8 +201,48 @@ def _sync_vs_async(results: StudyResults, charts: dict, add: Add) -> None:
         f"{sync.provider.max_in_flight} at once, with up to {sync.provider.max_waiting} requests queued. "
         f"Async: the accept run of section 2 ({asyn.database}, no worker).\n"
     )
+    if queued:
+        _queue_note(queued, add)
     if charts.get("response_times"):
         add(f"![Response-time percentiles, sync vs async vs a trivial GET]({charts['response_times']})\n")
+
+
+def _queue_rows(sync: SyncRun, q: SyncQueueRun, add: Add) -> None:
+    """The rows only the queue's column has: its 503s, the customers' whole waits, the provider's pace."""
+    waits = f"{q.waits.median_ms / 1000:,.1f} s / {q.waits.p99_ms / 1000:,.1f} s"
+    rows = [
+        ("503 `checkout_queue` (Retry-After honoured)", f"{q.queued.requests:,}"),
+        ("All requests (final answers + 503s)", f"{q.requests:,}"),
+        ("First try → final answer, p50 / p99", waits),
+        ("Longest single request", f"{q.longest_request_ms:,.0f} ms"),
+        ("Requests past the 30 s timeout", f"{q.past_timeout:,}"),
+        ("Paid orders", f"{q.orders.paid:,}"),
+        (
+            "Provider goodput ÷ C/L",
+            f"{q.goodput:.3f}/s ÷ {q.ideal:.3f}/s = **{q.efficiency:.3f}**",
+        ),
+    ]  # fmt: skip
+    plain = {
+        "Longest single request": f"{sync.checkout.max_ms:,.0f} ms",
+        "Paid orders": f"{sync.orders.paid:,}",
+    }
+    for label, cell in rows:
+        add(f"| {label} | {plain.get(label, '—')} | {cell} | — | — | — |")
+
+
+def _queue_note(q: SyncQueueRun, add: Add) -> None:
+    o = q.orders
+    add(
+        f"Sync with the checkout queue: the same {q.users} users, {q.duration:g} s and provider, each "
+        f"customer retrying a 503 `checkout_queue` after its Retry-After with the same Idempotency-Key "
+        f"until a final answer (`SyncQueueCheckoutUser`). The row *Requests* counts final answers; "
+        f"the 503s are counted apart. {o.orders:,} sync orders, {o.paid:,} paid ({o.failed:,} failed, "
+        f"{o.open:,} open); the provider made {q.provider.charges:,} charges, at most "
+        f"{q.provider.max_in_flight} at once with up to {q.provider.max_waiting} waiting (the one on "
+        f"deck), {q.provider.keys_charged_more_than_once} keys charged twice. Goodput: {q.paid:,} orders "
+        f"paid from the first claim to the last payment ({q.paid_seconds:,.1f} s), against the "
+        f"provider's capacity C/L = {q.provider_limit} / {q.latency:g} s.\n"
+    )
 
 
 def _accept(results: StudyResults, add: Add) -> None:

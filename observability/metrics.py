@@ -67,6 +67,11 @@ IDEMPOTENT_REPLAYS = Counter(
 THROTTLED = Counter(
     f"{PREFIX}_throttled_requests", "Requests refused with a 429, by rate-limit scope", ["scope"]
 )
+SYNC_CHECKOUT_QUEUE = Counter(
+    f"{PREFIX}_sync_checkout_queue",
+    "Sync checkouts the checkout queue admitted, or answered 503 checkout_queue (queued)",
+    ["answer"],
+)
 # In-memory publishing backlog of each web process (orders/outbox.py); summed across processes.
 OUTBOX_PENDING = Gauge(
     f"{PREFIX}_outbox_pending_jobs",
@@ -120,6 +125,7 @@ EMF_METRICS = (
     "ChargeOutcomes",
     "IdempotentReplays",
     "ThrottledRequests",
+    "SyncCheckoutQueue",
     "SqsWaiting",
     "SqsInFlight",
     "SqsDeadLettered",
@@ -191,6 +197,13 @@ def throttled(scope: str) -> None:
     THROTTLED.labels(scope=scope).inc()
     if _emf:
         _emf.count("ThrottledRequests", Scope=scope)
+
+
+def sync_checkout_queue(answer: str) -> None:
+    """A sync checkout `admitted` to the provider, or `queued` (a 503 checkout_queue)."""
+    SYNC_CHECKOUT_QUEUE.labels(answer=answer).inc()
+    if _emf:
+        _emf.count("SyncCheckoutQueue", Answer=answer)
 
 
 def outbox_pending(count: int) -> None:

@@ -104,6 +104,22 @@ def place_sync_order(
     return charged, outcome
 
 
+def check_basket(lines: Sequence[Line]) -> None:
+    """Refuse now a basket that placing would refuse: a sync checkout is told before it waits its turn.
+
+    InvalidOrder (an unknown sku, too many lines or units), SaleNotStarted, or OutOfStock for a
+    product remembered as sold out or with fewer units left than asked, as the catalogue reads now.
+    One read of the basket's products; placing checks again, atomically, whatever this let through.
+    """
+    soldout.refuse(_merged(lines))
+    products, quantities = _resolve_lines(lines)
+    _refuse_before_the_drop((products[sku] for sku in quantities), timezone.now())
+    for sku, quantity in quantities.items():
+        left = products[sku].left
+        if left is not None and left < quantity:
+            raise OutOfStock(sku=sku, name=products[sku].name, requested=quantity, left=left)
+
+
 def _existing(order_id: uuid.UUID | None) -> Order | None:
     """The order already placed under this id (a resumed Idempotency-Key), with its history."""
     return None if order_id is None else order_with_history(order_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 from core.timeouts import Timeouts
 
@@ -92,3 +92,30 @@ def rate_limits(app_configs=None, **kwargs) -> list[Error]:
                 )
             )
     return problems
+
+
+@register()
+def sync_checkout_queue(app_configs=None, **kwargs) -> list[Warning]:
+    """The queue's promise: an admitted sync checkout ends before the sync timeout. It may wait for
+    every charge ahead of it on deck, then its own: (C + ON_DECK) / C charges in all.
+
+    A warning, not an error: a process that never answers a sync checkout (a worker, the sweeper)
+    may run with a short sync timeout and no word of the provider's concurrency (as chaos's do)."""
+    slots, on_deck = settings.PAYMENT_PROVIDER_CONCURRENCY, settings.SYNC_CHECKOUT_ON_DECK
+    if not settings.SYNC_CHECKOUT_QUEUE or slots <= 0:
+        return []
+    longest, timeout = (
+        (slots + on_deck) / slots * settings.SYNC_CHECKOUT_CHARGE_SECONDS,
+        settings.SYNC_PAYMENT_TIMEOUT_SECONDS,
+    )
+    if on_deck >= 0 and longest < timeout:
+        return []
+    return [
+        Warning(
+            f"SYNC_CHECKOUT_ON_DECK: {on_deck} waiting at a provider of {slots} slots and "
+            f"{settings.SYNC_CHECKOUT_CHARGE_SECONDS:g} s a charge make an admitted sync checkout wait "
+            f"up to {longest:g} s, not under SYNC_PAYMENT_TIMEOUT_SECONDS ({timeout:g}).",
+            hint="Lower SYNC_CHECKOUT_ON_DECK (0 or more; 0: none on deck).",
+            id="orders.W005",
+        )
+    ]

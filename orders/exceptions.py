@@ -31,3 +31,24 @@ class IdempotencyKeyReused(OrderError):
 
 class InvalidIdempotencyKey(OrderError):
     """The Idempotency-Key header is empty or too long (400)."""
+
+
+class CheckoutQueued(OrderError):
+    """The provider is at capacity: a sync checkout waits its turn (503 `checkout_queue`).
+
+    `position`: customers waiting ahead (0: next); `retry_after`: seconds; `keyed`: the request
+    had an Idempotency-Key, so its place is kept for its retry.
+    """
+
+    def __init__(self, *, position: int, retry_after: int, keyed: bool):
+        self.position, self.retry_after, self.keyed = position, retry_after, keyed
+        if keyed:
+            place = f"You are number {position + 1} in line, and your place is kept"
+            how = "retry with the same Idempotency-Key"
+        else:
+            place = f"{position} customers are waiting; without an Idempotency-Key no place is kept"
+            how = "retry (send an Idempotency-Key to keep a place in line)"
+        super().__init__(
+            "Payments are going through as fast as the payment provider takes them. "
+            f"{place}: {how} in {retry_after} s. Nothing was ordered or charged yet."
+        )

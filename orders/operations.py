@@ -51,14 +51,10 @@ def republish(order_id: uuid.UUID) -> ActionResult:
     """
     detail = "payment job re-published from the operations console"
     with transaction.atomic(durable=True):
-        moved = Order.objects.filter(pk=order_id, status=OrderStatus.ACCEPTED).update(
-            enqueued_at=timezone.now(), updated_at=timezone.now()
-        )
-        if not moved:
-            raise ActionRefused(_not_in(order_id, OrderStatus.ACCEPTED, "re-published"))
-        OrderEvent.objects.create(
-            order_id=order_id, from_status=OrderStatus.ACCEPTED, to_status=OrderStatus.ACCEPTED, detail=detail
-        )
+        try:
+            transitions.note(order_id, OrderStatus.ACCEPTED, detail=detail, enqueued_at=timezone.now())
+        except TransitionConflict:
+            raise ActionRefused(_not_in(order_id, OrderStatus.ACCEPTED, "re-published")) from None
     return ActionResult(order_id, publish_payment_jobs([order_id]) == 0, detail)
 
 

@@ -1,4 +1,8 @@
-"""The order state machine: the only code that writes `Order.status`.
+"""The order state machine: the only code that writes `Order.status`, and its history's one writer.
+
+Every `OrderEvent` is written here (a move, or a `note` that is not one), except the first event
+of an order placed by the accept's one statement: orders_accept (orders/migrations/0009) writes
+it with the order, the move from nothing to accepted that `check_transition` allows.
 
 Each move is a compare-and-set on the current status plus one `OrderEvent`, in one transaction,
 so two workers racing for the same order cannot both win and history never disagrees with state.
@@ -96,6 +100,19 @@ def transition(
         order_id=order_id, from_status=from_status, to_status=to_status, detail=detail[:255]
     )
     transaction.on_commit(lambda: _log_move(order_id, from_status, to_status))
+
+
+def note(order_id: Any, status: str, *, detail: str, **fields: Any) -> None:
+    """Record in the order's history something done to it that is not a move (a re-published job),
+    setting `fields` too, if it is still in `status`; TransitionConflict when it is not.
+
+    Not a status change, but its `OrderEvent` (from `status` to `status`) is written here, beside
+    every other, so that history has one writer.
+    """
+    noted = Order.objects.filter(pk=order_id, status=status).update(updated_at=timezone.now(), **fields)
+    if not noted:
+        raise TransitionConflict(f"Order {order_id} is not {status!r} any more.")
+    OrderEvent.objects.create(order_id=order_id, from_status=status, to_status=status, detail=detail[:255])
 
 
 def claim(order_id: Any, *, lease_seconds: float, detail: str = "") -> Order | None:

@@ -213,6 +213,55 @@ class SyncRun:
 
 
 @dataclass(frozen=True)
+class SyncQueueRun:
+    """Sync checkout behind the checkout queue (orders/checkout_queue.py) at the same load and provider.
+
+    Each customer retries a 503 `checkout_queue` after its Retry-After with the same key until a
+    final answer (loadtests/locustfile.py, SyncQueueCheckoutUser).
+    """
+
+    users: int
+    duration: float
+    latency: float
+    provider_limit: int
+    checkout: LocustStats  # final answers: "POST /api/orders/sync" (201 paid; 402, 504 … failures)
+    queued: LocustStats  # the 503 checkout_queue answers: "POST /api/orders/sync [checkout_queue]"
+    waits: LocustStats  # per checkout, first try → final answer: "first try → final answer"
+    past_timeout: int  # requests that reached the client's 30 s timeout
+    orders: OrderCounts
+    provider: ProviderSummary
+    cpu: CpuShares
+    paid_seconds: float  # from the first order's claim to the last one's payment
+    paid: int  # orders paid in that span
+
+    @property
+    def requests(self) -> int:
+        return self.checkout.requests + self.queued.requests
+
+    @property
+    def throughput(self) -> float:
+        return (self.checkout.requests - self.checkout.failures) / self.duration
+
+    @property
+    def goodput(self) -> float:
+        """Charges completed per second while the provider was in use (first claim to last payment)."""
+        return self.paid / self.paid_seconds if self.paid_seconds else 0.0
+
+    @property
+    def ideal(self) -> float:
+        """The provider's capacity, C / L."""
+        return self.provider_limit / self.latency
+
+    @property
+    def efficiency(self) -> float:
+        return self.goodput / self.ideal if self.ideal else 0.0
+
+    @property
+    def longest_request_ms(self) -> float:
+        return max(self.checkout.max_ms, self.queued.max_ms)
+
+
+@dataclass(frozen=True)
 class StockCheck:
     """The hot product around a run, read from the database: what was for sale, what the run took,
     and whether more was held or sold than the stock (the constraint says never; this checks it)."""
@@ -642,6 +691,7 @@ class StudyResults:
     phases: list[PhaseTiming] = field(default_factory=list)
     sqs_ceilings: list[SqsCeiling] = field(default_factory=list)
     sync: SyncRun | None = None
+    sync_queue: SyncQueueRun | None = None
     accept: list[AcceptRun] = field(default_factory=list)
     scaling: list[ScalingRun] = field(default_factory=list)
     drain: list[DrainRun] = field(default_factory=list)

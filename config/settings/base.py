@@ -1,5 +1,6 @@
 """Settings shared by every environment. Everything configurable comes from the environment."""
 
+import math
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -332,6 +333,29 @@ PAYMENT_PROVIDER_TIMEOUT_SECONDS = TIMEOUTS.provider
 PAYMENT_SETTLE_SECONDS = TIMEOUTS.settle
 # A provider lookup (is this key charged?) or a ledger page gives up after this.
 PAYMENT_LOOKUP_TIMEOUT_SECONDS = env.float("PAYMENT_LOOKUP_TIMEOUT_SECONDS", default=10)
+
+# The sync checkout's queue (orders/checkout_queue.py): admission control in front of the provider.
+# A sync checkout is admitted while fewer than PAYMENT_PROVIDER_CONCURRENCY + SYNC_CHECKOUT_ON_DECK
+# are in flight (shared in Redis by every web process); the rest get a 503 `checkout_queue` with
+# their place in a FIFO line and a Retry-After, and nothing is created for them.
+SYNC_CHECKOUT_QUEUE = env.bool("SYNC_CHECKOUT_QUEUE", default=True)
+# Charges the provider runs at once (the sandbox reads the same variable); 0 = no limit, no queue.
+PAYMENT_PROVIDER_CONCURRENCY = env.int("PAYMENT_PROVIDER_CONCURRENCY", default=1)
+# Seconds a charge takes at the provider (L): Retry-After is (customers ahead − free) × L / concurrency.
+SYNC_CHECKOUT_CHARGE_SECONDS = env.float("SYNC_CHECKOUT_CHARGE_SECONDS", default=3)
+# Admitted requests waiting at the provider's door, so that a freed slot starts the next charge at
+# once: enough for the charges of the 1.5 s the head of the line may take to come back (it retries
+# every second), and at least one per slot.
+SYNC_CHECKOUT_ON_DECK = env.int(
+    "SYNC_CHECKOUT_ON_DECK",
+    default=max(
+        PAYMENT_PROVIDER_CONCURRENCY,
+        math.ceil(1.5 * PAYMENT_PROVIDER_CONCURRENCY / max(SYNC_CHECKOUT_CHARGE_SECONDS, 0.01)),
+    ),
+)
+SYNC_CHECKOUT_MAX_RETRY_AFTER = env.int("SYNC_CHECKOUT_MAX_RETRY_AFTER", default=10)
+# A place in line lapses when its customer has not retried within their Retry-After plus this.
+SYNC_CHECKOUT_ABANDON_SECONDS = env.int("SYNC_CHECKOUT_ABANDON_SECONDS", default=5)
 
 # --- Celery on SQS ------------------------------------------------------------------------------
 # In AWS the queue URLs are given and boto3 finds credentials itself. Locally SQS_ENDPOINT_URL

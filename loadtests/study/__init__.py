@@ -4,7 +4,7 @@
     context.py   what the phases share: the bench, the data folder, the status line, order reads
     ceilings.py  the SQS server's own ceiling at a backlog of 0 / 1k / 10k
     eta.py       the place in line's ETA against the actual paid times, in a flash sale drained to the end
-    sync.py      sync checkout at the seed's load (provider limit 1, no worker)
+    sync.py      sync checkout at the seed's load (provider limit 1, no worker), then behind its queue
     accept.py    async accept latency beside a trivial GET (same web, same Locust run): unlimited baskets,
                  1 unit of the limited product (hot), PostgreSQL and SQLite; then the sold-out phase:
                  the hot product running out a third of the way in (202s, 409 out_of_stock, oversell)
@@ -27,7 +27,8 @@ the 2-core lab machine; each phase bounded by the load seconds, caps and steps i
     stack              database, migrate, SQS server, sandbox, web    15   same                             15
     sqs ceilings       3 depths x (fill + 2 x 5 s + 2)                40   3 x (fill + 2 x 1.5 s + 2)       19
     eta accuracy       worker + Locust + 60 s + drain (N=100, 3 s)   151   N=20, 1 s, 10 s load             52
-    sync checkout      60 s load + Locust + 2 restarts                71   10 s load                        21
+    sync checkout      60 s load + Locust + 3 restarts                75   10 s load                        25
+    sync, queued       60 s load + Locust + 2 charges + 3 restarts    81   10 s load, 1 s charges           27
     async accept       3 x (60 s + Locust) + SQLite stack + restock  211   10 s, unlimited and hot          31
     sold out           60 s + Locust + restock                        66   10 s                             16
     drain study        10 x (worker + N x 20 or 8 waves) + orders    629   10 x (worker + 3 x 1 s / 0.8)   108
@@ -36,7 +37,7 @@ the 2-core lab machine; each phase bounded by the load seconds, caps and steps i
     saturation         3 targets x (15 s + 1) + 2 restarts + restock  57   3 x (5 s + 1) + ...              27
     memory             2 x (worker + 3 x 3 s / 0.8 + 4 + 2)           44   skipped                           0
     report                                                            10                                    10
-    total                                        2,399 s = 40.0 min (41)            461 s = 7.7 min (8)
+    total                                        (see `python -m loadtests.experiment --help`)
 
 Measured on the shared 2-core lab machine: --quick took 4.6 min against its 6.9 min estimate of the
 time (before the fixed costs were recalibrated from that run); with the hot-product, sold-out and

@@ -210,9 +210,22 @@ class Lab:
         requests Locust gave up on (sync) still hold its threads: `restart_web` for those.
         """
         if restart_web:
-            discard(self.bench.stack, self.web)
-            self.web = self.bench.stack.start_web()
+            self.restart_web()
         self.bench.restart_sqs()
+
+    def restart_web(self, **env: str) -> None:
+        """A fresh web (what requests still running held is dropped), with `env` over the stack's."""
+        discard(self.bench.stack, self.web)
+        self.web = self.bench.stack.start_web(**env)
+
+    def provider_idle(self, *, timeout: float) -> None:
+        """Wait until the sandbox runs and queues no charge (the ones admitted before a load ended)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stats = self.bench.sandbox.stats()
+            if not stats.get("in_flight") and not stats.get("waiting"):
+                return
+            time.sleep(0.2)
 
     def load(
         self,

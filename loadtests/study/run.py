@@ -63,6 +63,7 @@ def run(
     if c.eta_workers:  # first of the phases placing orders: the ETA reads the whole database's line
         phase("eta accuracy", lambda: setattr(results, "eta", eta.run(lab)))
     phase("sync checkout", lambda: setattr(results, "sync", sync.run(lab)))
+    phase("sync with the checkout queue", lambda: setattr(results, "sync_queue", sync.run_queued(lab)))
     phase("async accept", lambda: results.accept.extend(accept.run(lab)))
     phase(
         "sold out",

@@ -44,6 +44,9 @@ def lab(stack: Stack, live_server, transactional_db, products, provider, empty_q
     settings.ORDER_LEASE_SECONDS = FAST_TIMEOUTS.lease
     settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS = FAST_TIMEOUTS.provider
     settings.PAYMENT_SETTLE_SECONDS = FAST_TIMEOUTS.settle
+    # The scenarios' provider runs every charge at once (concurrency 0): no sync checkout queue, as
+    # `make chaos`'s web is told (loadtests/bench.py).
+    settings.PAYMENT_PROVIDER_CONCURRENCY = 0
 
     def restart_sqs() -> None:
         stack.start_sqs(port)

@@ -90,7 +90,8 @@ def test_the_report_opens_with_the_environment_and_the_database_and_has_every_se
     assert f"| CPUs | {os.cpu_count()} ×" in environment
     assert "| payment latency | 0.2 s per charge" in environment
     assert [p["name"] for p in data["phases"]] == [
-        "stack", "sqs ceilings", "eta accuracy", "sync checkout", "async accept", "sold out", "drain study",
+        "stack", "sqs ceilings", "eta accuracy", "sync checkout", "sync with the checkout queue",
+        "async accept", "sold out", "drain study",
         "flash-sale scaling", "capacity", "saturation", "memory", "report",
     ]  # fmt: skip
     for heading in (
@@ -326,6 +327,29 @@ def test_sync_figures_come_from_locusts_own_statistics(report):
     assert sync["checkout"]["requests"] == int(row["Request Count"]) > 0
     assert sync["orders"]["paid"] <= sync["orders"]["orders"]
     assert sync["provider"]["max_in_flight"] <= 1
+
+
+def test_the_sync_queue_figures_come_from_locust_and_the_orders_and_no_request_waited_out_a_timeout(report):
+    queued = results(report)["sync_queue"]
+    loaded = StudyResults.load(report / "results.json").sync_queue
+    final = locust_row(report, "sync-queue", "POST /api/orders/sync")
+    orders = read_csv(report / "data" / "orders_sync-queue.csv")
+    paid = [o for o in orders if o["status"] == "paid"]
+
+    assert queued["checkout"]["requests"] == int(final["Request Count"]) > 0
+    assert queued["checkout"]["failures"] == int(final["Failure Count"]) == 0  # every final answer: paid
+    assert queued["waits"]["requests"] == queued["checkout"]["requests"]  # one whole wait a checkout
+    assert queued["past_timeout"] == 0
+    assert queued["paid"] == len(paid) == queued["orders"]["paid"] > 0
+    assert queued["paid_seconds"] == pytest.approx(
+        max(float(o["paid_at"]) for o in paid) - min(float(o["claimed_at"]) for o in paid), abs=0.01
+    )
+    assert queued["provider"]["max_in_flight"] <= 1 and queued["provider"]["keys_charged_more_than_once"] == 0
+    assert loaded is not None and loaded.ideal == pytest.approx(1 / 0.2)
+    assert loaded.efficiency == pytest.approx(loaded.goodput / loaded.ideal)
+    text = (report / "report.md").read_text()
+    assert "| Metric | Sync | Sync with the checkout queue | Async |" in text
+    assert "| Requests past the 30 s timeout | — | 0 |" in text
 
 
 def test_the_sqs_ceilings_are_measured_at_each_depth_and_keep_the_backlog(report):

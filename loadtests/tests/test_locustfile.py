@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 
 from devstack.stack import BASE_DIR
 from loadtests.lab import EMAIL_DOMAIN, LOCUSTFILE
+from orders import checkout_queue
 from orders.models import Order, OrderItem
 from tests.factories import ProductFactory
 
@@ -76,6 +79,39 @@ def test_the_sync_tag_selects_only_the_sync_checkout(live_server, products, prov
     assert int(stats["POST /api/orders/sync"]["Request Count"]) > 0
     assert "POST /api/orders/async" not in stats
     assert set(tagged.values_list("mode", flat=True)) == {"sync"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_queue_users_wait_out_each_checkout_queue_503_and_retry_with_their_key_to_a_final_answer(
+    live_server, products, provider, tmp_path, settings, empty_line
+):
+    provider.configure(latency_seconds=0.5)
+    settings.SYNC_CHECKOUT_CHARGE_SECONDS = 0.5  # a place in line: Retry-After 1 s
+    tagged = Order.objects.filter(email__endswith=f"@queue-test.{EMAIL_DOMAIN}")
+
+    # Four customers at a provider of one slot (and one on deck): two of them wait in line.
+    stats = locust(live_server.url, tmp_path / "queue", "SyncQueueCheckoutUser", "-u", "4", "-r", "4",
+                   "-t", "4s", "--order-tag", "queue-test")  # fmt: skip
+    deadline = time.monotonic() + 30  # the checkouts admitted when Locust stopped end (see above)
+    while tagged.filter(status__in=["accepted", "processing"]).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    final, queued = stats["POST /api/orders/sync"], stats["POST /api/orders/sync [checkout_queue]"]
+    assert int(final["Request Count"]) > 0 and int(final["Failure Count"]) == 0
+    assert int(queued["Request Count"]) > 0 and int(queued["Failure Count"]) == 0
+    # One whole wait (first try → final answer) a checkout, and orders only for admitted checkouts.
+    assert stats["first try → final answer"]["Request Count"] == final["Request Count"]
+    assert (
+        int(final["Request Count"]) <= tagged.filter(status="paid").count() <= int(final["Request Count"]) + 2
+    )
+    assert "POST /api/orders/sync [past timeout]" not in stats
+
+
+@pytest.fixture
+def empty_line():
+    """No place left in the sync checkout's line by users Locust stopped while they waited."""
+    yield
+    redis.Redis.from_url(django_settings.REDIS_URL).delete(*checkout_queue._keys())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from core.api import api_error
 from core.api import exception_handler as edge_exception_handler
 from orders.exceptions import (
+    CheckoutQueued,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     IllegalTransition,
@@ -45,6 +46,11 @@ def exception_handler(exc, context):
         return api_error(409, "sale_not_started", str(exc), sku=exc.sku, starts_at=starts_at)
     if isinstance(exc, IdempotencyKeyInUse):
         return api_error(409, "request_in_progress", str(exc), headers={"Retry-After": "1"})
+    if isinstance(exc, CheckoutQueued):
+        return api_error(
+            503, "checkout_queue", str(exc), headers={"Retry-After": str(exc.retry_after)},
+            retry_after=exc.retry_after, position=exc.position,
+        )  # fmt: skip
     if isinstance(exc, (IllegalTransition, TransitionConflict)):
         return api_error(409, "conflict", str(exc))
     return edge_exception_handler(exc, context)

@@ -227,3 +227,14 @@ class OutOfStockOutput(ErrorOutput):
     starts_at = serializers.DateTimeField(
         required=False, help_text="`sale_not_started`: when checkout opens."
     )
+
+
+class CheckoutQueueOutput(ErrorOutput):
+    """A sync checkout's 503: `checkout_queue` (the provider is full) or `service_unavailable`."""
+
+    retry_after = serializers.IntegerField(
+        required=False, help_text="`checkout_queue`: seconds to wait, as `Retry-After` says."
+    )
+    position = serializers.IntegerField(
+        required=False, help_text="`checkout_queue`: customers waiting ahead (0: next)."
+    )

@@ -16,12 +16,13 @@ from rest_framework.views import APIView
 from core.errors import ErrorOutput, TooLargeOutput
 from observability import logging as log_context
 from observability import metrics
-from orders import checkout, idempotency, selectors
+from orders import checkout, checkout_queue, idempotency, selectors
 from orders.charging import Outcome
 from orders.models import Order, OrderStatus
 
 from .serializers import (
     CheckoutInput,
+    CheckoutQueueOutput,
     OrderOutput,
     OrderStatusOutput,
     OutOfStockOutput,
@@ -222,6 +223,13 @@ class SyncCheckoutApi(CheckoutApi):
                 "is kept and charged once in the background (`detail` says so).",
             ),
             **CHECKOUT_ERRORS,
+            503: _error(
+                "`checkout_queue`: the payment provider is at capacity; nothing was created. `position`: "
+                "customers waiting ahead (0: next); retry after `retry_after` seconds (`Retry-After`) "
+                "with the same Idempotency-Key to keep the place. Or `service_unavailable`: the "
+                "database is unreachable; nothing was done.",
+                CheckoutQueueOutput,
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -229,12 +237,18 @@ class SyncCheckoutApi(CheckoutApi):
 
     def checkout(self, request: Request, *, order_id: uuid.UUID | None, resume: bool) -> Response:
         form = validated_checkout(request.data)
-        # The request's own deadline, enforced here rather than assumed from gunicorn's --timeout
-        # (whose gthread workers never kill a slow request): the charge gets what is left of it.
-        left = self.deadline - time.monotonic() - RECORD_MARGIN_SECONDS
-        order, outcome = checkout.place_sync_order(
-            email=form["email"], lines=_lines(form), order_id=order_id, resume=resume, timeout=left
-        )
+        lines = _lines(form)
+        if not resume:  # (a resumed key's order may be placed already, holding the last units itself)
+            checkout.check_basket(lines)  # a basket placing would refuse is answered now, not after the line
+        # The provider's turn (orders/checkout_queue.py): a 503 `checkout_queue` when it is full,
+        # before anything is placed; the lease is held until the answer is built, however it ends.
+        with checkout_queue.admitted(request.headers.get("Idempotency-Key", "").strip() or None):
+            # The request's own deadline, enforced here rather than assumed from gunicorn's --timeout
+            # (whose gthread workers never kill a slow request): the charge gets what is left of it.
+            left = self.deadline - time.monotonic() - RECORD_MARGIN_SECONDS
+            order, outcome = checkout.place_sync_order(
+                email=form["email"], lines=lines, order_id=order_id, resume=resume, timeout=left
+            )
         if outcome is None:
             return _order_response(order, status.HTTP_202_ACCEPTED, detail=UNCONFIRMED)
         extra = {}

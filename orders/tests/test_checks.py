@@ -165,3 +165,14 @@ def test_production_sends_hsts_for_a_year_with_subdomains_but_not_preload_by_def
 @pytest.mark.integration
 def test_hsts_preload_is_sent_only_when_the_operator_opts_in():
     assert hsts_header(DJANGO_SECURE_HSTS_PRELOAD="1") == "max-age=31536000; includeSubDomains; preload"
+
+
+def test_the_sync_checkout_queue_must_not_keep_an_admitted_checkout_past_the_sync_timeout(settings):
+    settings.SYNC_CHECKOUT_CHARGE_SECONDS = 10  # one charging, two on deck: 30 s, the sync timeout
+    settings.SYNC_CHECKOUT_ON_DECK = 2
+
+    assert errors()["orders.W005"].startswith("SYNC_CHECKOUT_ON_DECK: 2 waiting")
+    settings.SYNC_CHECKOUT_ON_DECK = 1
+    assert "orders.W005" not in errors()
+    settings.SYNC_CHECKOUT_ON_DECK = -1
+    assert "orders.W005" in errors()

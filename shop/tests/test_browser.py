@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from orders import checkout, transitions
+from orders import checkout, checkout_queue, transitions
 from orders.models import Order
 from shop.models import Product
 from tests.factories import make_order
@@ -235,3 +235,32 @@ def test_the_order_page_says_its_place_in_line_and_when_it_should_be_paid(chromi
     place = chromium.find_element(By.ID, "place")
     WebDriverWait(chromium, 10).until(lambda _: place.get_attribute("data-position") == "2")
     assert place.text == "2 orders are ahead of yours; expected to be paid in about 3 minutes."
+
+
+def test_a_sync_checkout_the_provider_has_no_room_for_waits_in_line_and_retries_on_its_own(
+    chromium, live_server, products, provider
+):
+    # Two checkouts hold the provider's slot and the one on deck (orders/checkout_queue.py).
+    held = [checkout_queue.admit(f"before-you-{n}") for n in range(checkout_queue.limit())]
+    try:
+        chromium.get(live_server.url + "/")
+        fill_basket(chromium, "mug", 1)
+        chromium.find_element(By.CSS_SELECTOR, "input[name=mode][value=sync]").click()
+        chromium.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+        WebDriverWait(chromium, 10).until(
+            ec.text_to_be_present_in_element((By.ID, "message"), "You are number 1 in line; trying again in")
+        )
+        assert Order.objects.count() == 0  # waiting in line places nothing
+        assert not chromium.find_element(By.CSS_SELECTOR, "button[type=submit]").is_enabled()
+    finally:
+        for lease in held:
+            checkout_queue.release(lease)  # their charges end: the page's next retry gets in
+
+    WebDriverWait(chromium, 15).until(ec.url_contains("/orders/"))
+    WebDriverWait(chromium, 10).until(
+        ec.text_to_be_present_in_element_attribute((By.ID, "status"), "data-status", "paid")
+    )
+    order = Order.objects.get()
+    assert (order.mode, order.status) == ("sync", "paid")
+    assert len(provider.charges_for(order)) == 1

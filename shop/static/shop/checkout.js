@@ -4,7 +4,9 @@
 // An attempt (its key, endpoint and body) is kept in sessionStorage until the shop gives a final
 // answer, so a double-click, a reload while the request runs, or a retry after a network error or
 // a 503/429 sends the same key again: the shop then answers with the first order instead of
-// placing a second one. Changing the basket starts a new attempt with a new key.
+// placing a second one. Changing the basket starts a new attempt with a new key. A sync checkout
+// the payment provider has no room for (503 checkout_queue) waits its Retry-After, saying the
+// customer's place in line, and retries on its own with the same key, which keeps that place.
 (function () {
   "use strict";
   const PENDING = "checkout.pending";
@@ -135,6 +137,18 @@
 
   function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
 
+  // "You are number 3 in line; trying again in 4 s", counting down each second until the retry.
+  async function waitInLine(position, seconds) {
+    const place = Number.isInteger(position) && position >= 0 ? "You are number " + (position + 1) + " in line"
+      : "You are in line";
+    for (let left = Math.max(1, Math.ceil(seconds) || 1); left > 0; left--) {
+      say("Many customers are paying right now. " + place + "; trying again in " + left + " s. " +
+        "Keep this page open: your place is kept, and nothing is charged until your turn.", "info");
+      await sleep(1000);
+    }
+    say("Placing your order…", "info");
+  }
+
   async function send(attempt) {
     for (let tries = 0; ; tries++) {
       let response, body;
@@ -180,6 +194,12 @@
         if (row) { row.dataset.startsAt = body.starts_at; countdown(); }
         return say("Sorry, " + nameOf(body.sku) + " is not on sale yet: it opens at " +
           new Date(body.starts_at).toLocaleTimeString() + ".");
+      }
+      if (response.status === 503 && body.code === "checkout_queue") {
+        // The payment provider is full (sync checkout): wait our turn, then retry with the same key,
+        // which keeps our place in line. Nothing is placed or charged until the shop lets us in.
+        await waitInLine(body.position, Number(response.headers.get("Retry-After") || body.retry_after || 1));
+        continue;
       }
       if (response.status === 429) {
         return say("The shop is very busy right now. Wait a few seconds and press Place order again: " +
