@@ -9,7 +9,7 @@ retry after its Retry-After with the same key (SyncQueueCheckoutUser), as the st
 from __future__ import annotations
 
 from loadtests.study.context import Lab, order_counts, order_rows
-from loadtests.study.results import ProviderSummary, SyncQueueRun, SyncRun
+from sizing.results import ProviderSummary, SyncQueueRun, SyncRun
 
 PROVIDER_LIMIT = 1  # the seed's provider: one charge at a time
 
