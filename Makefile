@@ -71,7 +71,7 @@ lint: install ## Lint, check formatting and types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy config core orders payments shop queues capacity observability operations deploy
+	$(BIN)/mypy config core orders payments shop queues sizing observability console deploy
 
 schema: install ## Regenerate docs/openapi.yaml from the code (tests/test_openapi.py fails while they differ)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml

@@ -29,9 +29,9 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import ClientError
 
-from capacity import results
 from deploy import cost, plan
 from deploy.settings import DEFAULT_PAYMENT_LATENCY, ShopSettings
+from sizing import recommend
 
 ROOT = Path(__file__).resolve().parents[1]
 TERMINAL = ("_COMPLETE", "_FAILED")
@@ -47,22 +47,34 @@ def say(*parts) -> None:
 
 
 # --- sizing ------------------------------------------------------------------------------------------
-def per_worker_rate(report: str | None, latency: float, concurrency: int) -> tuple[float, str]:
-    """Orders/s one worker thread pays: the lab's no-limit run nearest the concurrency, else ideal."""
-    if not report:
-        return 1 / latency, f"ideal 1/{latency:g} s (no lab report given)"
-    path = sorted(ROOT.glob("reports/*/results.json"))[-1:] if report == "latest" else [Path(report)]
-    if not path:
-        raise SystemExit("no reports/*/results.json; run `make experiment` or leave out --report")
+def sizing_from(args, rate: float | None = None) -> recommend.Recommendation:
+    """The one recommendation (sizing/recommend.py) at this stack's --latency: with --report, the
+    efficiency of the lab's no-limit run nearest --concurrency threads (a task's one process)."""
+    report = None
     try:
-        run = results.worker_efficiency(results.worker_runs(path[0]), concurrency)
-    except results.ResultsError as exc:
-        raise SystemExit(f"{path[0]}: {exc}") from exc
-    return run.measured_rate / run.workers, f"measured: {run.name} in {path[0]}"
+        if args.report:
+            report = recommend.latest_report(ROOT) if args.report == "latest" else Path(args.report)
+        return recommend.recommend(
+            rate or 1.0,
+            args.latency,
+            getattr(args, "provider_limit", 0),
+            report=report,
+            near_workers=args.concurrency,
+        )
+    except (ValueError, recommend.ResultsError) as exc:
+        raise SystemExit(str(exc)) from exc
+
+
+def per_worker_rate(args) -> tuple[float, str]:
+    """Orders/s one worker thread pays: the lab's measured efficiency / latency, else the ideal."""
+    advice = sizing_from(args)
+    if advice.run is None:
+        return advice.per_thread_rate, f"ideal 1/{args.latency:g} s (no lab report given)"
+    return advice.per_thread_rate, f"measured: {advice.run.name} in {advice.report}"
 
 
 def shop_from(args) -> ShopSettings:
-    rate, _ = per_worker_rate(args.report, args.latency, args.concurrency)
+    rate, _ = per_worker_rate(args)
     return ShopSettings(
         name=args.name,
         worker_concurrency=args.concurrency,
@@ -418,8 +430,12 @@ def cmd_teardown(args) -> int:
 
 
 def cmd_recommend(args) -> int:
+    """`manage.py recommend_workers`'s recommendation (the same code), then this stack's tasks."""
+    if args.rate:
+        for _, line in sizing_from(args, args.rate).lines():
+            say(line)
     shop = shop_from(args)
-    _, source = per_worker_rate(args.report, args.latency, args.concurrency)
+    _, source = per_worker_rate(args)
     say(f"per worker thread: {shop.per_worker_rate:.3f} orders/s ({source})")
     say(
         f"per task: {shop.worker_concurrency} threads × {shop.per_worker_rate:.3f} "
@@ -559,10 +575,16 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--yes", action="store_true", help="really delete")
     sub.add_argument("--poll", type=float, default=5.0, help=argparse.SUPPRESS)
     sub = step(
-        "recommend", cmd_recommend, "Per-worker rate (lab report or ideal), task rate, backlog target."
+        "recommend",
+        cmd_recommend,
+        "With --rate, manage.py recommend_workers' recommendation; then the per-worker rate (lab report "
+        "or ideal), task rate, backlog target and worker tasks.",
     )
     sizing(sub)
     sub.add_argument("--rate", type=float, help="orders/s to keep up with")
+    sub.add_argument(
+        "--provider-limit", type=int, default=0, help="charges the provider runs at once (0 = none)"
+    )
     sub = step(
         "plan",
         cmd_plan,

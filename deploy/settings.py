@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from capacity.sizing import ideal_rate
 from core.timeouts import Timeouts
+from sizing.workers import ideal_rate
 
 # The seed's provider: 3 s per charge. One worker thread charges one order at a time.
 DEFAULT_PAYMENT_LATENCY = 3.0
@@ -25,8 +25,8 @@ class ShopSettings:
     worker_concurrency: int = 20  # threads per worker task (WORKER_CONCURRENCY)
     min_workers: int = 1
     max_workers: int = 20
-    # Orders per second ONE worker thread pays: the lab's measured rate (`python -m deploy recommend
-    # --report latest`), else the ideal 1 / latency of capacity.sizing.
+    # Orders per second ONE worker thread pays: the lab's measured efficiency / latency (`python -m
+    # deploy recommend --report latest`, sizing/recommend.py), else the ideal 1 / latency of sizing.workers.
     per_worker_rate: float = field(default_factory=lambda: ideal_rate(1, latency=DEFAULT_PAYMENT_LATENCY))
     acceptable_wait_seconds: int = 60  # how long a payment job may wait in SQS at steady state
     oldest_message_alarm_seconds: int = 300  # ORDER_REQUEUE_AFTER_SECONDS: the sweeper deems it lost

@@ -517,7 +517,7 @@ class ShopStack(cdk.Stack):
 
         # Least privilege, per role: the app never creates, lists or purges queues in production.
         queue.grant_send_messages(web_task.task_role)  # the outbox publishes jobs; the console reads depth
-        # The operations console (operations/, queues/sqs.py): the DLQ's depth, and a redrive by SQS's
+        # The operations console (console/, queues/sqs.py): the DLQ's depth, and a redrive by SQS's
         # own StartMessageMoveTask, which acts with the caller's rights: receive and delete on the
         # DLQ, send to the payment queue (above). Elsewhere (no native task) the same calls by hand.
         dlq.grant(

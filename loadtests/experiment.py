@@ -3,7 +3,7 @@
 Picks the database (PostgreSQL whenever reachable, `loadtests.bench.fresh_database`), starts the
 bench (SQS server, payment sandbox, web) on loopback, runs the study's phases
 (`loadtests.study`, estimates per phase in `loadtests/study/__init__.py`) and writes
-`reports/<timestamp>/`: report.md, results.json (schema in capacity/results.py), data/*.csv, *.png.
+`reports/<timestamp>/`: report.md, results.json (schema in sizing/results.py), data/*.csv, *.png.
 """
 
 from __future__ import annotations

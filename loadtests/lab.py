@@ -27,8 +27,8 @@ from django.db import connection
 
 from devstack.stack import BASE_DIR, Process, Stack
 from loadtests.products import EMAIL_DOMAIN
-from loadtests.study.results import LocustStats
 from queues.setup import read_depth
+from sizing.results import LocustStats
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -1,4 +1,4 @@
-"""Turn a study's typed results (loadtests/study/results.py) into report.md and PNG charts.
+"""Turn a study's typed results (sizing/results.py) into report.md and PNG charts.
 
 Every figure in the tables comes from `StudyResults` (as saved in results.json, so
 `python -m loadtests.report <report dir>` renders a saved run again); the only literal figures are
@@ -17,13 +17,12 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-from capacity import results as schema
-from capacity.sizing import Sizing
-from loadtests.drain.results import DrainRun
-from loadtests.measure import human_seconds
-from loadtests.study.results import (
+from sizing.measure import human_seconds
+from sizing.recommend import ResultsError, worker_efficiency, worker_runs
+from sizing.results import (
     AcceptRun,
     CpuShares,
+    DrainRun,
     EtaAccuracy,
     LocustStats,
     ScalingRun,
@@ -32,6 +31,7 @@ from loadtests.study.results import (
     SyncQueueRun,
     SyncRun,
 )
+from sizing.workers import Sizing
 
 Add = Callable[[str], None]
 
@@ -115,7 +115,7 @@ def render(results: StudyResults, charts: dict[str, str | None], report_dir: Pat
     _eta(results, add)
     add("## Data files\n")
     add(
-        "`results.json` (everything above; schema in `capacity/results.py`), `data/locust_<run>_stats.csv` "
+        "`results.json` (everything above; schema in `sizing/results.py`), `data/locust_<run>_stats.csv` "
         "(Locust's own statistics), `data/samples_<run>.csv` (one row a second: SQS visible / not visible / "
         "delayed, order counts by status, worker memory), `data/orders_<run>.csv` (every order: created, "
         "claimed, paid; the drain study's runs are `drain-w<N>-l<limit>`), `data/capacity.csv`, "
@@ -606,8 +606,8 @@ def _sizing(results: StudyResults, report_dir: Path, add: Add) -> None:
     latency = results.parameters.latency
     add("## 10. Sizing: workers = rate × latency\n")
     try:
-        run = schema.worker_efficiency(schema.worker_runs(report_dir / "results.json"), near_workers=180)
-    except schema.ResultsError as exc:
+        run = worker_efficiency(worker_runs(report_dir / "results.json"), near_workers=180)
+    except ResultsError as exc:
         add(f"No measured efficiency to size with: {exc}.\n")
         return
     sizing = Sizing(SEED["target_rate"], latency, 0, run.efficiency or 1.0)

@@ -23,7 +23,7 @@ from devstack.stack import BASE_DIR
 from loadtests.bench import POLL_SECONDS, Bench
 from loadtests.experiment import choose_database
 from loadtests.study.config import build_parser, resolve
-from loadtests.study.results import SyncQueueRun, SyncRun
+from sizing.results import SyncQueueRun, SyncRun
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtests.lab import wait_reaping
-from loadtests.study.results import WrkStats
+from sizing.results import WrkStats
 
 APT_INSTALL = ["apt-get", "install", "-y", "-qq", "wrk"]
 _MARKER = "WRK_JSON "

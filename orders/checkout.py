@@ -18,8 +18,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
-from shop import services as stock
-from shop import soldout
+from shop import soldout, stock
 from shop.exceptions import OutOfStock, PerCustomerLimit, SaleNotStarted
 from shop.models import Product, customer_key
 from shop.selectors import active_products_by_sku

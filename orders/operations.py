@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from shop import services as stock
+from shop import stock
 from shop.exceptions import OutOfStock
 
 from . import transitions

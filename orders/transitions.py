@@ -27,7 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from observability import metrics
-from shop import services as stock
+from shop import stock
 from shop.models import customer_key
 
 from .exceptions import IllegalTransition, TransitionConflict

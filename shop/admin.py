@@ -1,9 +1,9 @@
-"""Catalogue admin. Staff set stock here; every change goes through shop.services.set_stock (audited)."""
+"""Catalogue admin. Staff set stock here; every change goes through shop.stock.set_stock (audited)."""
 
 from django import forms
 from django.contrib import admin, messages
 
-from . import services
+from . import stock
 from .exceptions import StockBelowCommitted
 from .models import Product, StockChange
 
@@ -31,7 +31,7 @@ class ProductForm(forms.ModelForm):
 
     def clean_stock(self):
         # The model's constraint is skipped by form validation (reserved and sold are not form
-        # fields); say it here. shop.services.set_stock checks again under the row lock.
+        # fields); say it here. shop.stock.set_stock checks again under the row lock.
         stock = self.cleaned_data["stock"]
         committed = self.instance.reserved + self.instance.sold
         if stock is not None and stock < committed:
@@ -71,10 +71,10 @@ class ProductAdmin(admin.ModelAdmin):
         undoing every checkout that ran in between.
         """
         if not change:
-            stock, obj.stock = obj.stock, None
+            initial, obj.stock = obj.stock, None
             obj.save()
-            if stock is not None:
-                services.set_stock(obj.pk, stock, by=request.user)
+            if initial is not None:
+                stock.set_stock(obj.pk, initial, by=request.user)
                 obj.refresh_from_db()
             return
         other = [name for name in form.changed_data if name != "stock"]
@@ -82,7 +82,7 @@ class ProductAdmin(admin.ModelAdmin):
             obj.save(update_fields=[*other, "updated_at"])
         if "stock" in form.changed_data:
             try:
-                services.set_stock(obj.pk, form.cleaned_data["stock"], by=request.user)
+                stock.set_stock(obj.pk, form.cleaned_data["stock"], by=request.user)
             except StockBelowCommitted as exc:
                 messages.error(request, f"Stock not changed: {exc}")
             obj.refresh_from_db()

@@ -44,7 +44,7 @@ def test_the_layers_contract_names_every_top_level_package():
     assert sorted(named) == sorted(top_level_packages())
     assert sorted(IMPORTLINTER["root_packages"]) == sorted(top_level_packages())
     assert (named[0], named[-2], named[-1]) == ("tests", "observability", "core")
-    assert named.index("config") < min(named.index(app) for app in ("operations", "orders", "shop"))
+    assert named.index("config") < min(named.index(app) for app in ("console", "orders", "shop"))
 
 
 def project_graph() -> grimp.ImportGraph:

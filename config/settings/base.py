@@ -36,9 +36,9 @@ INSTALLED_APPS = [
     "orders",
     "payments",
     "queues",
-    "capacity",
+    "sizing",  # worker sizing: manage.py recommend_workers
     "observability",
-    "operations",  # the operator's console in the admin
+    "console",  # the operator's console in the admin (/admin/operations/)
 ]
 
 MIDDLEWARE = [

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from deploy import cli
-from loadtests.drain.results import DrainRun
-from loadtests.study.results import Environment, Parameters, StudyResults
+from sizing.results import DrainRun, Environment, Parameters, StudyResults
 
 
 def queues_template(name: str) -> dict:

@@ -27,10 +27,10 @@ from django.db.models import Max, Min
 from orders import checkout
 from orders.models import CheckoutMode, Order, OrderEvent, OrderStatus
 from orders.publishing import publish_payment_jobs
+from sizing.results import DrainRun
 
 from ..bench import POLL_SECONDS, Bench
 from ..lab import EMAIL_DOMAIN, CpuMeter, discard, startup_cpu, tree_memory
-from .results import DrainRun
 
 # An error or critical line in any of the worker's formats (JSON, console, Celery's own before its
 # logging is set up).

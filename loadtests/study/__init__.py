@@ -1,7 +1,6 @@
 """The load study behind `make experiment`: phases that return typed results, run by one orchestrator.
 
     config.py    the knobs (full and --quick presets) and the time they imply, per phase
-    results.py   the typed results (dataclasses); results.json is their JSON (capacity/results.py)
     context.py   what the phases share: the bench, the data folder, the status line, order reads
     ceilings.py  the SQS server's own ceiling at a backlog of 0 / 1k / 10k
     eta.py       the place in line's ETA against the actual paid times, in a flash sale drained to the end
@@ -16,8 +15,10 @@
     memory.py    prefork vs threads worker memory
     run.py       the orchestrator: phases in order, results.json after each, then loadtests/report.py
 
-Every module but config.py and results.py reads orders with the ORM, so it is imported after
-`django.setup()` (loadtests.experiment does it once the bench has set Django up).
+Each phase returns dataclasses of sizing/results.py (the one schema of results.json, which the
+report, `recommend_workers` and `python -m deploy` read back). Every module but config.py reads
+orders with the ORM, so it is imported after `django.setup()` (loadtests.experiment does it once
+the bench has set Django up).
 
 Time per phase, estimated from the parameters by `StudyConfig.estimate()` (fixed costs measured on
 the 2-core lab machine; each phase bounded by the load seconds, caps and steps it waits for):

@@ -23,7 +23,7 @@ import os
 from devstack.stack import Stack
 from loadtests.lab import CpuMeter, LocustRun
 from loadtests.study.context import Lab, orders_tagged, put_on_sale, stock_check
-from loadtests.study.results import AcceptRun, CpuShares, StockCheck
+from sizing.results import AcceptRun, CpuShares, StockCheck
 
 CLASSES = ["AsyncCheckoutUser", "CatalogueUser"]
 HOT = ("--product", "hot")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from loadtests.study.context import Lab, order_rows
-from loadtests.study.results import Capacity, CapacityStep
+from sizing.results import Capacity, CapacityStep
 
 P99_LIMIT_MS = 100.0
 

@@ -18,7 +18,7 @@ import boto3
 import psutil
 
 from loadtests.study.context import Lab
-from loadtests.study.results import SqsCeiling
+from sizing.results import SqsCeiling
 
 QUEUE_NAME = "lab-ceiling"
 BODY = '{"task": "orders.charge_order", "args": ["00000000-0000-0000-0000-000000000000"]}'

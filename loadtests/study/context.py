@@ -21,10 +21,10 @@ from loadtests.drain.study import postgres_pid
 from loadtests.lab import EMAIL_DOMAIN, CpuMeter, LocustRun, Queue, Sampler, discard
 from loadtests.products import HOT_SKU
 from loadtests.study.config import StudyConfig
-from loadtests.study.results import CpuShares, OrderCounts, StockCheck
 from orders.models import Order
 from sandbox.client import SandboxClient
 from shop.models import Product
+from sizing.results import CpuShares, OrderCounts, StockCheck
 
 
 class Progress:

@@ -8,10 +8,10 @@ figures can be recomputed from the raw timings.
 
 from __future__ import annotations
 
-from loadtests.drain.results import DrainRun
 from loadtests.drain.study import processes_for
 from loadtests.drain.study import run as drain_run
 from loadtests.study.context import Lab, order_rows
+from sizing.results import DrainRun
 
 
 def run(lab: Lab, *, workers: int, limit: int) -> DrainRun:

@@ -24,11 +24,11 @@ from django.utils import timezone
 
 from loadtests.bench import POLL_SECONDS
 from loadtests.lab import discard, wait_for_log
-from loadtests.measure import percentile
 from loadtests.study.context import Lab, order_counts, order_rows, orders_tagged, watch_drain
-from loadtests.study.results import EtaRead, EtaRun, eta_error, eta_groups, eta_shrinks
 from orders.models import Order, OrderStatus
 from orders.selectors import PAYING_RATE_WINDOW
+from sizing.measure import percentile
+from sizing.results import EtaRead, EtaRun, eta_error, eta_groups, eta_shrinks
 
 # An order is sampled once it is this old: its transaction has committed, and orders created just
 # before it (committing a moment later) are not skipped by the "created after" query.

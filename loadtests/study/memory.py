@@ -8,7 +8,7 @@ import time
 from loadtests.bench import POLL_SECONDS
 from loadtests.lab import discard, post_orders, tree_memory, wait_for_log
 from loadtests.study.context import Lab, order_counts
-from loadtests.study.results import MemoryRun
+from sizing.results import MemoryRun
 
 
 def run(lab: Lab, *, pool: str) -> MemoryRun:

@@ -26,8 +26,8 @@ from loadtests.lab import Queue
 from loadtests.study import accept, capacity, ceilings, drain, eta, memory, saturation, scaling, sync
 from loadtests.study.config import StudyConfig
 from loadtests.study.context import Lab, Progress
-from loadtests.study.results import Environment, Parameters, PhaseTiming, StudyResults
 from shop.models import Product
+from sizing.results import Environment, Parameters, PhaseTiming, StudyResults
 
 
 def run(

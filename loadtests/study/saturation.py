@@ -25,7 +25,7 @@ from dataclasses import replace
 
 from loadtests import products, wrk
 from loadtests.study.context import Lab, orders_tagged, put_on_sale
-from loadtests.study.results import SaturationRun
+from sizing.results import SaturationRun
 
 CHECKOUT = "/api/orders/async"
 BODIES = 64  # distinct unlimited baskets, sent in turn (the Locust crowd's random ones, seeded)

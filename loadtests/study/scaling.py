@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 
-from capacity.sizing import ideal_rate
-from loadtests import measure
 from loadtests.bench import POLL_SECONDS
 from loadtests.lab import Sampler, discard, tree_memory, wait_for_log
 from loadtests.study.context import Lab, counts_row, order_counts, order_rows, watch_drain
-from loadtests.study.results import ProviderSummary, ScalingRun
+from sizing import measure
+from sizing.results import ProviderSummary, ScalingRun
+from sizing.workers import ideal_rate
 
 
 def run(lab: Lab, *, workers: int, limit: int) -> ScalingRun:

@@ -8,8 +8,11 @@ retry after its Retry-After with the same key (SyncQueueCheckoutUser), as the st
 
 from __future__ import annotations
 
-from loadtests.study.context import Lab, order_counts, order_rows
-from loadtests.study.results import ProviderSummary, SyncQueueRun, SyncRun
+import time
+
+from loadtests.study.context import Lab, order_counts, order_rows, orders_tagged
+from orders.models import OrderStatus
+from sizing.results import ProviderSummary, SyncQueueRun, SyncRun
 
 PROVIDER_LIMIT = 1  # the seed's provider: one charge at a time
 
@@ -50,8 +53,9 @@ def run_queued(lab: Lab) -> SyncQueueRun:
     # The checkouts admitted before the load stopped finish their charges (at most the one charging
     # and the one on deck): their orders count in the goodput.
     lab.provider_idle(timeout=2 * c.latency + 5)
+    _recorded("sync-queue", timeout=c.latency + 5)
     provider = ProviderSummary.from_stats(lab.bench.sandbox.stats())
-    rows = order_rows("sync-queue")
+    rows, counts = order_rows("sync-queue"), order_counts("sync-queue")  # one state of the orders
     lab.write_csv("orders_sync-queue.csv", rows)
     lab.empty_queue(restart_web=True)
     paid = [r for r in rows if r["status"] == "paid" and r["claimed_at"] is not None]
@@ -66,9 +70,17 @@ def run_queued(lab: Lab) -> SyncQueueRun:
         queued=locust.stats("POST /api/orders/sync [checkout_queue]", exact=True),
         waits=locust.stats("first try → final answer", exact=True),
         past_timeout=locust.stats("POST /api/orders/sync [past timeout]", exact=True).requests,
-        orders=order_counts("sync-queue"),
+        orders=counts,
         provider=provider,
         cpu=cpu,
         paid_seconds=round(last_paid - first_claim, 3) if paid else 0.0,
         paid=len(paid),
     )
+
+
+def _recorded(tag: str, *, timeout: float) -> None:
+    """Wait until none of the run's orders is being charged: the web records a charge after the
+    provider answers, so an idle provider can still leave one order a moment from `paid`."""
+    deadline = time.monotonic() + timeout
+    while orders_tagged(tag).filter(status=OrderStatus.PROCESSING).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)

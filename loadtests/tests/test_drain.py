@@ -2,7 +2,7 @@
 
 import pytest
 
-from loadtests.drain.results import DrainRun
+from sizing.results import DrainRun
 
 
 def drain_run(**overrides) -> DrainRun:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from loadtests.report import render
-from loadtests.study.results import (
+from loadtests.tests.test_study_config import _environment, _parameters, config
+from sizing.results import (
     EtaRead,
     EtaRun,
     OrderCounts,
@@ -18,7 +19,6 @@ from loadtests.study.results import (
     eta_groups,
     eta_shrinks,
 )
-from loadtests.tests.test_study_config import _environment, _parameters, config
 
 
 def read(order: str, read_at: float, eta: int | None, *, position: int | None = 5, nth: int = 0) -> EtaRead:

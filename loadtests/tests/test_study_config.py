@@ -6,12 +6,12 @@ import dataclasses
 import json
 from pathlib import Path
 
-from loadtests.drain.results import DrainRun
-from loadtests.measure import Drain
 from loadtests.study.config import FULL_BUDGET_SECONDS, QUICK_BUDGET_SECONDS, build_parser, resolve
-from loadtests.study.results import (
+from sizing.measure import Drain
+from sizing.results import (
     AcceptRun,
     CpuShares,
+    DrainRun,
     Environment,
     LocustStats,
     OrderCounts,

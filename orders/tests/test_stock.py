@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from orders import checkout, transitions
 from orders.exceptions import TransitionConflict
 from orders.models import Order, OrderEvent, OrderItem, OrderStatus
-from shop import services as stock
+from shop import stock
 from shop.exceptions import OutOfStock
 from shop.models import Product
 from tests.factories import ProductFactory

@@ -2,10 +2,10 @@
 
 orders/checkout.py's one-statement accept calls it once the order is written, so a basket with
 limited products is reserved and written in one round trip and a hot product's row is locked only
-from its UPDATE to the statement's own commit. Rows are taken in id order (shop/services.py takes
+from its UPDATE to the statement's own commit. Rows are taken in id order (shop/stock.py takes
 them in the same order: no deadlock). A product with too few units left raises SQLSTATE SL001 with
 the product's sku, name, the units asked and the units left (JSON in DETAIL), which rolls back the whole statement: the order, its lines,
-its event and any unit already reserved. Other databases keep the transaction of shop/services.py.
+its event and any unit already reserved. Other databases keep the transaction of shop/stock.py.
 """
 
 from django.db import migrations

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from orders import checkout
 from orders.models import Order
-from shop import services, soldout
+from shop import soldout, stock
 from shop.exceptions import OutOfStock
 from shop.models import Product
 
@@ -47,14 +47,14 @@ def test_a_refusal_with_units_left_is_not_remembered(statement_path, products):
 
 @pytest.mark.django_db
 def test_units_released_in_this_process_are_for_sale_at_once(statement_path, last_unit):
-    services.release([(last_unit.pk, 1)])  # a failed order gives its unit back
+    stock.release([(last_unit.pk, 1)])  # a failed order gives its unit back
 
     assert buy().status == "accepted"
 
 
 @pytest.mark.django_db
 def test_staff_raising_the_stock_reopens_the_sale_at_once(statement_path, last_unit):
-    services.set_stock(last_unit.pk, 5)
+    stock.set_stock(last_unit.pk, 5)
 
     assert buy().status == "accepted"
 

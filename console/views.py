@@ -73,7 +73,7 @@ def console(request: HttpRequest) -> HttpResponse:
     snapshot = operations_snapshot()
     return TemplateResponse(
         request,
-        "operations/console.html",
+        "console/console.html",
         context(
             request,
             title="Operations",
@@ -144,7 +144,7 @@ def order_action(request: HttpRequest, action: str) -> HttpResponse:
     if request.method == "GET":
         return TemplateResponse(
             request,
-            "operations/confirm.html",
+            "console/confirm.html",
             context(
                 request,
                 title=f"{button.removeprefix('Yes, ').capitalize()}: order {order.id}?",
@@ -177,7 +177,7 @@ def redrive(request: HttpRequest) -> HttpResponse:
         snapshot = operations_snapshot()
         return TemplateResponse(
             request,
-            "operations/confirm.html",
+            "console/confirm.html",
             context(
                 request,
                 title="Redrive the dead-letter queue?",
@@ -265,7 +265,7 @@ def reconciliation(request: HttpRequest) -> HttpResponse:
         _audit_repair(request, result, hours)
     return TemplateResponse(
         request,
-        "operations/reconciliation.html",
+        "console/reconciliation.html",
         context(
             request,
             title="Reconciliation",

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from capacity.sizing import Sizing, ideal_rate
-from loadtests.measure import drain_time, percentile, processing_rate
+from sizing.measure import drain_time, percentile, processing_rate
+from sizing.workers import Sizing, ideal_rate
 
 
 def test_processing_rate_counts_from_the_first_claim_to_the_end():

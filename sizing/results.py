@@ -1,8 +1,15 @@
-"""The study's typed results: what each phase returns, what results.json holds, what the report reads.
+"""The lab's results: what each phase returns, what `reports/<run>/results.json` holds, what reads it.
 
-`StudyResults.dump()` writes them as JSON (the shape `capacity/results.py` documents, schema 2);
-`StudyResults.load()` reads them back into the same dataclasses, so the report renders from a file
-as well as from a live run. No Django here: the report and the tests import it without a database.
+These dataclasses are the one schema of results.json. `make experiment` (loadtests/study/) fills
+`StudyResults` and `StudyResults.dump()` writes it (`asdict`: each field its JSON key);
+`StudyResults.load()` reads a file back into the same dataclasses, and everything that reads a run
+reads it through them: the report (loadtests/report.py), `manage.py recommend_workers` and
+`python -m deploy` (sizing/recommend.py). The drain study's runs (`python -m loadtests.drain`) are
+`DrainRun`s, the same rows as `StudyResults.drain`. No Django here: the report, deploy and the tests
+import it without a database.
+
+Schema 2 added the drain study (`drain`); schema 1 files (before it) are still read. A field added
+since has a default, so an older file still loads.
 """
 
 from __future__ import annotations
@@ -15,9 +22,16 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from capacity.results import SCHEMA_VERSION
-from loadtests.drain.results import DrainRun
-from loadtests.measure import Drain, percentile
+from sizing.measure import Drain, percentile
+
+SCHEMA_VERSION = 2
+READABLE = (1, 2)
+
+
+class ResultsError(Exception):
+    """A results.json that is missing, unreadable, of a schema this shop cannot read, or not these
+    dataclasses' JSON."""
+
 
 T = TypeVar("T")
 
@@ -335,6 +349,48 @@ class ScalingRun:
 
 
 @dataclass(frozen=True)
+class DrainRun:
+    """One drain-study run: K orders queued, then N worker threads (in `processes` processes) pay them."""
+
+    name: str  # drain-w<N>-l<limit>: also the tag in its orders' emails
+    workers: int
+    provider_limit: int  # 0 = none
+    latency: float
+    orders: int
+    paid: int
+    failed: int
+    charged_twice: int
+    not_charged: int
+    task_errors: int
+    seconds: float  # first claim to last payment
+    rate: float  # paid / seconds
+    ideal_rate: float
+    efficiency: float
+    overhead_ms: float  # per order and busy thread, beyond the provider's latency
+    provider_peak: int  # most charges the sandbox ran at once
+    worker_rss_mb: float
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # per process, plus machine and wall
+    processes: int = 1  # worker processes the N threads were split over (N / processes each)
+
+    @property
+    def _layout(self) -> str:
+        return f" ({self.processes}×{self.workers // self.processes})" if self.processes > 1 else ""
+
+    @property
+    def line(self) -> str:
+        limit = self.provider_limit or "none"
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in self.cpu_seconds.items() if k not in ("wall",))
+        workers = f"{self.workers}{self._layout}"
+        return (
+            f"N={workers:<4} limit {limit:<4} orders {self.orders:<5} paid {self.paid:<5} "
+            f"{self.rate:6.2f}/s of {self.ideal_rate:6.2f}  η {self.efficiency:.3f}  "
+            f"overhead {self.overhead_ms:5.0f} ms/order  errors {self.task_errors}  "
+            f"twice {self.charged_twice}  "
+            f"RSS {self.worker_rss_mb:.0f} MB  CPU s: {cpu}"
+        )
+
+
+@dataclass(frozen=True)
 class EtaRead:
     """One `GET /api/orders/<id>` of a sampled order in the ETA run, and what its `queue` said."""
 
@@ -649,7 +705,21 @@ class StudyResults:
 
     @classmethod
     def load(cls, path: Path) -> StudyResults:
-        return from_json(cls, json.loads(path.read_text()))
+        """Read a results.json (or the report directory holding it) back into these dataclasses."""
+        path = path / "results.json" if path.is_dir() else path
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ResultsError(f"cannot read {path}: {exc}") from exc
+        version = data.get("schema", 1) if isinstance(data, dict) else None
+        if version not in READABLE:
+            raise ResultsError(
+                f"{path} has results schema {version}; this shop reads {', '.join(map(str, READABLE))}"
+            )
+        try:
+            return from_json(cls, data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResultsError(f"{path} is not a results file of schema {version}: {exc}") from exc
 
 
 def from_json(cls: type[T], data: Any) -> T:
