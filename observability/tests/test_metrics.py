@@ -4,7 +4,8 @@ from prometheus_client import REGISTRY
 
 from observability import metrics
 
-ALLOWED_LABELS = {"status", "mode", "outcome", "scope", "source", "answer"}  # small closed sets, never an order id
+# Small closed sets, never an order id.
+ALLOWED_LABELS = {"status", "mode", "outcome", "scope", "source", "answer"}
 
 
 def families():
