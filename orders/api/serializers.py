@@ -184,8 +184,8 @@ def placed_order_body(order: Order) -> dict:
     }
 
 
-_ITEM_FIELDS = _ORDER_OUTPUT.fields["items"].child.fields
-_EVENT_FIELDS = _ORDER_OUTPUT.fields["events"].child.fields
+_ITEM_FIELDS = _bound(OrderItemOutput()).fields
+_EVENT_FIELDS = _bound(OrderEventOutput()).fields
 
 
 def validated_checkout(data) -> dict:
