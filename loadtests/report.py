@@ -639,7 +639,8 @@ def _eta(results: StudyResults, add: Add) -> None:
         f"accept, then every {run.reread_seconds:g} s while it waited ({run.reads:,} reads). A read "
         "predicts the order paid at the read's time + `eta_seconds`; the actual is the order's `paid_at`. "
         "The error is predicted − actual: positive, the ETA said later than it was. Relative, it is "
-        "|error| ÷ the actual wait from the read to paid. The shop's ETA is (position + 1) ÷ the rate, "
+        "|error| ÷ the actual wait from the read to paid. The shop's ETA is (position + the orders being "
+        "charged, at least 1) ÷ the rate, "
         f"the rate being the orders paid in the last {window} ÷ the time they span: the {window}, or the "
         "time since the first payment in it when the sale is younger (at least 5 s).\n"
     )

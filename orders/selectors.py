@@ -112,7 +112,7 @@ class QueuePlace:
     """Where a waiting order stands: the jobs ahead of it, and when it should be paid."""
 
     position: int  # accepted orders placed before this one, still waiting to be charged
-    eta_seconds: int | None  # (position + 1) / the paying rate of the last minute; None: no rate yet
+    eta_seconds: int | None  # (position + orders being charged) / the paying rate; None: no rate yet
 
     def as_dict(self) -> dict:
         return {"position": self.position, "eta_seconds": self.eta_seconds}
@@ -133,14 +133,18 @@ def queue_place(order: Order, now: datetime | None = None) -> QueuePlace | None:
     """
     if order.status not in (OrderStatus.ACCEPTED, OrderStatus.PROCESSING):
         return None
-    line, rate = _line_snapshot(now)
+    line, rate, charging = _line_snapshot(now)
     created = order.created_at.timestamp()
     position = bisect.bisect_left(line, created) if order.status == OrderStatus.ACCEPTED else 0
-    return QueuePlace(position, round((position + 1) / rate) if rate else None)
+    # By Little's law the orders being charged are the rate × one charge's time: the claims ahead of
+    # this order take position ÷ rate, its own charge charging ÷ rate more (at least one payment's
+    # worth: (position + 1) ÷ rate when nothing is being charged).
+    return QueuePlace(position, round((position + max(charging, 1)) / rate) if rate else None)
 
 
 _snapshot_lock = threading.Lock()
-_snapshot: tuple[float, list[float], float] = (0.0, [], 0.0)  # (taken at, line, orders paid per second)
+# (taken at, line, orders paid per second, orders being charged)
+_snapshot: tuple[float, list[float], float, int] = (0.0, [], 0.0, 0)
 
 
 def _waiting_since() -> list[float]:
@@ -174,18 +178,19 @@ def _paying_rate(now: datetime) -> float:
     return window["paid"] / span.total_seconds()
 
 
-def _line_snapshot(now: datetime | None = None) -> tuple[list[float], float]:
+def _line_snapshot(now: datetime | None = None) -> tuple[list[float], float, int]:
     global _snapshot
-    taken, line, rate = _snapshot
+    taken, line, rate, charging = _snapshot
     ttl = settings.QUEUE_PLACE_CACHE_SECONDS
     if ttl > 0 and time.monotonic() - taken < ttl:
-        return line, rate
+        return line, rate, charging
     with _snapshot_lock:  # one refresh at a time; the others take the one it made
-        taken, line, rate = _snapshot
+        taken, line, rate, charging = _snapshot
         if ttl > 0 and time.monotonic() - taken < ttl:
-            return line, rate
+            return line, rate, charging
         now = now or timezone.now()
         line = _waiting_since()
         rate = _paying_rate(now)
-        _snapshot = (time.monotonic(), line, rate)
-        return line, rate
+        charging = Order.objects.filter(status=OrderStatus.PROCESSING).count()
+        _snapshot = (time.monotonic(), line, rate, charging)
+        return line, rate, charging

@@ -57,6 +57,18 @@ def test_in_the_first_minute_of_payments_the_rate_counts_only_the_time_since_the
 
 
 @pytest.mark.django_db
+def test_the_orders_being_charged_add_one_charge_to_the_wait(products):
+    ahead = [make_order() for _ in range(6)]
+    mine = make_order()
+    for order in ahead[:4]:  # four charging: at 0.2 paid a second, a charge takes 4 ÷ 0.2 = 20 s
+        Order.objects.filter(pk=order.pk).update(status=OrderStatus.PROCESSING)
+    paid_recently(1, seconds_ago=20)
+    paid_recently(3)
+
+    assert queue_of(mine) == {"position": 2, "eta_seconds": pytest.approx((2 + 4) / 0.2, abs=1)}
+
+
+@pytest.mark.django_db
 def test_a_burst_of_payments_is_measured_over_at_least_the_minimum_span(products):
     mine = make_order()
     paid_recently(5)  # five at the same instant: over 5 s, 1 a second, not an infinite rate
@@ -96,7 +108,7 @@ def test_a_final_order_has_no_place_in_line(products):
 @pytest.mark.django_db
 def test_a_process_reads_the_line_once_per_snapshot_and_the_accept_never(products, settings):
     settings.QUEUE_PLACE_CACHE_SECONDS = 60
-    selectors._snapshot = (0.0, [], 0.0)
+    selectors._snapshot = (0.0, [], 0.0, 0)
     first, second = make_order(), make_order()
     with CaptureQueriesContext(connection) as queries:
         assert queue_of(second)["position"] == 1
