@@ -229,13 +229,11 @@ class SyncQueueCheckoutUser(CheckoutUser):
             if wait is None:
                 break
             time.sleep(wait)  # gevent-patched: other users run meanwhile
-        events.request.fire(
-            request_type="CHECKOUT",
-            name="first try → final answer",
-            response_time=(time.monotonic() - started) * 1000,
-            response_length=0,
-            exception=None if status == 201 else Exception(f"HTTP {status}"),
-            context={},
+        _record(
+            "CHECKOUT",
+            "first try → final answer",
+            time.monotonic() - started,
+            None if status == 201 else Exception(f"HTTP {status}"),
         )
 
     def _try(self, body: dict, key: str) -> tuple[int, float | None]:
@@ -255,13 +253,11 @@ class SyncQueueCheckoutUser(CheckoutUser):
             else:
                 response.failure(f"HTTP {response.status_code}")
         if elapsed >= CLIENT_TIMEOUT_SECONDS or response.status_code == 0:
-            events.request.fire(
-                request_type="POST",
-                name=f"{name} [past timeout]",
-                response_time=elapsed * 1000,
-                response_length=0,
-                exception=Exception(f"no answer within {CLIENT_TIMEOUT_SECONDS:g} s"),
-                context={},
+            _record(
+                "POST",
+                f"{name} [past timeout]",
+                elapsed,
+                Exception(f"no answer within {CLIENT_TIMEOUT_SECONDS:g} s"),
             )
         return response.status_code, None
 
@@ -291,23 +287,19 @@ class AsyncCheckoutUser(CheckoutUser):
                     response.failure(f"HTTP {response.status_code}")
                     return
             if status in ("paid", "failed"):
-                events.request.fire(
-                    request_type="ORDER",
-                    name=f"accepted → {status}",
-                    response_time=(time.monotonic() - started) * 1000,
-                    response_length=0,
-                    exception=None if status == "paid" else Exception("declined"),
-                    context={},
+                _record(
+                    "ORDER",
+                    f"accepted → {status}",
+                    time.monotonic() - started,
+                    None if status == "paid" else Exception("declined"),
                 )
                 return
             time.sleep(interval)  # gevent-patched: other users run meanwhile
-        events.request.fire(
-            request_type="ORDER",
-            name="accepted → still open",
-            response_time=(time.monotonic() - started) * 1000,
-            response_length=0,
-            exception=Exception(f"not final after {timeout:g}s"),
-            context={},
+        _record(
+            "ORDER",
+            "accepted → still open",
+            time.monotonic() - started,
+            Exception(f"not final after {timeout:g}s"),
         )
 
 
@@ -360,6 +352,18 @@ class FlashSaleShape(LoadTestShape):
             return None
         users = max(1, math.ceil(rate / options.user_rate))
         return users, max(users, 1)  # reach each step's users within about a second
+
+
+def _record(request_type: str, name: str, seconds: float, exception: Exception | None) -> None:
+    """One figure of the user's own (a wait, not a request) in Locust's statistics, beside its requests."""
+    events.request.fire(
+        request_type=request_type,
+        name=name,
+        response_time=seconds * 1000,
+        response_length=0,
+        exception=exception,
+        context={},
+    )
 
 
 def _error_code(response) -> str | None:
