@@ -38,6 +38,7 @@ run: export LOG_FORMAT ?= console
 run: export WEB_METRICS_PORT ?= 9100
 run: export WORKER_METRICS_PORT ?= 9101
 run: export SWEEPER_METRICS_PORT ?= 9102
+run: export RELAY_METRICS_PORT ?= 9103
 run: install ## Bring the whole shop up on 127.0.0.1:8000 (Ctrl-C stops everything)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_catalogue
@@ -45,7 +46,7 @@ run: install ## Bring the whole shop up on 127.0.0.1:8000 (Ctrl-C stops everythi
 	@echo "Shop:     http://127.0.0.1:$(WEB_PORT)/"
 	@echo "API:      http://127.0.0.1:$(WEB_PORT)/api/products  (POST /api/orders/async, /api/orders/sync)"
 	@echo "Provider: $(PAYMENT_PROVIDER_URL)/v1/stats   SQS: $(SQS_ENDPOINT_URL)"
-	@echo "Metrics:  http://127.0.0.1:$(WEB_METRICS_PORT)/metrics (web), :$(WORKER_METRICS_PORT) (worker), :$(SWEEPER_METRICS_PORT) (sweeper)"
+	@echo "Metrics:  http://127.0.0.1:$(WEB_METRICS_PORT)/metrics (web), :$(WORKER_METRICS_PORT) (worker), :$(SWEEPER_METRICS_PORT) (sweeper), :$(RELAY_METRICS_PORT) (relay)"
 	@echo "Worker concurrency $(WORKER_CONCURRENCY); payment latency $(PAYMENT_LATENCY_SECONDS)s, provider limit $(PAYMENT_PROVIDER_CONCURRENCY) (0 = none)"
 	$(BIN)/honcho start
 

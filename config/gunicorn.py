@@ -1,5 +1,5 @@
-"""gunicorn's configuration file (`--config <path of this file>`): the web's Prometheus metrics,
-its warm-up, and publishing what a worker's outbox holds before it exits (`worker_exit`).
+"""gunicorn's configuration file (`--config <path of this file>`): the web's Prometheus metrics and
+its warm-up. A web process holds no payment jobs: the relay publishes them (orders/relay.py).
 
 The web runs several gunicorn processes; each counts in its own files under
 PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode), and the master serves them merged
@@ -52,26 +52,8 @@ def post_worker_init(worker) -> None:
     )
 
 
-def worker_exit(server, worker) -> None:
-    """Publish the payment jobs this worker's outbox still holds before the process ends.
-
-    gunicorn calls it in the worker after its last request (a SIGTERM's graceful stop, a SIGQUIT,
-    a restart), and in the master for a worker already gone, which loaded no app. The drain takes
-    at most OUTBOX_DRAIN_SECONDS, well inside the graceful timeout the master allows before it
-    SIGKILLs; what it could not publish is logged and stays null for the sweeper, as the outbox of
-    a SIGKILLed worker does.
-    """
-    from django.apps import apps
-
-    if not apps.ready:
-        return  # no app loaded in this process: no order was accepted here
-    from orders.publishing import drain_outbox_before_exit
-
-    drain_outbox_before_exit()
-
-
 def child_exit(server, worker) -> None:
-    """A dead worker's live gauges (the outbox backlog) stop counting; its counters stay summed."""
+    """A dead worker's live gauges stop counting; its counters stay summed."""
     multiprocess.mark_process_dead(worker.pid)
 
 

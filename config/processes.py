@@ -1,6 +1,6 @@
-"""The shop's three long-running processes, each defined once: web, worker and sweeper.
+"""The shop's four long-running processes, each defined once: web, worker, relay and sweeper.
 
-``python -m config.processes web|worker|sweeper`` execs the command with its options read from the
+``python -m config.processes web|worker|relay|sweeper`` execs the command with its options read from the
 environment (the Procfile, the image and the ECS task definitions run exactly this), and the
 local stack supervisor (`devstack`) builds the same argv through the functions below.
 
@@ -9,6 +9,8 @@ local stack supervisor (`devstack`) builds the same argv through the functions b
              WEB_METRICS_PORT (0 = off; config/gunicorn.py)
     worker   celery -A config worker, threads pool: payments are I/O-bound
              WORKER_CONCURRENCY (20), WORKER_HOSTNAME, WORKER_METRICS_PORT (0 = off)
+    relay    manage.py relay_orders: publishes the accepted orders' payment jobs (orders/relay.py)
+             RELAY_THREADS (2), RELAY_METRICS_PORT (0 = off)
     sweeper  manage.py sweep_orders --every SWEEP_INTERVAL_SECONDS, SWEEPER_METRICS_PORT (0 = off)
 
 The web timeout comes from settings (WEB_TIMEOUT_SECONDS), where it is checked against the rest of
@@ -27,7 +29,7 @@ from django.conf import settings  # lazy: only the web's command reads it
 
 from observability.access_log import ACCESS_LOG_FORMAT as access_log_format
 
-ROLES = ("web", "worker", "sweeper")
+ROLES = ("web", "worker", "relay", "sweeper")
 # A file, not `python:config.gunicorn`: gunicorn then runs it alone, without importing the `config`
 # package (whose Celery app imports prometheus_client before the file could set its directory).
 GUNICORN_CONFIG = str(Path(__file__).with_name("gunicorn.py"))
@@ -56,6 +58,10 @@ def worker_argv(*, concurrency: int, pool: str = "threads", hostname: str | None
     ]  # fmt: skip
 
 
+def relay_argv() -> list[str]:
+    return ["python", "manage.py", "relay_orders"]
+
+
 def sweeper_argv(*, every: float | None = None) -> list[str]:
     return ["python", "manage.py", "sweep_orders", "--every", *([f"{every:g}"] if every is not None else [])]
 
@@ -74,6 +80,8 @@ def argv_from_environment(role: str, environ: Mapping[str, str] = os.environ) ->
         return worker_argv(
             concurrency=int(environ.get("WORKER_CONCURRENCY", 20)), hostname=environ.get("WORKER_HOSTNAME")
         )
+    if role == "relay":
+        return relay_argv()
     if role == "sweeper":
         return sweeper_argv()
     raise SystemExit(f"unknown role {role!r}; one of {', '.join(ROLES)}")

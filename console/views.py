@@ -166,7 +166,7 @@ def order_action(request: HttpRequest, action: str) -> HttpResponse:
     if result.published:
         messages.success(request, message + " Its payment job is on the queue.")
     else:
-        messages.warning(request, message + " SQS refused the job; the sweeper will publish it.")
+        messages.warning(request, message + " SQS refused the job; the relay publishes it again shortly.")
     return redirect(reverse("admin:orders_order_change", args=[order.id]))
 
 

@@ -1,8 +1,10 @@
 """Start and stop the shop's processes on loopback: for tests, `make chaos` and `make experiment`.
 
 `make run` uses the Procfile instead; this module is for code that needs to start, kill and
-restart the pieces itself (an SQS emulator, the payment sandbox, workers, the web server) and
-know their ports. The web and worker commands are config.processes', like everywhere else.
+restart the pieces itself (an SQS emulator, the payment sandbox, workers, the relay, the web
+server) and know their ports. The web, worker and relay commands are config.processes', like
+everywhere else. A web accepts orders and publishes nothing: a stack whose orders must reach the
+workers starts a relay beside it (`start_relay`).
 """
 
 from __future__ import annotations
@@ -186,6 +188,12 @@ class Stack:
         argv = local(processes.worker_argv(concurrency=concurrency, pool=pool, hostname=f"{name}@%h"))
         # Celery's CLI applies CELERY_WORKER_POOL even over an explicit --pool=prefork.
         return self.spawn(name, argv, CELERY_WORKER_POOL=pool, **env)
+
+    def start_relay(self, name: str = "relay", *, threads: int | None = None, **env: str) -> Process:
+        """The relay command of config.processes: publishes the accepted orders' jobs (orders/relay.py)."""
+        if threads is not None:
+            env["RELAY_THREADS"] = str(threads)
+        return self.spawn(name, local(processes.relay_argv()), **env)
 
     def start_web(
         self, port: int | None = None, *, threads: int = 32, workers: int = 2, name: str = "web", **env: str

@@ -1,11 +1,12 @@
-"""Liveness for the processes no load balancer probes: the worker and the sweeper touch a file.
+"""Liveness for the processes no load balancer probes: the worker, the sweeper and the relay touch a file.
 
     python -m observability.heartbeat worker --max-age 60     # exit 0 if the worker beat in the last 60 s
 
 The worker beats from its SQS poll loop (queues/sqs_transport.py: each completed receive, and each
 look at a full pool), so a consumer that stopped polling stops beating even while the process and
 its event loop live; an idle worker beats once per long poll (SQS_WAIT_TIME_SECONDS, at most 20 s).
-The sweeper beats once per pass. The ECS container health checks run the command above.
+The sweeper beats once per pass; the relay once a second while its threads live. The ECS
+container health checks run the command above.
 Django-free and import-light on purpose: a health check runs every 30 s in every task.
 """
 
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-ROLES = ("worker", "sweeper")
+ROLES = ("worker", "sweeper", "relay")
 
 
 def path(role: str, environ=os.environ) -> Path:

@@ -72,11 +72,13 @@ SYNC_CHECKOUT_QUEUE = Counter(
     "Sync checkouts the checkout queue admitted, or answered 503 checkout_queue (queued)",
     ["answer"],
 )
-# In-memory publishing backlog of each web process (orders/outbox.py); summed across processes.
-OUTBOX_PENDING = Gauge(
-    f"{PREFIX}_outbox_pending_jobs",
-    "Payment jobs a web process holds for publishing after the response",
-    multiprocess_mode="livesum",
+# The outbox's relay (orders/relay.py): jobs it published or SQS refused, and how long each order
+# waited for its job to go out (placed → handed to SQS).
+RELAYED = Counter(f"{PREFIX}_relay_jobs", "Payment jobs the relay published, or SQS refused", ["outcome"])
+RELAY_WAIT_SECONDS = Histogram(
+    f"{PREFIX}_relay_wait_seconds",
+    "From the order's accept to its payment job's publish by the relay",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 # Sampled by the sweeper once per pass (not per request). `mostrecent` is for multiprocess mode only.
 SQS_WAITING = Gauge(
@@ -101,8 +103,8 @@ OLDEST_WAITING_AGE = Gauge(
 )
 UNPUBLISHED_ORDERS = Gauge(
     f"{PREFIX}_outbox_unpublished_orders",
-    "Accepted orders SQS has not taken a payment job for (enqueued_at null): for a moment those in a "
-    "web process's outbox, then the sweeper's to publish",
+    "Accepted orders SQS has not taken a payment job for (enqueued_at null): the relay's to publish, "
+    "and the sweeper's when no relay runs",
     multiprocess_mode="mostrecent",
 )
 SAMPLE_FAILURES = Counter(
@@ -206,8 +208,18 @@ def sync_checkout_queue(answer: str) -> None:
         _emf.count("SyncCheckoutQueue", Answer=answer)
 
 
-def outbox_pending(count: int) -> None:
-    OUTBOX_PENDING.set(count)  # per process, summed by Prometheus' multiprocess collector; no EMF
+def relayed(*, published: int, refused: int, waited: list[float]) -> None:
+    """One relay pass: its jobs by outcome, and each order's wait from accept to publish."""
+    if published:
+        RELAYED.labels(outcome="published").inc(published)
+    if refused:
+        RELAYED.labels(outcome="refused").inc(refused)
+    for seconds in waited:
+        RELAY_WAIT_SECONDS.observe(seconds)
+    if _emf:
+        for outcome, jobs in (("published", published), ("refused", refused)):
+            if jobs:
+                _emf.count("RelayJobs", jobs, Outcome=outcome)
 
 
 def queue_sampled(*, waiting: int, in_flight: int, dead_lettered: int) -> None:

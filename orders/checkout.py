@@ -25,8 +25,8 @@ from shop.selectors import active_products_by_sku
 
 from . import charging, transitions
 from .exceptions import InvalidOrder
-from .models import CheckoutMode, Order, OrderEvent, OrderItem, OrderStatus
-from .publishing import publish_in_background, publish_payment_job
+from .models import CheckoutMode, Order, OrderEvent, OrderItem
+from .publishing import publish_payment_job
 from .selectors import order_with_history
 
 log = logging.getLogger(__name__)
@@ -46,20 +46,16 @@ def place_async_order(
 ) -> Order:
     """Accept an order now and charge it in the background.
 
-    The order row is the outbox: it commits first, the payment job is published after commit
-    off the request path (orders.publishing), and an order whose job never got out is
-    re-published by the sweeper (orders.recovery). `order_id`: the id an Idempotency-Key reserved
-    for it (orders.idempotency). `resume`: an earlier request with that key died holding it, so
-    the order may exist already: then it is the answer, placed once.
+    The order row is the outbox: the web's work ends at its commit. The relay process publishes
+    its payment job from the table (orders.relay) and stamps `enqueued_at` once SQS took it.
+    `order_id`: the id an Idempotency-Key reserved for it (orders.idempotency). `resume`: an
+    earlier request with that key died holding it, so the order may exist already: then it is the
+    answer, placed once (and still null for the relay if its job never got out).
     """
     placed = _existing(order_id) if resume else None
     if placed is not None:
-        if placed.status == OrderStatus.ACCEPTED:
-            publish_in_background(placed.id)  # it may never have got out; a duplicate job is harmless
         return placed
-    order = _place(email=email, lines=lines, mode=CheckoutMode.ASYNC, order_id=order_id)
-    transaction.on_commit(lambda: publish_in_background(order.id))  # enqueued_at: once SQS takes it
-    return order
+    return _place(email=email, lines=lines, mode=CheckoutMode.ASYNC, order_id=order_id)
 
 
 def place_sync_order(

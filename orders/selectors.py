@@ -91,11 +91,11 @@ def order_figures(now: datetime | None = None, *, minutes: int = 60, reasons: in
 def unpublished_order_count() -> int:
     """Accepted orders SQS has not taken a payment job for (`enqueued_at` null).
 
-    Null from the insert until SQS accepts the job, so this includes the orders whose ids a web
-    process's outbox still holds, each for a moment (OUTBOX_LINGER_SECONDS and one
-    SendMessageBatch: about six at 60 orders/s and 0.1 s), besides the sweeper's to publish: refused,
-    dropped by a full outbox, or held by a web process that died. A figure that stays high, or
-    grows, is the sweeper's; the web's share alone is its gauge `flashsale_outbox_pending_jobs`.
+    Null from the insert until SQS accepts the job, so this includes the orders waiting for the
+    relay's next pass, each for a moment (RELAY_INTERVAL_SECONDS and one SendMessageBatch: about
+    three at 60 orders/s and 0.05 s), besides those SQS refused, which the relay tries again after
+    its backoff. A figure that stays high, or grows, means SQS refuses or no relay runs; the relay's
+    own counters are `flashsale_relay_jobs_total` and `flashsale_relay_wait_seconds`.
     """
     return Order.objects.filter(status=OrderStatus.ACCEPTED, enqueued_at__isnull=True).count()
 

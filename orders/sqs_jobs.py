@@ -41,7 +41,7 @@ class SqsPaymentJobs:
             response = template.client.send_message_batch(QueueUrl=template.queue_url, Entries=entries)
         except Exception as exc:  # whatever the broker raised, the orders are safe in the database
             log.warning(
-                "could not enqueue payment of %d order(s) (%r); the sweeper will publish them",
+                "could not enqueue payment of %d order(s) (%r); they stay null to be published again",
                 len(order_ids),
                 exc,
                 extra={"order_ids": [str(order_id) for order_id in order_ids]},  # at most 10
@@ -50,7 +50,7 @@ class SqsPaymentJobs:
         refused = [order_ids[int(failure["Id"])] for failure in response.get("Failed", [])]
         if refused:
             log.warning(
-                "SQS refused %d of %d payment jobs; the sweeper will publish them",
+                "SQS refused %d of %d payment jobs; they stay null to be published again",
                 len(refused),
                 len(order_ids),
                 extra={"order_ids": [str(order_id) for order_id in refused]},

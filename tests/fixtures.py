@@ -17,7 +17,8 @@ from django.db import connection, connections
 from devstack.stack import Process, Stack
 from orders.jobs import JobsDepth
 from orders.models import Order
-from orders.publishing import drain_outbox, publish_in_background, publish_payment_jobs
+from orders.relay import relay_until_empty
+from orders.relay import run as run_relay
 from queues.sqs import ensure_queues, sqs_client
 from sandbox.client import SandboxClient
 from shop.models import Product
@@ -96,8 +97,22 @@ WORKER_POLL_SECONDS = 1
 
 
 @pytest.fixture
-def start_worker(stack: Stack, transactional_db, empty_queue) -> Iterator[Callable[..., Process]]:
-    """Start real `celery worker` processes on the test database; stopped after the test."""
+def relay(transactional_db) -> Iterator[None]:
+    """The outbox's relay (orders/relay.py) in this process's threads, on the test database: it
+    publishes the jobs of the orders a test accepts, as the relay process beside every web does."""
+    stop = threading.Event()
+    runner = threading.Thread(target=run_relay, args=(stop,), name="relay", daemon=True)
+    runner.start()
+    yield
+    stop.set()
+    runner.join(timeout=15)
+    assert not runner.is_alive(), "the relay did not stop"
+
+
+@pytest.fixture
+def start_worker(stack: Stack, relay, empty_queue) -> Iterator[Callable[..., Process]]:
+    """Start real `celery worker` processes on the test database, with the relay publishing the
+    accepted orders' jobs to them; stopped after the test."""
     started: list[Process] = []
 
     def start(name: str = "worker", concurrency: int = 4, pool: str = "threads", **env: str) -> Process:
@@ -173,37 +188,20 @@ class RecordingJobs:
 
 
 @pytest.fixture
-def jobs(monkeypatch) -> Iterator[RecordingJobs]:
-    """Swap the payment-jobs port for a recorder, for tests about the order domain alone.
-
-    The outbox is drained before the recorder goes: a job still lingering for its batch would
-    otherwise be published to the next test's recorder."""
+def jobs(monkeypatch) -> RecordingJobs:
+    """Swap the payment-jobs port for a recorder, for tests about the order domain alone."""
     recorder = RecordingJobs()
     monkeypatch.setattr("orders.jobs.payment_jobs", lambda: recorder)
-    monkeypatch.setattr("orders.checkout.publish_in_background", _publish_inline_inside_a_sqlite_test)
-    yield recorder
-    drain_outbox(timeout=10)
-
-
-def _publish_inline_inside_a_sqlite_test(order_id: uuid.UUID) -> None:
-    """Publish in the calling thread when it holds SQLite's write lock: a test case's transaction.
-
-    The publisher stamps `enqueued_at` once the job is out; from the outbox's thread that UPDATE
-    would wait for the test's transaction, which never ends before the test does. PostgreSQL (and
-    any test outside a transaction) takes the real outbox.
-    """
-    if connection.vendor == "sqlite" and connection.in_atomic_block:
-        publish_payment_jobs([order_id])
-    else:
-        publish_in_background(order_id)
+    return recorder
 
 
 @pytest.fixture
 def published_jobs(jobs: RecordingJobs) -> Callable[[], list]:
-    """Record payment jobs instead of publishing them; call it to get them once all are out."""
+    """Record payment jobs instead of publishing them; call it to relay what waits (the relay's
+    passes, in the test's thread: orders.relay) and get every job published so far."""
 
     def settled() -> list:
-        assert drain_outbox(timeout=10), "the outbox did not drain"
+        relay_until_empty()
         return list(jobs.published)
 
     return settled

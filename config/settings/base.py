@@ -214,11 +214,12 @@ LOGGING = {
     },
 }
 # Prometheus /metrics on a port of each process's own, never the public one: WEB_METRICS_PORT (read
-# by config/gunicorn.py), WORKER_METRICS_PORT, SWEEPER_METRICS_PORT; 0 = off. Bound to METRICS_ADDR:
-# loopback by default; in ECS 0.0.0.0, reachable only where the task's security group allows.
+# by config/gunicorn.py), WORKER_METRICS_PORT, SWEEPER_METRICS_PORT, RELAY_METRICS_PORT; 0 = off.
+# Bound to METRICS_ADDR: loopback by default; in ECS 0.0.0.0, reachable only where the task's security group allows.
 METRICS_ADDR = env("METRICS_ADDR", default="127.0.0.1")
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
 SWEEPER_METRICS_PORT = env.int("SWEEPER_METRICS_PORT", default=0)
+RELAY_METRICS_PORT = env.int("RELAY_METRICS_PORT", default=0)
 # The same metrics as CloudWatch embedded-metric-format lines on stdout (ECS, Lambda): no agent.
 METRICS_EMF = env.bool("METRICS_EMF", default=False)
 METRICS_EMF_NAMESPACE = env("METRICS_EMF_NAMESPACE", default="FlashSale")
@@ -423,24 +424,25 @@ PAYMENT_JOBS_ADAPTER = "orders.sqs_jobs.SqsPaymentJobs"
 
 # --- Recovery (the sweeper: `manage.py sweep_orders --every N`) -----------------------------
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15)
-# An accepted order SQS has not taken a payment job for (enqueued_at null: refused, dropped by a
-# full outbox, or held by a web process that died) is published this long after it was placed or
-# last handed on (updated_at). Longer than an id normally waits in a web process's outbox.
+# An accepted order SQS has not taken a payment job for (enqueued_at null) is the relay's; the
+# sweeper publishes it too once this long has passed since it was placed or last handed on
+# (updated_at): the backstop when no relay runs. Far longer than a relay's pass takes.
 SWEEP_GRACE_SECONDS = env.float("SWEEP_GRACE_SECONDS", default=10)
 # An accepted order still waiting this long gets a fresh job, in case its message was lost
 # (a broker outage, the DLQ). Duplicates are harmless: only one attempt can claim the order.
 ORDER_REQUEUE_AFTER_SECONDS = env.float("ORDER_REQUEUE_AFTER_SECONDS", default=300)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=500)
 
-# Payment jobs a web process holds for publishing after the response before it leaves the rest
-# to the sweeper (orders/outbox.py).
-OUTBOX_MAX_PENDING = env.int("OUTBOX_MAX_PENDING", default=2000)
-# How long a publisher waits after an order's id for others to fill the SendMessageBatch (up to 10).
-OUTBOX_LINGER_SECONDS = env.float("OUTBOX_LINGER_SECONDS", default=0.1)
-# How long an exiting web process (gunicorn's worker_exit hook) spends publishing what its outbox
-# holds; what is left stays null for the sweeper. Well inside gunicorn's graceful timeout (its
-# default 30 s: config/processes.py sets none), which also covers the requests still running.
-OUTBOX_DRAIN_SECONDS = env.float("OUTBOX_DRAIN_SECONDS", default=5)
+# --- The outbox's relay (`manage.py relay_orders`: orders/relay.py) -----------------------------
+# Threads per relay process, each passing over the null orders on its own connection.
+RELAY_THREADS = env.int("RELAY_THREADS", default=2)
+# Orders one pass takes and publishes (SendMessageBatch carries 10) while it holds their rows.
+RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=50)
+# A pass that found less than a full batch waits this long before the next: the most an order
+# waits for its pass, against a 3 s charge.
+RELAY_INTERVAL_SECONDS = env.float("RELAY_INTERVAL_SECONDS", default=0.05)
+# While SQS refuses (or the database fails), the wait doubles from the interval up to this.
+RELAY_BACKOFF_MAX_SECONDS = env.float("RELAY_BACKOFF_MAX_SECONDS", default=5)
 
 # --- Idempotent checkout (Idempotency-Key header) --------------------------------------------
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
