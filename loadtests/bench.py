@@ -127,6 +127,7 @@ class Bench:
             stack.manage("migrate", "--noinput")
             stack.manage("seed_catalogue")
             stack.manage("create_queues")
+            stack.start_relay()  # publishes the accepted orders' jobs: the web only commits them
             if web:
                 stack.start_web()
         except BaseException:

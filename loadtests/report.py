@@ -567,10 +567,10 @@ def _saturation(results: StudyResults, add: Add) -> None:
         )
     if not failed:
         add("\nEvery request was answered, with a 2xx; every checkout answer placed an order (202).")
-    columns = ("wrk", "web", "postgres", "sqs", "bench")
-    add("\nCPU (cores) per target:\n")
-    add("| Target | wrk | web | PostgreSQL | SQS | lab | other | machine | limited by |")
-    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    columns = ("wrk", "web", "relay", "postgres", "sqs", "bench")
+    add("\nCPU (cores) per target; the relay publishes the accepted orders' jobs (orders/relay.py):\n")
+    add("| Target | wrk | web | relay | PostgreSQL | SQS | lab | other | machine | limited by |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in runs:
         cells = [f"{r.cpu.share(k):.2f}" if k in r.cpu.processes else "—" for k in columns]
         add(
@@ -721,7 +721,7 @@ def _chart_queue_depth(report_dir: Path, results: StudyResults) -> str | None:
             seconds = [float(s["t"]) for s in samples]
             label = f"{r.workers} worker{'s' if r.workers > 1 else ''}"
             (line,) = ax.plot(seconds, [int(s["total"]) for s in samples], label=label)
-            # The web publishes after answering (orders/outbox.py): the database's unpaid orders are
+            # The relay publishes after the accept commits (orders/relay.py): the database's unpaid orders are
             # the backlog itself, SQS's depth may lag them.
             ax.plot(
                 seconds,

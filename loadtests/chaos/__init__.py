@@ -13,12 +13,12 @@ SCENARIO_NAMES = [
     "oversell-race",
     "stock-release",
     "per-customer-race",  # a per-customer limit under 20 racers a customer, with declines
-    # Exactly once against a provider with real idempotency semantics (exactly_once.py, outbox_scenarios.py)
+    # Exactly once against a provider with real idempotency semantics (exactly_once.py, relay_scenarios.py)
     "provider-409",
     "lost-answer",
     "slow-drip",
     "db-restart-after-charge",
-    "web-killed-with-outbox",
+    "relay-and-web-killed",
 ]
 # Short timings so that recovery paths run within seconds instead of minutes: the same chain as
 # production (core/timeouts.py), with tight margins.
@@ -33,5 +33,6 @@ FAST_RECOVERY_ENV = {
     "SQS_MAX_RECEIVE_COUNT": "3",
     "PAYMENT_MAX_ATTEMPTS": "10",
     "SWEEP_GRACE_SECONDS": "1",
+    "RELAY_BACKOFF_MAX_SECONDS": "1",
     "ORDER_REQUEUE_AFTER_SECONDS": "15",
 }

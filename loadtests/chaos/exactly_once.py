@@ -33,7 +33,7 @@ from django.utils import timezone
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.reconciliation import reconcile
 
-from .outbox_scenarios import web_killed_with_outbox
+from .relay_scenarios import relay_and_web_killed
 from .scenarios import SCENARIOS, Lab, tally, wait_settled
 
 WITNESSED = ("failed_but_charged", "paid_not_charged", "charged_not_paid", "charged_twice")
@@ -316,12 +316,12 @@ def _own_backend() -> int:
 
 
 def all_scenarios() -> dict:
-    """Every scenario of `make chaos` by name: scenarios.py's, these, and the outbox's."""
+    """Every scenario of `make chaos` by name: scenarios.py's, these, and the relay's."""
     return {
         **SCENARIOS,
         "provider-409": provider_409,
         "lost-answer": lost_answer,
         "slow-drip": slow_drip,
         "db-restart-after-charge": db_restart_after_charge,
-        "web-killed-with-outbox": web_killed_with_outbox,
+        "relay-and-web-killed": relay_and_web_killed,
     }

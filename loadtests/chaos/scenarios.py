@@ -30,9 +30,11 @@ EMAIL = "chaos@example.com"
 
 @dataclass
 class Lab:
-    """What a scenario needs: somewhere to post orders, workers and a sweeper to start, an SQS to stop.
+    """What a scenario needs: somewhere to post orders, workers, the relay and a sweeper to start,
+    an SQS to stop.
 
-    Workers and the sweeper run supervised, as ECS runs them: one that dies is started again.
+    Workers, the relay and the sweeper run supervised, as ECS runs them: one that dies is started
+    again.
     The orders' database is the one Django in this process is set up with.
     """
 
@@ -48,6 +50,8 @@ class Lab:
     _supervisor: threading.Thread | None = None
 
     def start_workers(self, count: int, concurrency: int = 4) -> list[Process]:
+        """`count` workers, and the relay that publishes the accepted orders' jobs to them."""
+        self.ensure_relay()
         started = [
             self.stack.start_worker(
                 f"worker-{len(self.workers) + i}", concurrency=concurrency, **self.worker_env
@@ -56,6 +60,19 @@ class Lab:
         ]
         self._supervise(started)
         return started
+
+    def ensure_relay(self) -> Process:
+        """The stack's relay (the bench's, under `make chaos`), supervised like the workers; one is
+        started if the stack has none (the test suite's)."""
+        running = [p for p in self.stack.processes if p.name.startswith("relay") and p.alive()]
+        relay = (
+            running[0]
+            if running
+            else self.stack.start_relay(f"relay-{uuid.uuid4().hex[:6]}", **self.worker_env)
+        )
+        if relay not in self.workers:
+            self._supervise([relay])
+        return relay
 
     def start_sweeper(self, every: float = 1.0) -> Process:
         argv = [sys.executable, "manage.py", "sweep_orders", "--every", str(every)]

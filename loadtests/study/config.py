@@ -34,6 +34,19 @@ OVERHEAD = {
     "wrk": 1.0,  # wrk's start and stop, and counting its orders
     "report": 10.0,  # charts and report.md
 }
+# The study's phases in the order they run, by the slug `--phases` takes (the estimate's names,
+# hyphenated). The stack and the report are not phases one can skip.
+PHASES = (
+    "sqs-ceilings", "eta-accuracy", "sync-checkout", "sync-with-the-checkout-queue", "async-accept",
+    "sold-out", "drain-study", "flash-sale-scaling", "capacity", "saturation", "memory",
+)  # fmt: skip
+FIXED = ("stack", "report")
+
+
+def slug(phase: str) -> str:
+    return phase.replace(" ", "-")
+
+
 # The drain study's estimate assumes at least this efficiency; its own deadline bounds a worse run.
 DRAIN_EFFICIENCY_FLOOR = 0.8
 
@@ -70,6 +83,7 @@ class StudyConfig:
     out: Path
     database_url: str | None
     database_name: str
+    phases: tuple[str, ...] = ()  # the phases to run, by their slugs (PHASES); empty: every phase
 
     @property
     def probe_users(self) -> int:
@@ -93,8 +107,17 @@ class StudyConfig:
         """The ETA run watches its drain at most this long: every sampled order must be paid to count."""
         return 2 * self.eta_drain + 10
 
+    def runs(self, phase: str) -> bool:
+        """Whether `phase` (its name, as in the estimate) is one this run was asked for."""
+        return not self.phases or slug(phase) in self.phases
+
     def estimate(self) -> dict[str, float]:
-        """Seconds each phase should take, from its parameters (see the module docstring)."""
+        """Seconds each phase should take, from its parameters (see the module docstring); 0 for
+        the phases this run skips."""
+        every = self._estimate()
+        return {name: seconds if name in FIXED or self.runs(name) else 0.0 for name, seconds in every.items()}
+
+    def _estimate(self) -> dict[str, float]:
         o = OVERHEAD
         runs = [
             (min(n, limit) if limit else n, self.drain_limited_waves if limit else self.drain_waves)
@@ -178,6 +201,13 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(part) for part in text.split(",") if part.strip())
 
 
+def _phases(text: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    if unknown := [name for name in chosen if name not in PHASES]:
+        raise argparse.ArgumentTypeError(f"unknown phase(s) {', '.join(unknown)}; any of {', '.join(PHASES)}")
+    return chosen
+
+
 def build_parser(default_out: Path) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests.experiment",
@@ -252,6 +282,12 @@ def build_parser(default_out: Path) -> argparse.ArgumentParser:
     add("--eta-duration", type=float, help="Seconds of the ETA run's flash-sale load (60 / 10).")
     add("--eta-samples", type=int, help="About how many of the ETA run's orders are read (200 / 100).")
     add("--eta-reread", type=float, help="Seconds between a sampled order's reads while it waits (10 / 5).")
+    add(
+        "--phases",
+        type=_phases,
+        default=(),
+        help=f"Run only these phases, comma-separated (default: all): {', '.join(PHASES)}.",
+    )
     add("--out", type=Path, default=default_out, help="Where the timestamped report folder goes.")
     add(
         "--database-url",

@@ -176,7 +176,13 @@ class Lab:
 
     def meter(self, **extra: int) -> CpuMeter:
         """A CPU meter on the stack's process trees (+ PostgreSQL's, this process's and `extra`)."""
-        pids = {"web": self.web.pid, "sqs": self.pid("sqs"), "sandbox": self.pid("sandbox"), **extra}
+        pids = {
+            "web": self.web.pid,
+            "relay": self.pid("relay"),
+            "sqs": self.pid("sqs"),
+            "sandbox": self.pid("sandbox"),
+        }
+        pids.update(extra)
         if self.bench.database.description.startswith("PostgreSQL") and (pg := postgres_pid()):
             pids["postgres"] = pg
         pids["bench"] = os.getpid()
@@ -205,9 +211,9 @@ class Lab:
     def empty_queue(self, *, restart_web: bool = False) -> None:
         """Start the next run on an empty queue: restart the SQS server (its queues come back empty).
 
-        PurgeQueue keeps messages in flight, which a killed worker leaves. The web publishes after
-        answering (orders/outbox.py); after a load it has nothing pending within a second, but
-        requests Locust gave up on (sync) still hold its threads: `restart_web` for those.
+        PurgeQueue keeps messages in flight, which a killed worker leaves. The relay publishes
+        within its interval of each accept (orders/relay.py); requests Locust gave up on (sync)
+        still hold the web's threads: `restart_web` for those.
         """
         if restart_web:
             self.restart_web()

@@ -50,6 +50,8 @@ def run(
     began = time.monotonic() - stack_seconds
 
     def phase(name: str, work: Callable[[], None]) -> None:
+        if not config.runs(name):
+            return  # not asked for (--phases)
         progress.phase(f"{name} (estimate {estimate[name]:.0f} s)")
         started = time.monotonic()
         work()

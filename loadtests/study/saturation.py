@@ -10,10 +10,10 @@ for. Three targets, one after the other, on the study's web (2 gunicorn processe
                first, far past what the run can buy: no answer may be a 409)
 
 The checkout's peak ÷ the GET's says how much of the framework's ceiling an accept keeps; CPU per
-process tree (web, PostgreSQL, SQS server, wrk itself) says where it went. No worker runs, so the
-SQS queue fills (it is emptied after each checkout target); whether the web's publishing of payment
-jobs kept up is read from the orders still without `enqueued_at` when wrk stopped, and a few
-seconds later. The lab's stack runs with the checkout throttle off (loadtests/bench.py,
+process tree (web, the relay, PostgreSQL, SQS server, wrk itself) says where it went. No worker
+runs, so the SQS queue fills (it is emptied after each checkout target); whether the relay's
+publishing of payment jobs kept up is read from the orders still without `enqueued_at` when wrk
+stopped, and a few seconds later. The lab's stack runs with the checkout throttle off (loadtests/bench.py,
 UNLIMITED_RATES): one loopback client would otherwise measure the limiter, not the shop.
 """
 
@@ -30,7 +30,7 @@ from sizing.results import SaturationRun
 CHECKOUT = "/api/orders/async"
 BODIES = 64  # distinct unlimited baskets, sent in turn (the Locust crowd's random ones, seeded)
 HOT_UNITS = 1_000_000  # on sale for the hot target: far more than 16 connections accept in a minute
-PUBLISH_WATCH_SECONDS = 5.0  # how long to watch the web publish what it accepted, after wrk stops
+PUBLISH_WATCH_SECONDS = 5.0  # how long to watch the relay publish what was accepted, after wrk stops
 
 
 def run(lab: Lab) -> list[SaturationRun]:

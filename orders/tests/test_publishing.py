@@ -49,12 +49,12 @@ def test_twenty_five_jobs_take_three_batch_requests_and_each_names_its_order(
     assert sqs_operations.count("SendMessageBatch") == 3
     assert "SendMessage" not in sqs_operations  # none went out one by one
     assert sorted(queued_order_ids(empty_queue)) == sorted(str(o.id) for o in orders)
-    # Stamped once SQS took them, with one UPDATE per batch.
-    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE"] * 3
+    # Stamped once SQS took them all, with one UPDATE after the last batch.
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE"]
     assert not Order.objects.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=before)).exists()
 
 
-def test_a_batch_the_broker_refuses_leaves_every_order_null_for_the_sweeper(
+def test_a_batch_the_broker_refuses_leaves_every_order_null_for_the_relay(
     products, payment_queue, monkeypatch
 ):
     orders = [make_order(product=products["mug"]) for _ in range(3)]
