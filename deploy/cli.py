@@ -368,7 +368,7 @@ def cmd_status(args) -> int:
         say(f"admin https://{params.get('DomainName', '?')}/{params['AdminPath']}")
     if "DatabaseProxyEndpoint" in out:
         say(f"database through RDS Proxy {out['DatabaseProxyEndpoint']}")
-    services = [out[k] for k in ("WebService", "WorkerService", "SweeperService") if k in out]
+    services = [out[k] for k in ("WebService", "WorkerService", "RelayService", "SweeperService") if k in out]
     if services:
         found = client("ecs").describe_services(cluster=out["ClusterName"], services=services)["services"]
         for s in found:

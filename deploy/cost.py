@@ -14,10 +14,10 @@ Model, per month (730 h):
   event source's minimum concurrency of 2, a charge waits for the other: twice the latency);
   the free tier (1M requests, 400k GB-s) applies; the event source's pollers' receives (5 pollers
   long-polling 20 s when idle) and one delete per batch; function logs.
-- Both: the web's sends in batches of 10 (`orders.sqs_jobs`); SQS's 1M free requests apply to the
+- Both: the relay's sends in batches of 10 (`orders.sqs_jobs`); SQS's 1M free requests apply to the
   account's total.
-- The rest of the shop (same for both): ALB and its WAF and access logs, web and sweeper tasks, RDS
-  Multi-AZ behind RDS Proxy, Redis with a replica, a NAT gateway per AZ, secrets, alarms.
+- The rest of the shop (same for both): ALB and its WAF and access logs, web, relay and sweeper
+  tasks, RDS Multi-AZ behind RDS Proxy, Redis with a replica, a NAT gateway per AZ, secrets, alarms.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def total(parts: dict[str, float]) -> float:
     return parts["compute"] + parts["sqs"] + parts["logs"]
 
 
-def rest_of_shop(s: Scenario, shop: ShopSettings, p: dict, *, alarms: int = 4) -> dict[str, float]:
+def rest_of_shop(s: Scenario, shop: ShopSettings, p: dict, *, alarms: int = 6) -> dict[str, float]:
     """What both variants pay alike: the shop around the consumer (a floor: no data transfer).
 
     RDS Multi-AZ bills the standby as a second instance (and its storage twice); RDS Proxy bills
@@ -116,6 +116,7 @@ def rest_of_shop(s: Scenario, shop: ShopSettings, p: dict, *, alarms: int = 4) -
     return {
         "alb": h * p["alb"]["hour"] + lcu_hours * p["alb"]["lcu_hour"],
         "web": shop.web_count * h * task_hour(shop.web_size, p),
+        "relay": shop.relay_count * h * task_hour(shop.relay_size, p),
         "sweeper": h * task_hour(shop.sweeper_size, p),
         "rds": copies * (h * p["rds"][f"db.{shop.db_instance}_hour"] + 20 * p["rds"]["gp2_gb_month"]),
         "rds_proxy": h * max(vcpu, p["rds_proxy"]["min_vcpu"]) * p["rds_proxy"]["vcpu_hour"],

@@ -6,8 +6,9 @@ runs the web, the workers, PostgreSQL, the SQS server and the load at once, so a
 cost read there is an upper bound of what one Fargate vCPU spends. `docs/capacity-plan.md` is this
 command's `--markdown` output with the reasoning around it.
 
-Per order the shop does one accept (web → PostgreSQL, one statement), one SQS job (sent in
-batches), one claim and one record around a charge of `latency` seconds (worker → provider).
+Per order the shop does one accept (web → PostgreSQL, one statement), one SQS job (the relay
+sends it in batches and stamps it, one transaction per pass of up to 50 orders), one claim and one
+record around a charge of `latency` seconds (worker → provider).
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ WORKER_CPU_SECONDS = 0.007  # per charge, the worker's own CPU (~7 ms at 62 char
 WEB_ACCEPT_CPU_SECONDS = 0.008  # per accept, publishing included (~8 ms at 60 orders/s)
 WEB_READ_CPU_SECONDS = 0.002  # per catalogue GET (2.0 ms one at a time in-process)
 DB_CPU_SECONDS = 0.003  # PostgreSQL per order: ~2 ms around a charge, ~1 ms for the accept
+# PLACEHOLDER, not a measurement: orders/s one relay task publishes (orders/relay.py: 2 threads, each a
+# pass of 50 orders, 5 SendMessageBatch requests, one stamp). Replace it with the lab's figure once
+# measured. For scale: publishing cost the web ~0.95 ms of CPU per order (docs/flash-sale-path.md),
+# ~1,050 orders/s per fully busy vCPU, under one process's GIL.
+RELAY_ORDERS_PER_SECOND_PER_TASK = 1500
 # --- planning choices -------------------------------------------------------------------------------
 READS_PER_ORDER = 3  # catalogue and status GETs a buyer makes per order (a sale's crowd reads more)
 CPU_TARGET = 0.6  # Fargate tasks and the web scale out before 60 % CPU
 DB_CPU_TARGET = 0.5  # a primary keeps half its CPU for vacuum, a failover's catch-up and mistakes
 WEB_TASK_VCPU = 1.0  # 1024 CPU units, two gunicorn processes
 WORKER_TASK_VCPU = 1.0
+MIN_RELAY_TASKS = 2  # one per AZ: an AZ's loss leaves a relay running
 SQS_REQUESTS_PER_ORDER = (
     0.25 + 1 + 0.1
 )  # sends in shared batches (measured 1 per 4), a receive, batched deletes
@@ -75,6 +82,18 @@ def plan(rate: float, *, latency: float = 3.0, provider_limit: int = 0, shop: Sh
             f"{web_tasks} tasks of {WEB_TASK_VCPU:g} vCPU ({web_vcpu:.1f} vCPU busy)",
             f"{shop.web_processes}×{shop.web_threads} threads each; at least one per AZ, and after an "
             "AZ's loss the rest run at twice the CPU until the service replaces them",
+        )
+    )
+
+    # the relay: publishes the accepted orders' jobs
+    relay_tasks = max(MIN_RELAY_TASKS, math.ceil(rate / RELAY_ORDERS_PER_SECOND_PER_TASK))
+    needs.append(
+        Need(
+            "relay",
+            f"{relay_tasks} tasks ({rate / relay_tasks:,.0f} orders/s each)",
+            f"{RELAY_ORDERS_PER_SECOND_PER_TASK:,} orders/s per task, a placeholder until measured; "
+            f"at least {MIN_RELAY_TASKS}, one per AZ; {shop.relay_threads} threads each, a connection "
+            "per thread",
         )
     )
 
@@ -127,7 +146,8 @@ def plan(rate: float, *, latency: float = 3.0, provider_limit: int = 0, shop: Sh
     else:
         cores = DB_INSTANCES[instance][0]
         db_need = f"{instance} Multi-AZ ({cores} vCPU; {db_vcpu:.1f} keep it under {DB_CPU_TARGET:.0%})"
-        db_note = f"{rate * 4:,.0f} commits/s"
+        # the accept, the claim and the record per order; the relay's stamp per pass of 50
+        db_note = f"{rate * 3 + rate / shop.relay_batch_size:,.0f} commits/s"
     if rate > HOT_ROW_UPDATES_PER_SECOND:
         db_note += f"; one hot product's row caps near {HOT_ROW_UPDATES_PER_SECOND:,}/s: a Redis gate"
     needs.append(Need("PostgreSQL", db_need, db_note))
@@ -138,6 +158,7 @@ def plan(rate: float, *, latency: float = 3.0, provider_limit: int = 0, shop: Sh
         web_max_count=web_tasks,
         max_workers=worker_tasks,
         lambda_max_concurrency=max(1, math.ceil(in_flight)),
+        relay_count=relay_tasks,
     )
     busy = sized.busy_connections(rate)
     needs.append(
@@ -172,7 +193,8 @@ def connection_arithmetic(shop: ShopSettings) -> list[str]:
     for rate in (60, 1000):
         lines.append(
             f"busy at {rate:,} orders/s: {shop.busy_connections(rate):,.1f} "
-            f"(≈ 9 ms of transactions per order + the sweeper and one-offs)"
+            f"(≈ 8 ms of transactions per order + {shop.processes('relay') * shop.relay_threads} "
+            "relay threads + the sweeper and one-offs)"
         )
     return lines
 

@@ -21,7 +21,13 @@ class ShopSettings:
     web_size: tuple[int, int] = (512, 1024)
     worker_size: tuple[int, int] = (512, 1024)
     sweeper_size: tuple[int, int] = (256, 512)
+    # The relay publishes the accepted orders' jobs (orders/relay.py): about 1 ms of CPU per order
+    # (what publishing cost the web: docs/flash-sale-path.md), so 0.06 vCPU at the lab's 60 orders/s.
+    relay_size: tuple[int, int] = (256, 512)
     web_count: int = 2
+    relay_count: int = 2  # one per AZ: an AZ's loss leaves a relay running
+    relay_threads: int = 2  # RELAY_THREADS: each thread holds one DB connection
+    relay_batch_size: int = 50  # RELAY_BATCH_SIZE: orders one pass locks, publishes and stamps
     worker_concurrency: int = 20  # threads per worker task (WORKER_CONCURRENCY)
     min_workers: int = 1
     max_workers: int = 20
@@ -71,9 +77,15 @@ class ShopSettings:
 
         web: one per thread, so no request waits for a connection; the proxy makes an idle one
         free. worker: its measured pool. lambda: one environment, one invocation at a time.
-        sweeper and the one-off tasks (migrate, manage): two.
+        relay: one per thread (each keeps its own between passes), and one more, for a thread
+        started in place of one that died. sweeper and the one-off tasks (migrate, manage): two.
         """
-        sizes = {"web": self.web_threads, "worker": self.worker_pool_size, "lambda": 1}
+        sizes = {
+            "web": self.web_threads,
+            "worker": self.worker_pool_size,
+            "lambda": 1,
+            "relay": self.relay_threads + 1,
+        }
         return sizes.get(role, 2)
 
     def processes(self, role: str) -> int:
@@ -82,6 +94,7 @@ class ShopSettings:
             "web": self.web_max_count * self.web_processes,
             "worker": self.max_workers,
             "lambda": self.lambda_max_concurrency,
+            "relay": self.relay_count,
             "sweeper": 1,
             "oneoff": 2,  # migrate during a deploy, and a manage task beside it
         }
@@ -91,7 +104,7 @@ class ShopSettings:
         """The roles that hold connections with `consumer` (ecs | lambda) charging: only its own."""
         if consumer not in ("ecs", "lambda"):
             raise ValueError(f"consumer is ecs or lambda, not {consumer!r}")
-        return ("web", "worker" if consumer == "ecs" else "lambda", "sweeper", "oneoff")
+        return ("web", "worker" if consumer == "ecs" else "lambda", "relay", "sweeper", "oneoff")
 
     def client_connections(self, consumer: str) -> int:
         """Client connections to the proxy at the most: every process's full pool."""
@@ -100,12 +113,22 @@ class ShopSettings:
     def busy_connections(self, rate: float, consumer: str = "ecs") -> float:
         """Connections the proxy lends at once at `rate` orders/s: transactions in flight.
 
-        Per order: the accept (one statement, ~2 ms held), the claim and the record (~3 ms each)
-        and the outbox stamp (~1 ms); plus, per process, the sweeper's and the health checks'
-        occasional reads, counted as one each.
+        Per order: the accept (one statement, ~2 ms held), the claim and the record (~3 ms each).
+        The outbox stamp is no longer one UPDATE per order: it is the relay's transaction, one per
+        pass of up to `relay_batch_size` (50) orders, so fewer commits per order. But a pass holds
+        its connection through the lock, the SendMessageBatch requests and the stamp, and that time
+        is not measured yet; so each relay thread counts as one connection always busy, the most it
+        can hold (at a sale's rates it nearly is). Plus the sweeper's and the one-offs' occasional
+        reads, one each.
         """
-        seconds_held_per_order = 0.002 + 0.003 + 0.003 + 0.001
-        return rate * seconds_held_per_order + self.processes("sweeper") + self.processes("oneoff")
+        seconds_held_per_order = 0.002 + 0.003 + 0.003
+        relay_threads = self.processes("relay") * self.relay_threads
+        return (
+            rate * seconds_held_per_order
+            + relay_threads
+            + self.processes("sweeper")
+            + self.processes("oneoff")
+        )
 
     def connection_problems(self, rate: float) -> list[str]:
         """Why this sizing cannot serve `rate` orders/s through the proxy; empty when it can."""
@@ -123,6 +146,13 @@ class ShopSettings:
     def task_rate(self) -> float:
         """Orders per second one worker task pays: concurrency * the measured per-thread rate."""
         return self.worker_concurrency * self.per_worker_rate
+
+    @property
+    def unpublished_alarm_orders(self) -> int:
+        """Unpublished orders (enqueued_at null) worth an alarm when they stay: more than every relay
+        thread takes in one pass. Below it the relays keep up; above it at every sample for minutes,
+        SQS refuses, the relays fall behind, or none runs."""
+        return self.relay_count * self.relay_threads * self.relay_batch_size
 
     @property
     def backlog_target(self) -> int:

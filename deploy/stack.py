@@ -3,10 +3,12 @@
     internet ─► WAF (per-IP rate limit, AWS managed rules) ─► ALB :443 (certificate; :80 → 301 https;
                                                               /readyz → 404; access logs → S3)
       ─► web (Fargate, ≥ 2 tasks across the AZs, /healthz) ─► Redis (primary + replica, 2 AZs)
+           └ commits the order (its row is the outbox)
+         relay (Fargate, 2 tasks, one per AZ): publishes the accepted orders' jobs
            └ SQS payments ─► worker (Fargate, autoscaled on backlog per task) ─┐
              └ DLQ           or Lambda consumer (Consumer=lambda)          ─┴─► provider (internet,
          sweeper (Fargate, 1)   migrate, ops (one-off tasks)                      via the NATs)
-         web, worker, Lambda, sweeper, one-offs ─► RDS Proxy (TLS) ─► RDS PostgreSQL (Multi-AZ)
+         web, relay, worker, Lambda, sweeper, one-offs ─► RDS Proxy (TLS) ─► RDS PostgreSQL (Multi-AZ)
     VPC: 2 AZs, public and private subnets, a NAT gateway in each AZ
 
 Synth-time settings (`ShopSettings`: task sizes, worker concurrency, min/max workers, the measured
@@ -100,7 +102,7 @@ from queues.setup import DLQ_RETENTION_SECONDS, QUEUE_RETENTION_SECONDS
 WEB_PORT = 8000
 # The web scales out before its tasks are 60 % busy (deploy/plan.py sizes the sale the same way).
 WEB_CPU_TARGET_PERCENT = 60
-# Prometheus /metrics of every task (web: its gunicorn master; worker; sweeper), for a scraper inside
+# Prometheus /metrics of every task (web: its gunicorn master; worker; relay; sweeper), for a scraper inside
 # the VPC. Neither the ALB nor any security-group rule forwards it: the web's group admits the ALB
 # on WEB_PORT only, the others admit nothing. CloudWatch gets the same metrics as EMF log lines.
 METRICS_PORT = 9100
@@ -225,6 +227,8 @@ class ShopStack(cdk.Stack):
         # One NAT would be a single AZ's outage away from no charge at all; two cost ~$33/month more.
         vpc = ec2.Vpc(self, "Vpc", max_azs=2, nat_gateways=2, restrict_default_security_group=False)
         private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        # The relay's tasks are in this group too. Its description stays as it was: CloudFormation
+        # replaces a security group whose description changes.
         tasks_sg = ec2.SecurityGroup(
             self, "TasksSg", vpc=vpc, description="worker, sweeper, migrate, ops, Lambda"
         )
@@ -394,6 +398,7 @@ class ShopStack(cdk.Stack):
             "WEB_METRICS_PORT": str(METRICS_PORT),
             "WORKER_METRICS_PORT": str(METRICS_PORT),
             "SWEEPER_METRICS_PORT": str(METRICS_PORT),
+            "RELAY_METRICS_PORT": str(METRICS_PORT),
             **t.as_env(),
         }
 
@@ -416,6 +421,11 @@ class ShopStack(cdk.Stack):
                 **APP_RATE_LIMITS,
             },
             "worker": {**pool("worker"), "WORKER_CONCURRENCY": str(shop.worker_concurrency)},
+            "relay": {
+                **pool("relay"),
+                "RELAY_THREADS": str(shop.relay_threads),
+                "RELAY_BATCH_SIZE": str(shop.relay_batch_size),
+            },
             "sweeper": pool("sweeper"),
             "migrate": pool("oneoff"),
             "ops": pool("oneoff"),
@@ -432,6 +442,7 @@ class ShopStack(cdk.Stack):
         role_secrets = {
             "web": charging_secrets,  # a sync checkout charges inside the request
             "worker": charging_secrets,
+            "relay": django_secrets,  # publishes jobs; never calls the provider
             "sweeper": django_secrets,  # re-publishes jobs; never calls the provider
             "migrate": django_secrets,
             "ops": charging_secrets,  # `manage -- reconcile` reads the provider's charges
@@ -497,6 +508,14 @@ class ShopStack(cdk.Stack):
             health_check=heartbeat("worker"),
             stop_timeout=cdk.Duration.seconds(WORKER_STOP_TIMEOUT),
         )
+        # The relay beats once a second while its threads live (orders/relay.py); SIGTERM lets each
+        # thread finish its pass (at most RELAY_BACKOFF_MAX_SECONDS + 5 s), inside ECS's default 30 s.
+        relay_task = task(
+            "relay",
+            shop.relay_size,
+            ["python", "-m", "config.processes", "relay"],
+            health_check=heartbeat("relay"),
+        )
         sweeper_task = task(
             "sweeper",
             shop.sweeper_size,
@@ -516,7 +535,9 @@ class ShopStack(cdk.Stack):
         ops_task = task("ops", shop.sweeper_size, ["python", "manage.py", "help"])
 
         # Least privilege, per role: the app never creates, lists or purges queues in production.
-        queue.grant_send_messages(web_task.task_role)  # the outbox publishes jobs; the console reads depth
+        # The web still sends: a sync checkout that times out hands its order to the workers, and the
+        # console re-publishes; it reads the depth too.
+        queue.grant_send_messages(web_task.task_role)
         # The operations console (console/, queues/sqs.py): the DLQ's depth, and a redrive by SQS's
         # own StartMessageMoveTask, which acts with the caller's rights: receive and delete on the
         # DLQ, send to the payment queue (above). Elsewhere (no native task) the same calls by hand.
@@ -529,6 +550,10 @@ class ShopStack(cdk.Stack):
         )
         queue.grant_consume_messages(worker_task.task_role)
         queue.grant_send_messages(worker_task.task_role)  # a retry re-publishes with a countdown
+        # The relay publishes every accepted order's job (SendMessageBatch is sqs:SendMessage). Both
+        # consumers read this one queue (the Lambda through its SQS event source), so the grant is
+        # the same with Consumer=lambda.
+        queue.grant_send_messages(relay_task.task_role)
         queue.grant_send_messages(sweeper_task.task_role)  # re-publishes lost jobs, reads depth
         dlq.grant(sweeper_task.task_role, "sqs:GetQueueAttributes")
         dlq.grant_consume_messages(ops_task.task_role)  # `manage.py dlq --show / --redrive`
@@ -633,7 +658,18 @@ class ShopStack(cdk.Stack):
         # No desired count on the worker: autoscaling owns it, and a stack update mid-sale keeps it.
         worker = service("worker", worker_task)
         sweeper = service("sweeper", sweeper_task, desired_count=1)
-        # The proxy admits the web and the tasks' group (worker, sweeper, migrate, ops, Lambda).
+        # Two relays, one per AZ: like the web's tasks, Fargate spreads a service's tasks across the
+        # AZs of its subnets, and rebalancing moves one back once a lost AZ returns. A rollout starts
+        # the new relays before it stops the old (100 %): any number may run side by side.
+        relay = service(
+            "relay",
+            relay_task,
+            desired_count=shop.relay_count,
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            availability_zone_rebalancing=ecs.AvailabilityZoneRebalancing.ENABLED,
+        )
+        # The proxy admits the web and the tasks' group (worker, relay, sweeper, migrate, ops, Lambda).
         for peer in (web.service.connections.security_groups[0], tasks_sg):
             proxy_sg.add_ingress_rule(peer, ec2.Port.tcp(DB_PORT), "PostgreSQL through RDS Proxy")
         redis_sg.add_ingress_rule(web.service.connections.security_groups[0], ec2.Port.tcp(6379), "Redis")
@@ -846,6 +882,30 @@ class ShopStack(cdk.Stack):
         assert isinstance(at_max_cfn, cdk.CfnResource)
         at_max_cfn.cfn_options.condition = is_ecs
         alarm(
+            "relays-down",
+            f"Fewer than {shop.relay_count} relay tasks ran for 5 minutes: an AZ lost, or relays failing "
+            "their heartbeat. With none, the sweeper publishes jobs after SWEEP_GRACE_SECONDS",
+            cw.Metric(
+                namespace="ECS/ContainerInsights",
+                metric_name="RunningTaskCount",
+                dimensions_map={"ClusterName": cluster.cluster_name, "ServiceName": relay.service_name},
+                period=minute,
+                statistic="Minimum",
+            ),
+            shop.relay_count,
+            5,
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+        )
+        alarm(
+            "orders-unpublished",
+            f"Over {shop.unpublished_alarm_orders} accepted orders without a published job at every "
+            "sample for 5 minutes: SQS refuses, or the relays fall behind",
+            emf("OutboxUnpublished", "Minimum"),
+            shop.unpublished_alarm_orders,
+            5,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
+        alarm(
             "waf-blocking",
             f"WAF blocked over {WAF_BLOCKED_ALARM} requests in 5 minutes: an attack, or a rule refusing "
             "customers (the web ACL's sampled requests say which)",
@@ -869,6 +929,7 @@ class ShopStack(cdk.Stack):
             "WebService": web.service.service_name,
             "WorkerService": worker.service_name,
             "SweeperService": sweeper.service_name,
+            "RelayService": relay.service_name,
             "MigrateTaskDefinition": migrate_task.task_definition_arn,
             "OpsTaskDefinition": ops_task.task_definition_arn,
             "TaskSubnets": cdk.Fn.join(",", [s.subnet_id for s in vpc.private_subnets]),

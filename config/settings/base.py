@@ -215,7 +215,8 @@ LOGGING = {
 }
 # Prometheus /metrics on a port of each process's own, never the public one: WEB_METRICS_PORT (read
 # by config/gunicorn.py), WORKER_METRICS_PORT, SWEEPER_METRICS_PORT, RELAY_METRICS_PORT; 0 = off.
-# Bound to METRICS_ADDR: loopback by default; in ECS 0.0.0.0, reachable only where the task's security group allows.
+# Bound to METRICS_ADDR: loopback by default; in ECS 0.0.0.0, reachable only where the task's
+# security group allows.
 METRICS_ADDR = env("METRICS_ADDR", default="127.0.0.1")
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
 SWEEPER_METRICS_PORT = env.int("SWEEPER_METRICS_PORT", default=0)

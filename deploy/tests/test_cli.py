@@ -40,6 +40,7 @@ def queues_template(name: str) -> dict:
             "WebService": {"Value": f"{name}-web"},
             "WorkerService": {"Value": f"{name}-worker"},
             "SweeperService": {"Value": f"{name}-sweeper"},
+            "RelayService": {"Value": f"{name}-relay"},
             "QueueUrl": {"Value": {"Ref": "Payments"}},
             "DlqUrl": {"Value": {"Ref": "Dlq"}},
             "WorkerBacklogTarget": {"Value": "400"},
@@ -73,7 +74,7 @@ def deployed(deploy_env, aws, app_name, capsys) -> str:
     ecs.register_task_definition(
         family=f"{app_name}-task", containerDefinitions=[{"name": "c", "image": "i", "memory": 512}]
     )
-    for role, count in (("web", 2), ("worker", 3), ("sweeper", 1)):
+    for role, count in (("web", 2), ("worker", 3), ("relay", 2), ("sweeper", 1)):
         name = f"{app_name}-{role}"
         ecs.create_service(
             cluster=app_name, serviceName=name, taskDefinition=f"{app_name}-task", desiredCount=count
@@ -123,6 +124,7 @@ def test_status_shows_services_scaling_queues_and_alarms(deployed, aws, capsys):
     out = capsys.readouterr().out
     assert f"stack {deployed}: CREATE_COMPLETE" in out
     assert f"service {deployed}-worker" in out and "desired   3" in out
+    assert f"service {deployed}-relay" in out
     assert "worker scaling: min 1  max 20  backlog target 400/task" in out
     assert "waiting      1" in out
     assert f"alarm {deployed}-dlq-not-empty" in out

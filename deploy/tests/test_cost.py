@@ -91,3 +91,15 @@ def test_the_shop_around_the_consumer_pays_for_surviving_an_az():
         730 * 2 * PRICES["rds_proxy"]["vcpu_hour"]
     )  # m7g.large: 2 vCPU
     assert multi["waf"] > PRICES["waf"]["web_acl_month"]
+
+
+def test_the_shop_around_the_consumer_pays_for_two_relays_all_month():
+    scenario = cost.Scenario(1e6)
+    shop = ShopSettings()
+    parts = cost.rest_of_shop(scenario, shop, PRICES)
+    one_task = 730 * cost.task_hour(shop.relay_size, PRICES)
+
+    assert shop.relay_count == 2 and parts["relay"] == pytest.approx(2 * one_task)
+    assert parts["relay"] == pytest.approx(18.02, abs=0.01)  # two 0.25 vCPU / 0.5 GB tasks
+    more = cost.rest_of_shop(scenario, ShopSettings(relay_count=4), PRICES)
+    assert more["relay"] == pytest.approx(2 * parts["relay"])

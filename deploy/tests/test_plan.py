@@ -25,7 +25,7 @@ def test_max_connections_follow_rds_formula_for_the_instance_memory():
 def test_each_consumer_mode_counts_only_its_own_connections():
     shop = ShopSettings(max_workers=30, lambda_max_concurrency=400)
     ecs, lam = shop.client_connections("ecs"), shop.client_connections("lambda")
-    shared = sum(shop.processes(r) * shop.pool_size(r) for r in ("web", "sweeper", "oneoff"))
+    shared = sum(shop.processes(r) * shop.pool_size(r) for r in ("web", "relay", "sweeper", "oneoff"))
     assert ecs == shared + 30 * shop.worker_pool_size
     assert lam == shared + 400 * 1
     with pytest.raises(ValueError, match="consumer is ecs or lambda"):
@@ -36,6 +36,15 @@ def test_a_web_process_pools_one_connection_per_thread():
     shop = ShopSettings(web_threads=48)
     assert shop.pool_size("web") == 48
     assert shop.pool_size("sweeper") == shop.pool_size("oneoff") == 2
+
+
+def test_the_relays_count_in_the_connection_budget_with_a_connection_per_thread_and_one_spare():
+    shop = ShopSettings(relay_count=3, relay_threads=4)
+    assert shop.pool_size("relay") == 5 and shop.processes("relay") == 3
+    assert all("relay" in shop.roles(consumer) for consumer in ("ecs", "lambda"))
+    # each relay thread counts as one connection always busy, at any rate
+    assert shop.busy_connections(0) == 3 * 4 + shop.processes("sweeper") + shop.processes("oneoff")
+    assert shop.busy_connections(1000) == pytest.approx(shop.busy_connections(0) + 1000 * 0.008)
 
 
 def test_the_proxy_keeps_the_reserved_connections_free():
@@ -56,6 +65,16 @@ def test_the_workers_pay_the_rate_at_the_measured_efficiency_in_two_azs_at_least
     assert workers.startswith(f"{threads} threads = 2 tasks")  # one per AZ, even when one would do
     big = needs(10_000)["ECS workers"].need
     assert f"× {plan.WORKER_THREADS_MEASURED} " in big  # never past the measured thread count
+
+
+def test_relay_tasks_are_the_rate_over_the_per_task_placeholder_and_two_at_least():
+    assert plan.RELAY_ORDERS_PER_SECOND_PER_TASK == 1500  # a placeholder until the lab measures it
+    assert needs(60)["relay"].need.startswith("2 tasks")  # one per AZ, even when one would do
+    assert needs(1000)["relay"].need.startswith("2 tasks")
+    assert needs(10_000)["relay"].need.startswith("7 tasks")  # ceil(10,000 / 1,500)
+    assert "a placeholder until measured" in needs(10_000)["relay"].note
+    parts = [need.part for need in plan.plan(60)]
+    assert parts.index("web") < parts.index("relay") < parts.index("SQS")  # the order a request meets them
 
 
 def test_the_seeds_provider_limit_is_reported_as_a_growing_backlog():
@@ -84,6 +103,8 @@ def test_plan_command_prints_the_arithmetic_and_every_part(capsys):
     assert "consumer=ecs: client connections web" in out
     assert "consumer=lambda: client connections web" in out
     assert "180 charges in flight" in out and "3,000 charges in flight" in out
+    assert "relay 2 × 3 = 6" in out  # the stack's two relays, a pool of RELAY_THREADS + 1 each
+    assert out.count("  relay ") == 2  # a relay row at each rate
 
 
 def test_docs_capacity_plan_carries_the_current_table(capsys):

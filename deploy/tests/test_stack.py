@@ -106,13 +106,14 @@ def one(synthesized: dict, kind: str) -> dict:
     return found["Properties"]
 
 
-def test_one_image_three_services_and_two_one_off_tasks(template, synthesized):
-    template.resource_count_is("AWS::ECS::Service", 3)
-    template.resource_count_is("AWS::ECS::TaskDefinition", 5)
+def test_one_image_four_services_and_two_one_off_tasks(template, synthesized):
+    template.resource_count_is("AWS::ECS::Service", 4)
+    template.resource_count_is("AWS::ECS::TaskDefinition", 6)
     commands = {name: c["Command"] for name, c in containers(synthesized).items()}
     assert commands == {
         "web": ["python", "-m", "config.processes", "web"],
         "worker": ["python", "-m", "config.processes", "worker"],
+        "relay": ["python", "-m", "config.processes", "relay"],
         "sweeper": ["python", "-m", "config.processes", "sweeper"],
         "migrate": ["python", "manage.py", "migrate", "--noinput"],
         "ops": ["python", "manage.py", "help"],  # `python -m deploy manage -- CMD` overrides it
@@ -198,6 +199,12 @@ def test_each_task_role_gets_only_the_queue_actions_its_role_needs(synthesized):
     } <= worker
     assert actions_on(synthesized, "WorkerTaskTaskRole", dlq) == set()
     assert actions_on(synthesized, "SweeperTaskTaskRole", dlq) == {"sqs:GetQueueAttributes"}
+    # The relay publishes every accepted order's job (SendMessageBatch needs sqs:SendMessage), with
+    # either consumer: the Lambda reads the same queue. Nothing on the DLQ.
+    assert actions_on(synthesized, "RelayTaskTaskRole", queue) == {
+        "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"
+    }  # fmt: skip
+    assert actions_on(synthesized, "RelayTaskTaskRole", dlq) == set()
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= actions_on(synthesized, "OpsTaskTaskRole", dlq)
     assert "sqs:SendMessage" in actions_on(synthesized, "OpsTaskTaskRole", queue)
     assert statements(synthesized, "MigrateTaskTaskRole") == []  # migrations touch no queue
@@ -207,7 +214,7 @@ def test_each_task_role_gets_only_the_queue_actions_its_role_needs(synthesized):
 
 def test_only_the_charging_roles_and_ops_can_read_the_payment_providers_key(synthesized):
     key = "PaymentApiKeySecretArn"
-    for role in ("Sweeper", "Migrate"):
+    for role in ("Relay", "Sweeper", "Migrate"):
         for kind in ("ExecutionRole", "TaskRole"):
             assert actions_on(synthesized, f"{role}Task{kind}", key) == set(), (role, kind)
     for role in ("Web", "Worker", "Ops"):
@@ -236,12 +243,13 @@ def test_secrets_come_from_secrets_manager_per_role_and_no_parameter_has_a_defau
 
 
 def test_every_log_group_keeps_thirty_days(template):
-    template.resource_count_is("AWS::Logs::LogGroup", 6)
+    template.resource_count_is("AWS::Logs::LogGroup", 7)
+    template.has_resource_properties("AWS::Logs::LogGroup", {"LogGroupName": "/ecs/flashsale/relay"})
     template.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
 
 
-def test_worker_and_sweeper_have_heartbeat_health_checks(synthesized):
-    for role in ("worker", "sweeper"):
+def test_worker_relay_and_sweeper_have_heartbeat_health_checks(synthesized):
+    for role in ("worker", "relay", "sweeper"):
         check = containers(synthesized)[role]["HealthCheck"]
         assert check["Command"] == [
             "CMD", "python", "-m", "observability.heartbeat", role, "--max-age", str(HEARTBEAT_MAX_AGE)
@@ -270,13 +278,14 @@ def test_workers_scale_on_backlog_per_task_against_the_measured_rate(synthesized
     assert "DesiredCount" not in worker["Properties"]  # autoscaling owns it; an update keeps it
 
 
-def test_alarms_dlq_oldest_message_web_5xx_and_workers_at_max(synthesized):
+def test_alarms_dlq_oldest_message_web_5xx_workers_at_max_and_the_relay(synthesized):
     alarms = {
         a["Properties"]["AlarmName"]: a for a in resources(synthesized, "AWS::CloudWatch::Alarm").values()
     }
     assert set(alarms) == {
         "flashsale-dlq-not-empty", "flashsale-oldest-payment-job", "flashsale-web-5xx-rate",
-        "flashsale-workers-at-max", "flashsale-waf-blocking",
+        "flashsale-workers-at-max", "flashsale-waf-blocking", "flashsale-relays-down",
+        "flashsale-orders-unpublished",
     }  # fmt: skip
     assert alarms["flashsale-dlq-not-empty"]["Properties"]["Threshold"] == 1
     assert (
@@ -332,8 +341,8 @@ def test_cfn_lint_finds_no_errors(synthesized, tmp_path):
 def test_each_role_gets_its_own_pool_to_the_proxy(synthesized):
     shop = ShopSettings()
     envs = environments(synthesized)
-    roles = {"web": "web", "worker": "worker", "sweeper": "sweeper", "migrate": "oneoff", "ops": "oneoff",
-             "lambda": "lambda"}  # fmt: skip
+    roles = {"web": "web", "worker": "worker", "relay": "relay", "sweeper": "sweeper", "migrate": "oneoff",
+             "ops": "oneoff", "lambda": "lambda"}  # fmt: skip
 
     for name, role in roles.items():
         env = envs[name]
@@ -343,6 +352,9 @@ def test_each_role_gets_its_own_pool_to_the_proxy(synthesized):
     assert envs["web"]["DB_POOL_MAX_SIZE"] == str(shop.web_threads) == envs["web"]["WEB_THREADS"]
     assert envs["web"]["WEB_PROCESSES"] == str(shop.web_processes)
     assert envs["worker"]["WORKER_CONCURRENCY"] == str(shop.worker_concurrency)
+    # A connection per relay thread, and one for a thread started in place of one that died.
+    assert envs["relay"]["DB_POOL_MAX_SIZE"] == str(shop.relay_threads + 1) == "3"
+    assert envs["relay"]["RELAY_THREADS"] == str(shop.relay_threads) == "2"
     assert envs["lambda"]["DB_POOL_MAX_SIZE"] == "1"  # one invocation at a time, one kept connection
     assert "AWS_DEFAULT_REGION" not in envs["lambda"]  # the Lambda runtime's own
 
@@ -625,3 +637,101 @@ def test_the_sweeper_mails_customers_through_ses_from_the_shops_domain(synthesiz
     assert env["EMAIL_BACKEND"] == "django_ses.SESBackend"
     assert env["DEFAULT_FROM_EMAIL"] == {"Fn::Join": ["", ["orders@", {"Ref": "DomainName"}]]}
     assert env["SHOP_BASE_URL"] == {"Fn::Join": ["", ["https://", {"Ref": "DomainName"}]]}
+
+
+# --- the relay ------------------------------------------------------------------------------------
+
+
+def service_id(synthesized: dict, prefix: str) -> str:
+    (found,) = [k for k in resources(synthesized, "AWS::ECS::Service") if k.startswith(prefix)]
+    return found
+
+
+def service_named(synthesized: dict, prefix: str) -> dict:
+    return synthesized["Resources"][service_id(synthesized, prefix)]["Properties"]
+
+
+def test_two_relays_one_per_az_and_a_rollout_never_drops_below_two(synthesized):
+    shop = ShopSettings()
+    relay = service_named(synthesized, "RelayService")
+    assert relay["ServiceName"] == "flashsale-relay"
+    assert relay["DesiredCount"] == shop.relay_count == 2
+    # Fargate spreads a service's tasks across the AZs of its subnets: one private subnet per AZ.
+    network = relay["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert (
+        network["Subnets"]
+        == service_named(synthesized, "WebService")["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
+    )
+    assert len(network["Subnets"]) == 2 and network["AssignPublicIp"] == "DISABLED"
+    assert relay["AvailabilityZoneRebalancing"] == "ENABLED"
+    deployment = relay["DeploymentConfiguration"]
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    output = synthesized["Outputs"]["RelayService"]["Value"]  # `python -m deploy status` lists it
+    assert output == {"Fn::GetAtt": [service_id(synthesized, "RelayService"), "Name"]}
+
+
+def test_the_relay_runs_in_the_tasks_group_which_the_proxy_admits(synthesized):
+    groups = {
+        k: v["Properties"]["GroupDescription"]
+        for k, v in resources(synthesized, "AWS::EC2::SecurityGroup").items()
+    }
+    (group,) = service_named(synthesized, "RelayService")["NetworkConfiguration"]["AwsvpcConfiguration"][
+        "SecurityGroups"
+    ]
+    tasks = group["Fn::GetAtt"][0]
+    assert tasks == next(k for k, d in groups.items() if d == "worker, sweeper, migrate, ops, Lambda")
+    proxy = next(k for k, d in groups.items() if d == "RDS Proxy")
+    assert any(
+        r["SourceSecurityGroupId"]["Fn::GetAtt"][0] == tasks and r["GroupId"]["Fn::GetAtt"][0] == proxy
+        for r in ingress(synthesized, 5432)
+    )
+    into_tasks = [
+        r for r in resources(synthesized, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == tasks
+    ]  # fmt: skip
+    assert into_tasks == []  # nothing reaches the relay (nor its metrics port)
+
+
+def test_the_relays_environment_health_check_and_secrets(synthesized):
+    shop = ShopSettings()
+    relay = containers(synthesized)["relay"]
+    env = environments(synthesized)["relay"]
+    assert relay["HealthCheck"] == {
+        "Command": ["CMD", "python", "-m", "observability.heartbeat", "relay", "--max-age", "60"],
+        "Interval": 30, "Timeout": 10, "Retries": 3, "StartPeriod": 60,
+    }  # fmt: skip
+    assert env["RELAY_METRICS_PORT"] == "9100"  # like every task's, never forwarded
+    assert env["RELAY_BATCH_SIZE"] == str(shop.relay_batch_size) == "50"
+    assert env["METRICS_EMF"] == "1" and env["LOG_FORMAT"] == "json"
+    assert env["SQS_QUEUE_URL"] == environments(synthesized)["web"]["SQS_QUEUE_URL"]
+    assert env["PAYMENT_PROVIDER_API_KEY"] == NOT_A_PROVIDER_KEY  # it publishes, never charges
+    assert {s["Name"] for s in relay["Secrets"]} == {"DJANGO_SECRET_KEY", "PGPASSWORD"}
+    (definition,) = [
+        d["Properties"] for d in resources(synthesized, "AWS::ECS::TaskDefinition").values()
+        if d["Properties"]["ContainerDefinitions"][0]["Name"] == "relay"
+    ]  # fmt: skip
+    assert (int(definition["Cpu"]), int(definition["Memory"])) == shop.relay_size
+
+
+def test_the_relay_alarms_when_fewer_run_than_asked_or_the_unpublished_orders_stay(synthesized):
+    shop = ShopSettings()
+    alarms = {
+        a["Properties"]["AlarmName"]: a for a in resources(synthesized, "AWS::CloudWatch::Alarm").values()
+    }
+    down = alarms["flashsale-relays-down"]
+    assert "Condition" not in down  # the relay runs with either consumer
+    down = down["Properties"]
+    assert (down["Namespace"], down["MetricName"], down["Statistic"]) == (
+        "ECS/ContainerInsights", "RunningTaskCount", "Minimum"
+    )  # fmt: skip
+    dimensions = {d["Name"]: d["Value"] for d in down["Dimensions"]}
+    assert dimensions["ServiceName"] == {"Fn::GetAtt": [service_id(synthesized, "RelayService"), "Name"]}
+    assert down["Threshold"] == shop.relay_count and down["ComparisonOperator"] == "LessThanThreshold"
+    assert down["EvaluationPeriods"] == 5
+    unpublished = alarms["flashsale-orders-unpublished"]["Properties"]
+    (metric,) = unpublished["Metrics"]
+    assert metric["MetricStat"]["Metric"] == {"MetricName": "OutboxUnpublished", "Namespace": "FlashSale"}
+    assert metric["MetricStat"]["Stat"] == "Minimum"  # high at every sweeper sample, not a moment's peak
+    # more than every relay thread takes in one pass: 2 tasks x 2 threads x 50
+    assert unpublished["Threshold"] == shop.unpublished_alarm_orders == 200
