@@ -22,14 +22,15 @@ from deploy.settings import DB_INSTANCES, ShopSettings, db_max_connections
 WORKER_EFFICIENCY = 0.93  # paid/s ÷ N/latency at N = 100 and 200 threads: 0.925-0.96 in the drain study
 WORKER_THREADS_MEASURED = 200  # the most threads per worker process measured (η above, 146 MB RSS)
 WORKER_CPU_SECONDS = 0.007  # per charge, the worker's own CPU (~7 ms at 62 charges/s)
-WEB_ACCEPT_CPU_SECONDS = 0.008  # per accept, publishing included (~8 ms at 60 orders/s)
+WEB_ACCEPT_CPU_SECONDS = 0.008  # per accept (~8 ms at 60 orders/s, publishing then included: an upper bound)
 WEB_READ_CPU_SECONDS = 0.002  # per catalogue GET (2.0 ms one at a time in-process)
 DB_CPU_SECONDS = 0.003  # PostgreSQL per order: ~2 ms around a charge, ~1 ms for the accept
-# PLACEHOLDER, not a measurement: orders/s one relay task publishes (orders/relay.py: 2 threads, each a
-# pass of 50 orders, 5 SendMessageBatch requests, one stamp). Replace it with the lab's figure once
-# measured. For scale: publishing cost the web ~0.95 ms of CPU per order (docs/flash-sale-path.md),
-# ~1,050 orders/s per fully busy vCPU, under one process's GIL.
-RELAY_ORDERS_PER_SECOND_PER_TASK = 1500
+# The relay's CPU per order published (orders/relay.py): 0.15 cores at 672 orders/s in the lab's
+# saturation phase (docs/flash-sale-path.md, 2026-12-04), passes of up to 50 orders in batches of 10.
+RELAY_CPU_SECONDS = 0.00022
+# One SendMessageBatch inside a region, an assumption (AWS publishes no figure): a relay thread's
+# pass of 50 orders is 5 of them in turn plus two statements, so a thread relays ~600 orders/s.
+SQS_BATCH_SECONDS = 0.015
 # --- planning choices -------------------------------------------------------------------------------
 READS_PER_ORDER = 3  # catalogue and status GETs a buyer makes per order (a sale's crowd reads more)
 CPU_TARGET = 0.6  # Fargate tasks and the web scale out before 60 % CPU
@@ -86,14 +87,18 @@ def plan(rate: float, *, latency: float = 3.0, provider_limit: int = 0, shop: Sh
     )
 
     # the relay: publishes the accepted orders' jobs
-    relay_tasks = max(MIN_RELAY_TASKS, math.ceil(rate / RELAY_ORDERS_PER_SECOND_PER_TASK))
+    relay_vcpu = shop.relay_size[0] / 1024
+    by_cpu = rate * RELAY_CPU_SECONDS / (relay_vcpu * CPU_TARGET)
+    pass_seconds = math.ceil(shop.relay_batch_size / 10) * SQS_BATCH_SECONDS + 0.002
+    by_latency = rate / (shop.relay_threads * shop.relay_batch_size / pass_seconds)
+    relay_tasks = max(MIN_RELAY_TASKS, math.ceil(round(max(by_cpu, by_latency), 6)))
     needs.append(
         Need(
             "relay",
-            f"{relay_tasks} tasks ({rate / relay_tasks:,.0f} orders/s each)",
-            f"{RELAY_ORDERS_PER_SECOND_PER_TASK:,} orders/s per task, a placeholder until measured; "
-            f"at least {MIN_RELAY_TASKS}, one per AZ; {shop.relay_threads} threads each, a connection "
-            "per thread",
+            f"{relay_tasks} tasks of {relay_vcpu:g} vCPU ({rate / relay_tasks:,.0f} orders/s each)",
+            f"{RELAY_CPU_SECONDS * 1000:.2f} ms of CPU per order under {CPU_TARGET:.0%}; "
+            f"{shop.relay_threads} threads each, a pass of {shop.relay_batch_size} in "
+            f"~{pass_seconds * 1000:.0f} ms; at least {MIN_RELAY_TASKS}, one per AZ; a connection per thread",
         )
     )
 

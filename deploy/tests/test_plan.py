@@ -67,12 +67,12 @@ def test_the_workers_pay_the_rate_at_the_measured_efficiency_in_two_azs_at_least
     assert f"× {plan.WORKER_THREADS_MEASURED} " in big  # never past the measured thread count
 
 
-def test_relay_tasks_are_the_rate_over_the_per_task_placeholder_and_two_at_least():
-    assert plan.RELAY_ORDERS_PER_SECOND_PER_TASK == 1500  # a placeholder until the lab measures it
+def test_relay_tasks_cover_the_measured_cpu_per_order_and_two_at_least():
+    # 0.22 ms per order on 0.25 vCPU under 60 %: ~680 orders/s a task; a thread's passes ~650/s
     assert needs(60)["relay"].need.startswith("2 tasks")  # one per AZ, even when one would do
     assert needs(1000)["relay"].need.startswith("2 tasks")
-    assert needs(10_000)["relay"].need.startswith("7 tasks")  # ceil(10,000 / 1,500)
-    assert "a placeholder until measured" in needs(10_000)["relay"].note
+    assert needs(10_000)["relay"].need.startswith("15 tasks")  # ceil(10,000 × 0.22 ms / 0.15 vCPU)
+    assert "0.22 ms of CPU per order" in needs(10_000)["relay"].note
     parts = [need.part for need in plan.plan(60)]
     assert parts.index("web") < parts.index("relay") < parts.index("SQS")  # the order a request meets them
 

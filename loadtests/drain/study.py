@@ -26,7 +26,6 @@ from django.db.models import Max, Min
 
 from orders import checkout
 from orders.models import CheckoutMode, Order, OrderEvent, OrderStatus
-from orders.publishing import publish_payment_jobs
 from sizing.results import DrainRun
 
 from ..bench import POLL_SECONDS, Bench
@@ -51,8 +50,12 @@ def postgres_pid() -> int | None:
     return None
 
 
+RELAY_WAIT_SECONDS = 60  # the relay publishes hundreds a second: a backlog of 4,000 takes seconds
+
+
 def queue_orders(count: int, tag: str) -> list[uuid.UUID]:
-    """Accept `count` async orders and publish their jobs (in batches) before any worker runs.
+    """Accept `count` async orders and wait until the bench's relay has published their jobs, before
+    any worker runs.
 
     Their emails carry `tag` (buyer-<i>@<tag>.loadtest.example), so a run's orders can be found again.
     """
@@ -60,14 +63,18 @@ def queue_orders(count: int, tag: str) -> list[uuid.UUID]:
     lines = [checkout.Line("travel-mug", 1)]
     for index in range(count):
         with transaction.atomic():
-            # enqueued_at stays null: publish_payment_jobs stamps it once SQS has taken the job.
+            # enqueued_at stays null until the relay's pass (orders/relay.py) has the job in SQS.
             order = checkout.create_order(
                 email=f"buyer-{index}@{tag}.{EMAIL_DOMAIN}", lines=lines, mode=CheckoutMode.ASYNC,
             )  # fmt: skip
         ids.append(order.id)
-    refused = publish_payment_jobs(ids)
-    if refused:
-        raise RuntimeError(f"the SQS server refused {refused} jobs")
+    deadline = time.monotonic() + RELAY_WAIT_SECONDS
+    unpublished = Order.objects.filter(email__endswith=f"@{tag}.{EMAIL_DOMAIN}", enqueued_at__isnull=True)
+    while unpublished.exists():
+        if time.monotonic() > deadline:
+            left = unpublished.count()
+            raise RuntimeError(f"the relay left {left} jobs unpublished after {RELAY_WAIT_SECONDS} s")
+        time.sleep(0.05)
     return ids
 
 
