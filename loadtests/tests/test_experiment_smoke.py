@@ -278,6 +278,7 @@ def test_saturation_ran_wrk_on_the_get_and_both_checkouts_and_every_answer_was_g
         assert "Non-2xx or 3xx responses" not in text
         assert 0 < wrk["p50_ms"] <= wrk["p90_ms"] <= wrk["p99_ms"] <= wrk["max_ms"]
         assert run["cpu"]["processes"]["wrk"] > 0 and run["cpu"]["processes"]["web"] > 0
+        assert "relay" in run["cpu"]["processes"]  # metered beside the web: it publishes the jobs
         if run["product"]:
             # Every 202 is an order; requests still open when wrk stopped may add one a connection.
             assert wrk["requests"] <= run["orders"] <= wrk["requests"] + run["connections"]
@@ -286,6 +287,9 @@ def test_saturation_ran_wrk_on_the_get_and_both_checkouts_and_every_answer_was_g
     assert re.search(r'"items":\[\{"sku":"flash-sneakers","quantity":1\}\]', hot)
     text = (report / "report.md").read_text()
     assert "Peak checkout ÷ GET" in text and "FAILED" not in text
+    web_line = text.split("The web's CPU per answer")[1].split("\n")[0]
+    web_ratios = re.findall(r"\): [0-9.]+ ms \(\*\*([0-9.]+)×\*\*\)", web_line)
+    assert len(web_ratios) == 2 and all(float(ratio) > 0 for ratio in web_ratios)  # both checkouts
 
 
 def test_the_eta_run_read_its_samples_while_they_waited_and_its_errors_follow_from_paid_at(report):
