@@ -1103,9 +1103,10 @@ def dashboard(scope: Construct, name: str, *, queue: sqs.Queue, dlq: sqs.Queue) 
             [emf("SqsWaiting", "Maximum"), emf("SqsInFlight", "Maximum"), emf("SqsDeadLettered", "Maximum")],
         ),
         graph(
-            "Oldest waiting order (s) and unpublished orders",
+            "Oldest waiting order (s), unpublished orders and the relay's jobs",
             [emf("OldestWaitingOrderAge", "Maximum")],
-            right=[emf("OutboxUnpublished", "Maximum")],
+            right=[emf("OutboxUnpublished", "Maximum")]
+            + [emf("RelayJobs", Outcome=outcome) for outcome in ("published", "refused")],
         ),
         graph(
             "SQS's own view",

@@ -133,6 +133,7 @@ EMF_METRICS = (
     "SqsDeadLettered",
     "OldestWaitingOrderAge",
     "OutboxUnpublished",
+    "RelayJobs",
 )
 
 _emf: Emf | None = None

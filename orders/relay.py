@@ -81,15 +81,15 @@ def relay_once(limit: int | None = None) -> Pass:
 
 
 def relay_until_empty(limit: int | None = None) -> int:
-    """Relay pass after pass until none is left (or SQS refuses); how many orders were taken.
+    """Relay pass after pass until none is left (or SQS refuses); how many jobs SQS took.
 
     For tests and one-off use (`manage.py relay_orders --once`): the long-running relay is `run`."""
-    total = 0
+    published = 0
     while True:
         result = relay_once(limit)
-        total += result.taken
+        published += result.taken - result.refused
         if result.refused or result.taken < (limit or settings.RELAY_BATCH_SIZE):
-            return total
+            return published
 
 
 def run(stop: threading.Event) -> None:

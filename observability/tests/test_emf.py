@@ -142,6 +142,7 @@ def test_every_emf_metric_name_the_code_emits_is_listed(emf_lines):
     metrics.sync_checkout_queue("queued")
     metrics.queue_sampled(waiting=1, in_flight=0, dead_lettered=0)
     metrics.backlog_sampled(oldest_waiting_seconds=2.5, unpublished=0)
+    metrics.relayed(published=9, refused=1, waited=[0.02] * 10)
     recorder.flush()
 
     names = {

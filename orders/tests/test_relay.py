@@ -5,12 +5,14 @@ takes (SKIP LOCKED) until their jobs are out and stamped, so passes never share 
 pass that dies leaves its orders null for the next one (orders/relay.py).
 """
 
+import io
 import signal
 import threading
 import time
 
 import httpx
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -46,6 +48,17 @@ def test_an_async_checkout_publishes_nothing_itself_and_the_relay_publishes_its_
     assert [str(i) for i in jobs.published] == [order_id]
     assert Order.objects.get(pk=order_id).enqueued_at >= before  # stamped once SQS took it
     assert relay_once().taken == 0  # published once, not on every pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_relay_orders_once_publishes_what_waits_and_exits(products, jobs):
+    ids = place(60)  # more than one pass of RELAY_BATCH_SIZE (50)
+    out = io.StringIO()
+
+    call_command("relay_orders", "--once", stdout=out)
+
+    assert sorted(str(i) for i in jobs.published) == sorted(ids)
+    assert out.getvalue().strip() == "relay: published the jobs of 60 orders"
 
 
 @pytest.mark.django_db(transaction=True)
