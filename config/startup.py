@@ -28,18 +28,17 @@ def refuse_broken_settings() -> None:
 def warm_up_web() -> None:
     """Load and build, before the first request, what the first requests would otherwise wait for.
 
-    A web process builds these on first use: the views (the URLconf), the database pool, the
-    payment-jobs publisher (~170 ms of CPU: imports, Celery's producer, the boto3 client) and the
-    email validator's regular expressions (~50 ms to compile). On first use they fell on the first
-    orders of a sale and on every request beside them: in the lab's accept run the first second's
-    checkouts took up to 680 ms, and set the whole run's p99.
+    A web process builds these on first use: the views (the URLconf), the database pool and the
+    email validator's regular expressions (~50 ms to compile). The payment-jobs publisher (~170 ms
+    of CPU) is the relay's to warm (orders/relay.py): an accept no longer publishes. Built on first
+    use, these fell on the first orders of a sale and on every request beside them: in the lab's
+    accept run the first second's checkouts took up to 680 ms, and set the whole run's p99.
 
-    Neither the database nor SQS has to answer: the pool connects in its own threads, and the
-    publisher is built without a request. A failure is logged and the process serves anyway.
+    The database does not have to answer: the pool connects in its own threads. A failure is logged
+    and the process serves anyway.
     """
     # The order domain is loaded by now, not when settings are.
     from orders.api.serializers import validated_checkout
-    from orders.jobs import payment_jobs
 
     started, cpu = time.monotonic(), time.process_time()
     try:
@@ -47,7 +46,6 @@ def warm_up_web() -> None:
         validated_checkout({"email": "warm-up@example.com", "items": [{"sku": "warm-up", "quantity": 1}]})
         if (pool := getattr(connection, "pool", None)) is not None:
             pool.open()  # min_size connections, opened in the pool's threads; returns at once
-        payment_jobs().prepare()
     except Exception as exc:  # a warm-up is an optimisation: the process serves without it
         log.warning("web warm-up incomplete: %r", exc, extra={"pid": os.getpid()})
     log.info(

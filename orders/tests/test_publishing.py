@@ -78,8 +78,8 @@ def test_publishing_nothing_sends_nothing(sqs_operations):
 
 
 def test_preparing_the_publisher_asks_nothing_of_sqs_and_publishes_nothing(empty_queue, sqs_operations):
-    # A web process prepares it before its first request (config/startup.py): it must not send a
-    # job, and must not wait on a broker that is down.
+    # The relay prepares it before its first pass (orders/relay.py): it must not send a job, and
+    # must not wait on a broker that is down.
     sqs_jobs.SqsPaymentJobs().prepare()
 
     assert sqs_operations == []
