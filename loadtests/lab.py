@@ -329,3 +329,14 @@ def post_orders(host: str, tag: str, count: int, *, skus: list[str], threads: in
 
     with httpx.Client(base_url=host, timeout=30) as client, ThreadPoolExecutor(threads) as pool:
         return sum(pool.map(place, range(count)))
+
+
+def postgres_pid() -> int | None:
+    """The PostgreSQL postmaster (its children are every backend), if one runs here."""
+    for proc in psutil.process_iter(["name", "ppid"]):
+        try:
+            if proc.info["name"] == "postgres" and psutil.Process(proc.info["ppid"]).name() != "postgres":
+                return proc.pid
+        except psutil.Error:
+            continue
+    return None

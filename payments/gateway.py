@@ -72,7 +72,7 @@ def _connections() -> urllib3.PoolManager:
     """The process's connections to the provider, shared by every thread.
 
     One urllib3 pool rather than an httpx client per thread: a request costs the caller about half
-    the CPU (0.78 against 1.37 ms, `python -m loadtests.charge_cost`), a connection is taken from
+    the CPU (docs/performance.md), a connection is taken from
     the pool in O(1) (httpcore looked through every connection of a shared pool), and a worker's
     first wave builds no client per thread. Built once per process, under a lock (a worker's first
     wave starts its threads together); a forked child builds its own rather than share the

@@ -4,8 +4,8 @@ These dataclasses are the one schema of results.json. `make experiment` (loadtes
 `StudyResults` and `StudyResults.dump()` writes it (`asdict`: each field its JSON key);
 `StudyResults.load()` reads a file back into the same dataclasses, and everything that reads a run
 reads it through them: the report (loadtests/report.py), `manage.py recommend_workers` and
-`python -m deploy` (sizing/recommend.py). The drain study's runs (`python -m loadtests.drain`) are
-`DrainRun`s, the same rows as `StudyResults.drain`. No Django here: the report, deploy and the tests
+`python -m deploy` (sizing/recommend.py). The drain study's runs are `DrainRun`s
+(`StudyResults.drain`). No Django here: the report, deploy and the tests
 import it without a database.
 
 Schema 2 added the drain study (`drain`); schema 1 files (before it) are still read. A field added

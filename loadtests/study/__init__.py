@@ -8,7 +8,7 @@
     accept.py    async accept latency beside a trivial GET (same web, same Locust run): unlimited baskets,
                  1 unit of the limited product (hot), PostgreSQL and SQLite; then the sold-out phase:
                  the hot product running out a third of the way in (202s, 409 out_of_stock, oversell)
-    drain.py     the drain study (loadtests/drain/study.run) for each N and provider limit
+    drain.py     the drain study, queued backlog then N threads, for each N and provider limit
     scaling.py   worker scaling under the seed's flash-sale load (Locust), then the drain watched
     capacity.py  the accept rate held with p99 < 100 ms
     saturation.py  wrk's closed loop (16 connections) on the GET and both checkouts: the stack's ceiling

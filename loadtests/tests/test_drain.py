@@ -25,7 +25,7 @@ def test_a_run_from_before_the_split_reads_as_one_process():
 
 @pytest.mark.parametrize("workers, processes", [(5, 2), (200, 0), (200, 3)])
 def test_threads_that_do_not_split_evenly_are_refused_before_anything_runs(workers, processes):
-    from loadtests.drain.study import run  # needs Django's apps: loaded by the test session
+    from loadtests.study.drain import drain as run  # needs Django's apps: loaded by the test session
 
     with pytest.raises(ValueError, match="split evenly"):
         run(None, workers=workers, limit=0, latency=3.0, waves=1, processes=processes)  # type: ignore[arg-type]
@@ -47,7 +47,7 @@ def test_threads_that_do_not_split_evenly_are_refused_before_anything_runs(worke
 def test_the_lab_splits_n_into_the_fewest_even_processes_within_the_thread_cap(
     workers, most_threads, processes
 ):
-    from loadtests.drain.study import processes_for
+    from loadtests.study.drain import processes_for
 
     assert processes_for(workers, most_threads) == processes
     assert workers % processes == 0 and workers // processes <= most_threads

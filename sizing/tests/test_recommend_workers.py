@@ -55,7 +55,7 @@ def scaling(*, workers: int, provider_limit: int, efficiency: float) -> ScalingR
 def drain(
     *, workers: int, provider_limit: int, efficiency: float, task_errors: int = 0, processes: int = 1
 ) -> DrainRun:
-    """A drain-study run, as loadtests/drain/study.py makes one."""
+    """A drain-study run, as loadtests/study/drain.py makes one."""
     rate = ideal(workers, provider_limit) * efficiency
     return DrainRun(
         name=f"drain-w{workers}-l{provider_limit}" + (f"-p{processes}" if processes > 1 else ""),

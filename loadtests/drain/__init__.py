@@ -1,1 +1,0 @@
-"""The drain study (study.py); `python -m loadtests.drain` runs it (__main__.py)."""
