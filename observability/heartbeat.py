@@ -5,7 +5,8 @@
 The worker beats from its SQS poll loop (queues/sqs_transport.py: each completed receive, and each
 look at a full pool), so a consumer that stopped polling stops beating even while the process and
 its event loop live; an idle worker beats once per long poll (SQS_WAIT_TIME_SECONDS, at most 20 s).
-The sweeper beats once per pass; the relay once a second while its threads live. The ECS
+The sweeper beats once per pass; the relay once a second while each of its threads has finished a
+pass within RELAY_STALL_SECONDS (30), so a thread stuck in a call stops the beat. The ECS
 container health checks run the command above.
 Django-free and import-light on purpose: a health check runs every 30 s in every task.
 """

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -97,15 +98,21 @@ def relay_until_empty(limit: int | None = None) -> int:
 def run(stop: threading.Event) -> None:
     """RELAY_THREADS threads relaying until `stop` is set; returns once they all have finished.
 
-    The publisher is built first (Celery's job template, the boto3 client: ~170 ms of CPU, no
-    request to SQS), so that the sale's first orders do not wait for it."""
+    The publisher is built first (Celery's job template, the boto3 client, no request to SQS), so
+    that the sale's first orders do not wait for it. The process beats (observability.heartbeat)
+    once a second while every thread has finished a pass within RELAY_STALL_SECONDS: a thread
+    stuck in a call (a lock that is never released, a connection that hangs) stops the beat, and
+    the container's health check replaces the task, where a beat that only checked that the
+    threads lived would keep a relay that publishes nothing healthy."""
     try:
         jobs.payment_jobs().prepare()
     except Exception as exc:  # an optimisation: the first pass builds it otherwise
         log.warning("relay warm-up incomplete: %r", exc)
+    progress: dict[str, float] = {}  # thread name → when it last finished a pass (or started)
 
     def started(name: str) -> threading.Thread:
-        thread = threading.Thread(target=_relay_forever, args=(stop,), name=name, daemon=True)
+        progress[name] = time.monotonic()
+        thread = threading.Thread(target=_relay_forever, args=(stop, progress), name=name, daemon=True)
         thread.start()
         return thread
 
@@ -116,17 +123,28 @@ def run(stop: threading.Event) -> None:
             if not thread.is_alive():  # an error no pass expected: logged by the thread, replaced here
                 log.error("relay thread %s died; starting another", thread.name)
                 threads[index] = started(thread.name)
+        if stalled := stalled_threads(progress, time.monotonic()):
+            log.error("relay thread(s) %s finished no pass in %gs; not beating", ", ".join(stalled),
+                      settings.RELAY_STALL_SECONDS)  # fmt: skip
+            continue
         heartbeat.beat("relay")
     for thread in threads:
         thread.join(timeout=settings.RELAY_BACKOFF_MAX_SECONDS + 5)
 
 
-def _relay_forever(stop: threading.Event) -> None:
+def stalled_threads(progress: dict[str, float], now: float) -> list[str]:
+    """The relay threads that have finished no pass for longer than RELAY_STALL_SECONDS."""
+    return sorted(name for name, last in progress.items() if now - last > settings.RELAY_STALL_SECONDS)
+
+
+def _relay_forever(stop: threading.Event, progress: dict[str, float]) -> None:
     """One relay thread: a pass, then at once if it filled its batch, else after the interval (or
     the backoff while SQS refuses or the database fails). Keeps its connection between passes:
     without a pool (CONN_MAX_AGE 0) closing it would cost a connect every 50 ms."""
     backoff = settings.RELAY_INTERVAL_SECONDS
+    name = threading.current_thread().name
     while not stop.is_set():
+        progress[name] = time.monotonic()
         try:
             result = relay_once()
         except DatabaseError:

@@ -444,6 +444,9 @@ RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=50)
 RELAY_INTERVAL_SECONDS = env.float("RELAY_INTERVAL_SECONDS", default=0.05)
 # While SQS refuses (or the database fails), the wait doubles from the interval up to this.
 RELAY_BACKOFF_MAX_SECONDS = env.float("RELAY_BACKOFF_MAX_SECONDS", default=5)
+# A relay thread that finishes no pass in this long (stuck in a call) stops the relay's heartbeat,
+# so that its container's health check replaces the task. Longer than a pass and its backoff take.
+RELAY_STALL_SECONDS = env.float("RELAY_STALL_SECONDS", default=30)
 
 # --- Idempotent checkout (Idempotency-Key header) --------------------------------------------
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)

@@ -17,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from observability import heartbeat
 from orders import relay
 from orders.models import Order
 from orders.relay import relay_once, relay_until_empty
@@ -169,6 +170,50 @@ def test_while_sqs_refuses_the_relay_backs_off_instead_of_retrying_every_interva
 
     assert 2 <= len(attempts) <= 5
     assert not runner.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_thread_stuck_in_a_pass_stops_the_heartbeat_until_it_finishes(
+    products, jobs, settings, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("HEARTBEAT_DIR", str(tmp_path))
+    settings.RELAY_THREADS = 1
+    settings.RELAY_STALL_SECONDS = 1.5
+    release, blocked = threading.Event(), threading.Event()
+
+    def hang(batch):
+        blocked.set()
+        release.wait(30)  # a call that does not return: a lock never released, a hung connection
+        return list(batch)
+
+    jobs.publish = hang
+    place(1)
+    stop = threading.Event()
+    runner = threading.Thread(target=relay.run, args=(stop,))
+    runner.start()
+    try:
+        assert blocked.wait(10)
+        began = time.monotonic()
+        time.sleep(settings.RELAY_STALL_SECONDS + 2.5)  # the thread's last pass ends ~4 s ago
+        stuck_for = time.monotonic() - began
+        age = heartbeat.age("relay")
+        assert (
+            age is not None and age > stuck_for - settings.RELAY_STALL_SECONDS - 1.2
+        )  # no beat since stalled
+        release.set()  # the call returns: the pass ends, the thread passes again, the relay beats
+        time.sleep(2.2)
+        assert heartbeat.age("relay") < 1.5
+    finally:
+        release.set()
+        stop.set()
+        runner.join(10)
+    assert not runner.is_alive()
+
+
+def test_only_threads_past_the_stall_bound_count_as_stalled(settings):
+    settings.RELAY_STALL_SECONDS = 30
+    assert relay.stalled_threads({"relay-0": 100.0, "relay-1": 75.0}, now=100.0) == []
+    assert relay.stalled_threads({"relay-0": 100.0, "relay-1": 69.0}, now=100.0) == ["relay-1"]
 
 
 # --- the relay process: `python -m config.processes relay` on the stack's SQS -----------------------
