@@ -37,10 +37,11 @@ def post_worker_init(worker) -> None:
     """Warm the worker up (config/startup.py), then take what it loaded out of the garbage
     collector's sight (`gc.freeze`).
 
-    A full collection walks every tracked object, and a loaded web process holds ~120k (Django,
-    DRF, the views): measured in-process, each took ~70 ms, every request of the process waiting,
-    about once per 1,300 requests (a p99 that the GET and the checkout share). Frozen, the startup
-    objects are never walked again and a full collection took ~8 ms. The warm-up comes first so
+    A full collection walks every tracked object, and a loaded web process holds a great many
+    (Django, DRF, the views), so every request of the process waited on it, often enough to set
+    the p99 that the GET and the checkout share. Frozen, the startup objects are never walked again
+    and a full collection is about a tenth as long (docs/performance.md, "Figures behind the code's
+    comments"). The warm-up comes first so
     that what it loads (the views, the publisher) is frozen too, before the first request.
     """
     from config.startup import warm_up_web

@@ -29,10 +29,10 @@ def warm_up_web() -> None:
     """Load and build, before the first request, what the first requests would otherwise wait for.
 
     A web process builds these on first use: the views (the URLconf), the database pool and the
-    email validator's regular expressions (~50 ms to compile). The payment-jobs publisher (~170 ms
-    of CPU) is the relay's to warm (orders/relay.py): an accept no longer publishes. Built on first
-    use, these fell on the first orders of a sale and on every request beside them: in the lab's
-    accept run the first second's checkouts took up to 680 ms, and set the whole run's p99.
+    email validator's regular expressions. The payment-jobs publisher is the relay's to warm
+    (orders/relay.py): an accept no longer publishes. Built on first use, these fell on the first
+    orders of a sale and on every request beside them, and set the whole accept run's p99
+    (docs/performance.md, "Figures behind the code's comments").
 
     The database does not have to answer: the pool connects in its own threads. A failure is logged
     and the process serves anyway.

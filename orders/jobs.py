@@ -36,9 +36,9 @@ class PaymentJobs(Protocol):
         """
 
     def prepare(self) -> None:
-        """Load and build what publishing needs, and publish nothing: a web process does this before
-        its first request, so that its first orders' publisher does not take ~170 ms of CPU (and the
-        GIL) from the requests around it. Never raises for a broker that does not answer.
+        """Load and build what publishing needs, and publish nothing: the relay does this before its
+        first pass (orders/relay.py), so that the sale's first orders do not wait while the
+        publisher is built. Never raises for a broker that does not answer.
         """
 
     def waiting(self) -> int:

@@ -3,8 +3,8 @@
 Sent by the sweeper (`send_pending`, each pass: within SWEEP_INTERVAL_SECONDS of the order ending),
 for orders whose final transition has committed, so a rolled-back payment never mails anyone. Not
 from the workers: sent after each payment on the charging threads, the claim, the reads, the
-templates and the send cost ~18 ms of a worker's CPU per order, and the drain study's η fell from
-0.96 to 0.62 at N = 100 (docs/exactly-once.md's command). At most once per order and kind: the
+templates and the send cost a worker more CPU per order than the charge itself, and the drain
+study's η fell by a third at N = 100 (docs/performance.md, "Figures behind the code's comments"). At most once per order and kind: the
 send is claimed by inserting an `OrderNotification` row first (unique per order and kind), so
 a second sweeper, or a second pass, finds the claim and sends nothing. A send that raises keeps
 its claim and is logged: a mail server may have taken the message before failing, and a second

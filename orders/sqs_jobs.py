@@ -59,8 +59,8 @@ class SqsPaymentJobs:
 
     def prepare(self) -> None:
         # Celery builds the job's template: its producer, kombu's SQS channel, the boto3 client and
-        # the queue's URL (~85 ms of CPU here), without a request to SQS, so it also works, and
-        # returns at once, while SQS is down.
+        # the queue's URL, without a request to SQS, so it also works, and returns at once, while
+        # SQS is down.
         _template()
 
     def waiting(self) -> int:
@@ -82,8 +82,8 @@ class SqsPaymentJobs:
 class JobTemplate:
     """The SQS message of `charge_order_task` as Celery builds it, built once and stamped per order.
 
-    Celery spends ~0.8 ms of CPU on every message (its configuration lookups, kombu's producer);
-    at a sale's rate that was most of what publishing cost the web. The message of one order
+    Celery spends more CPU on every message (its configuration lookups, kombu's producer) than
+    sending it costs (docs/flash-sale-path.md, first pass). The message of one order
     differs from another's only in the order id (args, argsrepr) and four fresh ids (the task's
     id, its root and correlation ids, kombu's delivery tag), so Celery builds one prototype per
     process (`collect_sends`: recorded, never sent) and `body` writes those fields into a copy.

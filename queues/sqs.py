@@ -26,8 +26,8 @@ def sqs_client(*, timeout: float | None = None):
 
 @functools.lru_cache(maxsize=8)
 def _fast_client(region: str, endpoint_url: str | None, timeout: float):
-    # Made once per process and reused (boto3 clients are thread-safe; making one costs ~30 ms of
-    # CPU): a readiness probe every few seconds and a page that refreshes itself call this often.
+    # Made once per process and reused (boto3 clients are thread-safe, and making one costs tens
+    # of ms of CPU): a readiness probe every few seconds and a page that refreshes itself call this often.
     config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
     return boto3.client("sqs", region_name=region, endpoint_url=endpoint_url, config=config)
 

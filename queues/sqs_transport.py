@@ -29,8 +29,8 @@ block a thread's publishes are recorded instead (the exact SendMessage arguments
 body, encoding, delay, attributes) so that the caller can send up to 10 of them in one
 SendMessageBatch (orders/sqs_jobs.py). kombu has no batch publish to use instead.
 
-Addition 2, batched acks. kombu acks each message with its own DeleteMessage, a boto3 call of ~2 ms
-of CPU per task in a worker that has one GIL for 200 threads, and one billed request per order.
+Addition 2, batched acks. kombu acks each message with its own DeleteMessage, a boto3 call per
+task (a few ms of CPU each) in a worker that has one GIL for 200 threads, and one billed request per order.
 Acks are collected here and deleted 10 at a time (DeleteMessageBatch) by a flusher thread, at the
 latest `ACK_FLUSH_SECONDS` after the ack and at once when the channel closes. The prefetch slot is
 released at ack time, as kombu does. An ack lost in a crash only means the job comes back after the
@@ -72,8 +72,8 @@ log = logging.getLogger(__name__)
 _local = threading.local()
 
 ACK_BATCH = 10  # DeleteMessageBatch takes at most 10 entries
-# A partial batch waits at most this long. 0.05 s flushed about one handle per call at 16 charges/s a
-# process (a boto3 call of ~3 ms of CPU per ack: 9 % of a worker's CPU under py-spy); a second
+# A partial batch waits at most this long. A twentieth of a second flushed about one handle per
+# call at a process's rate of charges, one boto3 call per ack again (docs/performance.md); a second
 # lets batches fill. The cost is only that a finished job stays in flight up to a second longer.
 ACK_FLUSH_SECONDS = 1.0
 BEAT_AT_MOST_EVERY_SECONDS = 1.0  # the poll loop turns up to 100 times a second while the pool is full
