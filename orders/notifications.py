@@ -4,11 +4,11 @@ Sent by the sweeper (`send_pending`, each pass: within SWEEP_INTERVAL_SECONDS of
 for orders whose final transition has committed, so a rolled-back payment never mails anyone. Not
 from the workers: sent after each payment on the charging threads, the claim, the reads, the
 templates and the send cost a worker more CPU per order than the charge itself, and the drain
-study's η fell by a third at N = 100 (docs/performance.md, "Figures behind the code's comments"). At most once per order and kind: the
-send is claimed by inserting an `OrderNotification` row first (unique per order and kind), so
-a second sweeper, or a second pass, finds the claim and sends nothing. A send that raises keeps
-its claim and is logged: a mail server may have taken the message before failing, and a second
-copy of a payment confirmation is worse than a missing one.
+study's η fell by a third at N = 100 (docs/performance.md, "Figures behind the code's comments"). At
+most once per order and kind: the send is claimed by inserting an `OrderNotification` row first
+(unique per order and kind), so a second sweeper, or a second pass, finds the claim and sends
+nothing. A send that raises keeps its claim and is logged: a mail server may have taken the message
+before failing, and a second copy of a payment confirmation is worse than a missing one.
 
 Django's email API: the console backend locally, SES in production (django-ses, configured by
 the stack), the locmem outbox in tests. The text and HTML bodies are templates in
