@@ -85,8 +85,6 @@ def empty_queue(payment_queue: str) -> str:
 def database_url() -> str:
     """The URL of the test database Django just created, for worker subprocesses."""
     db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 

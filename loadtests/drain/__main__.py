@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run_dir = args.out / f"drain-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    database = fresh_database(run_dir, "flashsale_drain")
+    database = fresh_database("flashsale_drain")
     timeout = math.ceil(max(args.workers) * args.latency * 1.2 + 30)  # a limit-1 provider queues charges
     # The provider's own timeout as long as the workers' wait (its queue must not time charges out).
     timeouts = Timeouts.derive(payment=timeout, provider=timeout)
