@@ -1,13 +1,15 @@
 """The order state machine: the only code that writes `Order.status`, and its history's one writer.
 
-Every `OrderEvent` is written here (a move, or a `note` that is not one), except the first event
-of an order placed by the accept's one statement: orders_accept (orders/migrations/0009) writes
-it with the order, the move from nothing to accepted that `check_transition` allows.
+Every `OrderEvent` is written here (a move, or a `note` that is not one), or by a PostgreSQL
+function called from here: orders_pay (orders/migrations/0011) writes the payment's. The one
+exception is the first event of an order: orders_accept (orders/migrations/0009) writes it with
+the order, the move from nothing to accepted that `check_transition` vets before the call.
 
-Each move is a compare-and-set on the current status plus one `OrderEvent`, in one transaction,
-so two workers racing for the same order cannot both win and history never disagrees with state.
-The two final moves also settle the order's limited stock in that transaction (paid: reserved →
-sold; failed: reserved → back on sale): the compare-and-set succeeds once, so stock is settled once.
+Each move is a compare-and-set on the current status plus one `OrderEvent`, in one transaction
+(or one statement), so two workers racing for the same order cannot both win and history never
+disagrees with state. The two final moves also settle the order's limited stock in it (paid:
+reserved → sold; failed: reserved → back on sale): the compare-and-set succeeds once, so stock is
+settled once.
 
 Fencing: a claim hands its attempt a token (`Order.claim_token`, one more on every claim, never
 reset), and every move that attempt makes afterwards (release, paid, failed) compares it too. An
@@ -306,57 +308,29 @@ def mark_paid(
     order_id: Any, *, token: int, charge_id: str, detail: str = "", order: Order | None = None
 ) -> None:
     """processing → paid; the order's reserved units become sold. `token`: the claim's; `order`: the
-    caller's copy, if any.
+    caller's copy, if any. TransitionConflict when the order is not processing under that token.
 
-    Every payment ends here. On PostgreSQL an order that holds no limited stock is paid in one
-    statement (`_pay_sql`); one that holds stock (the statement leaves it alone) takes the
-    transaction, which settles its units in the checkout's lock order.
+    Every payment ends here, in one statement: orders_pay (orders/migrations/0011_pay_function.py)
+    moves the order, writes its event and settles its limited units in product-id order, the
+    checkout's lock order, each product's row locked only from its UPDATE to the commit.
     """
-    detail = detail or f"charged ({charge_id})"
-    if connection.vendor == "postgresql":
-        paid_at = timezone.now()
-        if _move_in_one_statement(
-            _pay_sql(), id=order_id, to=S.PAID, now=paid_at, charge_id=charge_id, detail=detail,
-            token=token, **{"from": S.PROCESSING},
-        ):  # fmt: skip
-            transaction.on_commit(lambda: _log_move(order_id, S.PROCESSING, S.PAID))
-            _count_paid(order_id, order, paid_at)
-            return
-    _mark_paid_settling_stock(order_id, token=token, charge_id=charge_id, detail=detail, order=order)
-
-
-@functools.cache
-def _pay_sql() -> str:
-    """processing → paid with the charge, for an order none of whose lines holds limited stock, by
-    the attempt holding the token."""
-    lease, charge_id, paid_at = (column(Order, name) for name in ("lease_expires_at", "charge_id", "paid_at"))
-    item_order, reserved = column(OrderItem, "order"), column(OrderItem, "stock_reserved")
-    holds_no_stock = (
-        f" AND {column(Order, 'claim_token')} = %(token)s"
-        f" AND NOT EXISTS (SELECT 1 FROM {table(OrderItem)} WHERE {item_order} = %(id)s AND {reserved})"
-    )
-    assignments = f"{charge_id} = %(charge_id)s, {paid_at} = %(now)s, {lease} = NULL"
-    return _move_sql(assignments, result="1", condition=holds_no_stock)
-
-
-@transaction.atomic
-def _mark_paid_settling_stock(
-    order_id: Any, *, token: int, charge_id: str, detail: str, order: Order | None
-) -> None:
-    units, lines = reserved_units(order_id)
+    check_transition(S.PROCESSING, S.PAID)
     paid_at = timezone.now()
-    transition(
-        order_id,
-        S.PROCESSING,
-        S.PAID,
-        detail=_with_stock_note(detail, lines and f"sold {lines}"),
-        only_if=Q(claim_token=token),
-        charge_id=charge_id,
-        paid_at=paid_at,
-        lease_expires_at=None,
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            PAY_SQL,
+            {"id": order_id, "token": token, "charge_id": charge_id, "now": paid_at,
+             "detail": detail or f"charged ({charge_id})"},
+        )  # fmt: skip
+        (paid,) = cursor.fetchone()
+    if not paid:
+        raise TransitionConflict(f"Order {order_id} is not {S.PROCESSING.value!r} any more.")
+    transaction.on_commit(lambda: _log_move(order_id, S.PROCESSING, S.PAID))
     _count_paid(order_id, order, paid_at)
-    stock.sell(units)  # last: the product row is locked from here to the commit only
+
+
+# processing → paid, its event and its units sold (orders/migrations/0011_pay_function.py).
+PAY_SQL = "SELECT orders_pay(%(id)s::uuid, %(token)s, %(charge_id)s, %(now)s, %(detail)s)"
 
 
 def _count_paid(order_id: Any, order: Order | None, paid_at: Any) -> None:
