@@ -122,37 +122,28 @@ def claim(order_id: Any, *, lease_seconds: float, detail: str = "") -> Order | N
     attempt's fencing token), or None if someone else has it, it is finished, or it must wait
     (`next_attempt_at` is still ahead).
 
-    Every payment starts here, so on PostgreSQL the move is one statement (`_claim_sql`: the
-    compare-and-set, its event and the order read back) instead of a transaction of four round
-    trips and a read. Other databases take `transition()`, the same move through the ORM.
+    Every payment starts here, so the move is one statement (`_claim_sql`: the compare-and-set,
+    its event and the order read back) instead of a transaction of four round trips and a read.
     """
     now = timezone.now()
-    lease_expires_at = now + timedelta(seconds=lease_seconds)
-    if connection.vendor == "postgresql":
-        return _claim_in_one_statement(order_id, lease_expires_at, detail, now)
-    try:
-        transition(
-            order_id,
-            S.ACCEPTED,
-            S.PROCESSING,
-            detail=detail,
-            only_if=Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-            lease_expires_at=lease_expires_at,
-            attempts=F("attempts") + 1,
-            claim_token=F("claim_token") + 1,
-            next_attempt_at=None,
-        )
-    except TransitionConflict:
+    check_transition(S.ACCEPTED, S.PROCESSING)
+    sql, attnames = _claim_sql()
+    row = _move_in_one_statement(
+        sql, id=order_id, to=S.PROCESSING, now=now, lease=now + timedelta(seconds=lease_seconds),
+        detail=detail, **{"from": S.ACCEPTED},
+    )  # fmt: skip
+    if row is None:
         return None
-    return Order.objects.get(pk=order_id)
+    transaction.on_commit(lambda: _log_move(order_id, S.ACCEPTED, S.PROCESSING))
+    return Order.from_db(connection.alias, attnames, row)
 
 
-# The columns the one-statement writes fill in an OrderEvent (here and in orders.checkout), in order.
+# The columns the claim's statement fills in an OrderEvent, in order.
 EVENT_FIELDS = ("order", "from_status", "to_status", "at", "detail")
 
 
 def _move_sql(assignments: str, *, result: str, condition: str = "") -> str:
-    """One move and its OrderEvent in one statement (PostgreSQL): a data-modifying CTE.
+    """One move and its OrderEvent in one statement: a data-modifying CTE.
 
     The UPDATE is the compare-and-set (it matches nothing unless the order is still `%(from)s` and
     `condition` holds), the INSERT logs the event only for the row it moved, and both commit together
@@ -194,18 +185,6 @@ def _claim_sql() -> tuple[str, list[str]]:
     is_due = f" AND ({due} IS NULL OR {due} <= %(now)s)"
     sql = _move_sql(assignments, result=result, condition=is_due)
     return sql, [field.attname for field in fields]
-
-
-def _claim_in_one_statement(order_id: Any, lease_expires_at: Any, detail: str, now: Any) -> Order | None:
-    sql, attnames = _claim_sql()
-    row = _move_in_one_statement(
-        sql, id=order_id, to=S.PROCESSING, now=now, lease=lease_expires_at, detail=detail,
-        **{"from": S.ACCEPTED},
-    )  # fmt: skip
-    if row is None:
-        return None
-    transaction.on_commit(lambda: _log_move(order_id, S.ACCEPTED, S.PROCESSING))
-    return Order.from_db(connection.alias, attnames, row)
 
 
 def _log_move(order_id: Any, from_status: str, to_status: str) -> None:

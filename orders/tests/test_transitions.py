@@ -70,10 +70,13 @@ def test_a_move_from_a_status_the_order_has_left_is_a_conflict_and_changes_nothi
 
 
 @pytest.mark.django_db
-def test_claim_takes_an_accepted_order_once_with_a_lease_and_returns_it_as_claimed(statement_path):
+def test_claim_takes_an_accepted_order_once_with_a_lease_and_returns_it_as_claimed(
+    statement_path, django_assert_num_queries
+):
     order = make_order()
 
-    claimed = transitions.claim(order.id, lease_seconds=60, detail="payment started")
+    with django_assert_num_queries(1):  # the move, its event and the order read back: one statement
+        claimed = transitions.claim(order.id, lease_seconds=60, detail="payment started")
     assert transitions.claim(order.id, lease_seconds=60) is None  # taken: nothing moves twice
 
     order.refresh_from_db()
