@@ -59,17 +59,13 @@ def check_transition(from_status: str, to_status: str) -> None:
         raise IllegalTransition(f"An order cannot move from {from_status or 'nothing'!r} to {to_status!r}.")
 
 
-def record_placed(order: Order, *, detail: str) -> OrderEvent:
-    """Write the first event of a freshly created order (nothing → accepted)."""
-    check_transition("", order.status)
-    event = OrderEvent.objects.create(order=order, from_status="", to_status=order.status, detail=detail)
-    count_placed(order)
-    return event
-
-
-def count_placed(order: Order) -> None:
-    """Count and log a placed order once committed: one rolled back (out of stock) was never accepted."""
+def placed(order: Order, *, event_id: int, at: Any, detail: str) -> OrderEvent:
+    """The first event of an order orders_accept just wrote (nothing → accepted, vetted by
+    `check_transition` before the call), as written; counted and logged once committed (an order
+    whose transaction rolled back was never accepted)."""
+    event = OrderEvent(id=event_id, order=order, from_status="", to_status=order.status, at=at, detail=detail)
     transaction.on_commit(lambda: _placed(order.id, order.mode))
+    return event
 
 
 def _placed(order_id: Any, mode: str) -> None:

@@ -139,6 +139,43 @@ def test_repeated_lines_over_the_quantity_limit_are_refused_at_the_line_that_cro
     assert _written() == (0, 0, 0)
 
 
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as a request runs it
+def test_a_basket_it_cannot_place_is_refused_line_by_line_from_the_one_statements_answer(products):
+    Product.objects.filter(sku="hoodie").update(stock=5)
+    lines = [Line("mug", 60), Line("nope", 1), Line("mug", 41), Line("retired", 2), Line("hoodie", 1)]
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(InvalidOrder) as refused:
+        checkout.place_async_order(email="ann@example.com", lines=lines)
+
+    assert len(queries) == 1, [q["sql"] for q in queries.captured_queries]  # no second transaction
+    assert refused.value.errors == {
+        "items": [
+            {},
+            {"sku": ["Unknown or unavailable product 'nope'."]},
+            {"quantity": ["At most 100 of 'mug' per order (repeated lines add up)."]},
+            {"sku": ["Unknown or unavailable product 'retired'."]},
+            {},
+        ]
+    }
+    assert _written() == (0, 0, 0)
+    assert Product.objects.get(sku="hoodie").reserved == 0  # nothing placed, nothing reserved
+
+
+@pytest.mark.django_db
+def test_create_order_makes_an_order_through_the_same_statement(products, django_assert_num_queries):
+    Product.objects.filter(sku="sneakers").update(stock=5)
+
+    with django_assert_num_queries(3):  # the statement, under a savepoint in the test's transaction
+        order = checkout.create_order(email="ann@example.com", lines=[Line("sneakers", 2)], mode="async")
+
+    assert _written() == (1, 1, 1)
+    assert Product.objects.get(sku="sneakers").reserved == 2
+    with pytest.raises(InvalidOrder):
+        checkout.create_order(email="ann@example.com", lines=[Line("sneakers", 101)], mode="async")
+    assert _written() == (1, 1, 1)
+    assert placed_order_body(order) == order_body(order_with_history(order.pk))
+
+
 @pytest.mark.django_db
 def test_a_sync_order_is_placed_the_same_way(statement_path, products, monkeypatch):
     monkeypatch.setattr(
