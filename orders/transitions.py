@@ -2,7 +2,7 @@
 
 Every `OrderEvent` is written here (a move, or a `note` that is not one), or by a PostgreSQL
 function called from here: orders_pay (orders/migrations/0011) writes the payment's. The one
-exception is the first event of an order: orders_accept (orders/migrations/0009) writes it with
+exception is the first event of an order: orders_accept (orders/migrations/0012) writes it with
 the order, the move from nothing to accepted that `check_transition` vets before the call.
 
 Each move is a compare-and-set on the current status plus one `OrderEvent`, in one transaction
