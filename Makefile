@@ -39,7 +39,8 @@ run: export WEB_METRICS_PORT ?= 9100
 run: export WORKER_METRICS_PORT ?= 9101
 run: export SWEEPER_METRICS_PORT ?= 9102
 run: export RELAY_METRICS_PORT ?= 9103
-run: install ## Bring the whole shop up on 127.0.0.1:8000 (Ctrl-C stops everything)
+run: install ## Bring the whole shop up on 127.0.0.1:8000 on PostgreSQL (DATABASE_URL; Ctrl-C stops everything)
+	@$(BIN)/python -m devstack.database
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_catalogue
 	@$(BIN)/python manage.py ensure_local_admin
@@ -50,7 +51,7 @@ run: install ## Bring the whole shop up on 127.0.0.1:8000 (Ctrl-C stops everythi
 	@echo "Worker concurrency $(WORKER_CONCURRENCY); payment latency $(PAYMENT_LATENCY_SECONDS)s, provider limit $(PAYMENT_PROVIDER_CONCURRENCY) (0 = none)"
 	$(BIN)/honcho start
 
-test: install ## Run the whole test suite (uses DATABASE_URL when set, else SQLite)
+test: install ## Run the whole test suite on PostgreSQL (DATABASE_URL, default 127.0.0.1:5432)
 	$(BIN)/python -m pytest $(ARGS)
 
 test-fast: install ## The unit tier alone: no subprocess, a few seconds (the inner loop)
@@ -89,5 +90,5 @@ format: install ## Format the code
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-clean: ## Remove the virtualenv, databases and run files
-	rm -rf $(VENV) .run db.sqlite3* .test-db.sqlite3* .pytest_cache
+clean: ## Remove the virtualenv and run files
+	rm -rf $(VENV) .run .pytest_cache

@@ -25,6 +25,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from devstack.database import Unreachable, check_server
 from devstack.stack import Stack, free_port
 
 SERVICE_MARKERS = ("integration", "browser", "chaos", "lab")
@@ -46,6 +47,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["CACHE_KEY_PREFIX"] = f"test-{os.getpid()}"
     # Settings can load now; the shared fixtures import models, so they come after set-up.
     django.setup()
+    try:  # PostgreSQL only: without a server, one line says how to name one, not a traceback per test
+        check_server(settings.DATABASES["default"])
+    except Unreachable as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.import_plugin("tests.fixtures")
 
 

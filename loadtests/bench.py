@@ -1,7 +1,8 @@
 """The bench that `make experiment`, the drain study and `make chaos` share: a database, the stack, Django.
 
-- `fresh_database` picks PostgreSQL whenever it is reachable (DATABASE_URL, else the machine's
-  local server), SQLite otherwise, and says which: a figure means little without its database.
+- `fresh_database` makes a fresh database on PostgreSQL (the URL given, DATABASE_URL, else the
+  machine's local server) and says which version: a figure means little without its database.
+  Without a server it stops with one line saying how to name one (the shop is PostgreSQL only).
 - `Bench.start` starts the SQS server and the payment sandbox (and the web when asked) on free
   loopback ports, migrates, seeds the catalogue, creates the queues and sets Django up in this
   process with the same environment, so the caller can read orders with the ORM.
@@ -21,6 +22,7 @@ import django
 import psycopg
 from environ import Env
 
+from devstack.database import HOW
 from devstack.stack import Stack, free_port
 from sandbox.client import SandboxClient
 
@@ -40,7 +42,7 @@ POLL_SECONDS = 1
 @dataclass(frozen=True)
 class Database:
     url: str
-    description: str  # e.g. "PostgreSQL 15.19" or "SQLite (file)"
+    description: str  # e.g. "PostgreSQL 15.19"
 
 
 def _admin_connection(url: str) -> psycopg.Connection:
@@ -51,8 +53,9 @@ def _admin_connection(url: str) -> psycopg.Connection:
     )  # fmt: skip
 
 
-def fresh_database(run_dir: Path, name: str, *, url: str | None = None) -> Database:
-    """An empty database called `name` on PostgreSQL if one answers, else an SQLite file in run_dir."""
+def fresh_database(name: str, *, url: str | None = None) -> Database:
+    """An empty database called `name` on the first PostgreSQL server that answers (`url`,
+    DATABASE_URL, the local server); SystemExit with one line when none does."""
     candidates = [u for u in (url, os.environ.get("DATABASE_URL"), LOCAL_POSTGRES) if u]
     for candidate in candidates:
         if not candidate.startswith("postgres"):
@@ -65,7 +68,7 @@ def fresh_database(run_dir: Path, name: str, *, url: str | None = None) -> Datab
         except psycopg.OperationalError:
             continue
         return Database(candidate.rsplit("/", 1)[0] + f"/{name}", f"PostgreSQL {version}")
-    return Database(f"sqlite:///{run_dir / (name + '.sqlite3')}", "SQLite (file, WAL)")
+    raise SystemExit(f"PostgreSQL is required and none answers at {', '.join(candidates)}; {HOW}")
 
 
 def drop_database(url: str, name: str) -> None:

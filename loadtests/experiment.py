@@ -1,6 +1,6 @@
 """Re-create the seed report's measurements on a stack of our own: `python -m loadtests.experiment`.
 
-Picks the database (PostgreSQL whenever reachable, `loadtests.bench.fresh_database`), starts the
+Makes a fresh PostgreSQL database (`loadtests.bench.fresh_database`), starts the
 bench (SQS server, payment sandbox, web) on loopback, runs the study's phases
 (`loadtests.study`, estimates per phase in `loadtests/study/__init__.py`) and writes
 `reports/<timestamp>/`: report.md, results.json (schema in sizing/results.py), data/*.csv, *.png.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.timeouts import Timeouts
 from devstack.stack import BASE_DIR
-from loadtests.bench import POLL_SECONDS, Bench, Database, fresh_database
+from loadtests.bench import POLL_SECONDS, Bench, fresh_database
 from loadtests.study.config import StudyConfig, build_parser, payment_timeout, resolve
 
 
@@ -32,13 +32,6 @@ def report_folder(out: Path) -> Path:
     return folder
 
 
-def choose_database(config: StudyConfig, folder: Path) -> Database:
-    """An explicit sqlite:/// URL is used as given; otherwise PostgreSQL if reachable, else SQLite."""
-    if config.database_url and config.database_url.startswith("sqlite"):
-        return Database(config.database_url, "SQLite (file, WAL)")
-    return fresh_database(folder, config.database_name, url=config.database_url)
-
-
 def print_estimate(config: StudyConfig) -> None:
     estimate = config.estimate()
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in estimate.items())
@@ -51,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     print_estimate(config)
     began = time.monotonic()
     folder = report_folder(config.out)
-    database = choose_database(config, folder)
+    database = fresh_database(config.database_name, url=config.database_url)
     print(f"Database: {database.description}", file=sys.stderr, flush=True)
     env = {
         # The rest of the chain follows. The provider's own timeout is the workers' wait: at the

@@ -68,7 +68,7 @@ def render(results: StudyResults, charts: dict[str, str | None], report_dir: Pat
     add(f"# Flash-sale checkout: load study ({'quick' if p.quick else 'full'} run, {env.started_at})\n")
     add("## Environment\n")
     add("| | |\n| --- | --- |")
-    add(f"| database | **{env.database}** (every phase; the accept latency also on SQLite when listed) |")
+    add(f"| database | **{env.database}** (every phase) |")
     add(f"| CPUs | {env.cpu_count} × {env.cpu_model or 'unknown model'}; {env.memory_gb} GB RAM |")
     add(
         f"| load average (1, 5, 15 min) | at start {', '.join(map(str, env.load_average_at_start))}; at end "
@@ -277,7 +277,7 @@ def _accept(results: StudyResults, add: Add) -> None:
 
 def _by_path(results: StudyResults, add: Add) -> None:
     """The flash sale by answer: each checkout path's latency beside the same run's GET (the study's
-    database only: the SQLite run, when there is one, stays in the table above)."""
+    database only: an older report's SQLite run, when it has one, stays in the table above)."""
     runs = [a for a in results.accept if a.database == results.accept[0].database]
     if len(runs) < 2:
         return

@@ -10,7 +10,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 import psycopg
 from django.conf import settings
@@ -18,7 +17,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
-from shop import soldout, stock
+from shop import soldout
 from shop.exceptions import OutOfStock, PerCustomerLimit, SaleNotStarted
 from shop.models import Product, customer_key
 from shop.selectors import active_products_by_sku
@@ -122,58 +121,26 @@ def _existing(order_id: uuid.UUID | None) -> Order | None:
 
 
 def _place(*, email: str, lines: Sequence[Line], mode: str, order_id=None) -> Order:
-    """Write an accepted order, committed: in one statement where it can, else in a transaction.
-
-    On PostgreSQL a basket is read, reserved and written by one statement (orders_accept), limited
-    products included. A basket it cannot place (an unknown sku, a quantity over the limit) takes
-    the transaction with the catalogue rows it read, which raises the line's error. A product
-    this process saw sell out in the last SOLD_OUT_CACHE_SECONDS is refused before either
-    (shop/soldout.py).
+    """Write an accepted order, committed, in one statement: orders_accept reads the basket's
+    products, reserves and writes (`_accept`). A product this process saw sell out in the last
+    SOLD_OUT_CACHE_SECONDS is refused before it, from memory (shop/soldout.py).
     """
-    products = None
     quantities = _merged(lines)
     soldout.refuse(quantities)  # a product this process just saw sell out: refused from memory
-    if connection.vendor == "postgresql" and max(quantities.values()) <= MAX_QUANTITY:
-        order, products = _place_in_one_statement(email, quantities, mode, order_id)
-        if order is not None:
-            return order
-    with transaction.atomic(durable=True):
-        return create_order(email=email, lines=lines, mode=mode, products=products, order_id=order_id)
+    return _accept(email, lines, quantities, mode, order_id=order_id)
 
 
 def create_order(
-    *,
-    email: str,
-    lines: Sequence[Line],
-    mode: str,
-    enqueued_at=None,
-    products: dict | None = None,
-    order_id: uuid.UUID | None = None,
+    *, email: str, lines: Sequence[Line], mode: str, enqueued_at=None, order_id: uuid.UUID | None = None
 ) -> Order:
-    """Create an accepted order from catalogue prices and reserve its limited stock.
+    """Create an accepted order from catalogue prices and reserve its limited stock: the tests' and
+    the lab's way to make one, through the accept's own statement (orders_accept).
 
-    Call inside a transaction: on shop.exceptions.OutOfStock it rolls back whole (no order, no
-    reservation). Publishes nothing (callers decide). `products`: the basket's active catalogue
-    rows by sku when the caller has just read them, else they are read here.
+    Refuses as checkout does (InvalidOrder, SaleNotStarted, OutOfStock, PerCustomerLimit) and then
+    writes nothing; inside a caller's transaction the statement runs under a savepoint, so a refusal
+    leaves the caller's work alone. Publishes nothing (callers decide).
     """
-    products, quantities = _resolve_lines(lines, products)
-    _refuse_before_the_drop((products[sku] for sku in quantities), timezone.now())
-    order = _new_order(email=email, mode=mode, enqueued_at=enqueued_at, order_id=order_id)
-    order.total = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0"))
-    order.save(force_insert=True)
-    items = OrderItem.objects.bulk_create(_lines_of(order, products, quantities))
-    _as_written(order, items, transitions.record_placed(order, detail=_placed_detail(mode)))
-    # Last statements before the commit: a hot product's row stays locked only from here to COMMIT.
-    stock.reserve((products[sku].pk, qty) for sku, qty in quantities.items() if products[sku].limited)
-    stock.count_for_customer(
-        customer_key(email),
-        [
-            (products[sku], qty)
-            for sku, qty in quantities.items()
-            if products[sku].per_customer_limit is not None
-        ],
-    )
-    return order
+    return _accept(email, lines, _merged(lines), mode, order_id=order_id, enqueued_at=enqueued_at)
 
 
 def _refuse_before_the_drop(products, now) -> None:
@@ -251,25 +218,34 @@ def _merged(lines: Sequence[Line]) -> OrderedDict[str, int]:
     return quantities
 
 
-def _resolve_lines(lines: Sequence[Line], products: dict | None = None) -> tuple[dict, OrderedDict[str, int]]:
-    """Check every line against the catalogue; merge repeated skus into one line."""
-    _check_size(lines)
-    if products is None:
-        products = active_products_by_sku(line.sku for line in lines)
+def _resolve_lines(lines: Sequence[Line]) -> tuple[dict, OrderedDict[str, int]]:
+    """Check every line against the catalogue as it reads now; merge repeated skus into one line."""
+    quantities = _merged(lines)
+    products = active_products_by_sku(quantities)
+    unknown = {sku for sku in quantities if sku not in products}
+    over = {sku for sku, quantity in quantities.items() if sku in products and quantity > MAX_QUANTITY}
+    _refuse_lines(lines, unknown, over)
+    return products, quantities
+
+
+def _refuse_lines(lines: Sequence[Line], unknown: set[str], over: set[str]) -> None:
+    """InvalidOrder naming each line that is wrong, by its place in the basket as sent: its sku is
+    `unknown` (no active product), or its sku is `over` the per-order limit and this line is where
+    the repeated lines' running total passes it."""
+    if not unknown and not over:
+        return
     line_errors: list[dict] = [{} for _ in lines]
-    quantities: OrderedDict[str, int] = OrderedDict()
+    running: dict[str, int] = {}
     for index, line in enumerate(lines):
-        if line.sku not in products:
+        if line.sku in unknown:
             line_errors[index] = {"sku": [f"Unknown or unavailable product {line.sku!r}."]}
             continue
-        quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
-        if quantities[line.sku] > MAX_QUANTITY:
+        running[line.sku] = running.get(line.sku, 0) + line.quantity
+        if line.sku in over and running[line.sku] > MAX_QUANTITY:
             line_errors[index] = {
                 "quantity": [f"At most {MAX_QUANTITY} of {line.sku!r} per order (repeated lines add up)."]
             }
-    if any(line_errors):
-        raise InvalidOrder({"items": line_errors})
-    return products, quantities
+    raise InvalidOrder({"items": line_errors})
 
 
 # shop_reserve's refusal (shop/migrations/0003_reserve_function.py), with OutOfStock's fields as JSON.
@@ -290,16 +266,20 @@ def _execute(sql: str, params: dict) -> list[tuple]:
             return cursor.fetchall()
 
 
-# The catalogue columns orders_accept returns for every line of the basket, in its order.
+# The catalogue columns orders_accept returns for every line of the basket, in its order (null
+# for a sku it did not find).
 _PRODUCT_COLUMNS = ("id", "sku", "name", "price", "stock", "sale_starts_at", "per_customer_limit")
+# Then the order's total and its event's id (null when nothing was written), shop_reserve's count,
+# and why a line kept the order from being placed: its sku is unknown, its quantity over the limit.
+_TOTAL, _EVENT_ID, _UNKNOWN, _OVER_LIMIT = (len(_PRODUCT_COLUMNS) + i for i in (0, 1, 3, 4))
 
 # Read the basket's products and write the order, its lines and its first event, if it can:
-# orders_accept (orders/migrations/0009_accept_function.py), a PL/pgSQL function so that PostgreSQL
-# plans its statement once per connection instead of once per accept. It returns every line of the
-# basket that was found, with the order's total and its event's id (null when nothing was written).
+# orders_accept (orders/migrations/0009_accept_function.py, 0012_accept_reports_refusals.py), a
+# PL/pgSQL function so that PostgreSQL plans its statement once per connection instead of once per
+# accept. It returns a row for every line of the basket, in its order.
 ACCEPT_SQL = (
     "SELECT * FROM orders_accept(%(order)s::jsonb, %(skus)s::text[], %(quantities)s::integer[],"
-    " %(now)s, %(detail)s, %(customer)s)"
+    " %(now)s, %(detail)s, %(customer)s, %(most)s)"
 )
 
 
@@ -342,16 +322,24 @@ def _as_json(value):
     return value
 
 
-def _place_in_one_statement(
-    email: str, quantities: OrderedDict[str, int], mode: str, order_id: uuid.UUID | None = None
-) -> tuple[Order | None, dict[str, Product]]:
-    """The order as placed by orders_accept (None if it placed none) and the basket's products by sku.
+def _accept(
+    email: str,
+    lines: Sequence[Line],
+    quantities: OrderedDict[str, int],
+    mode: str,
+    *,
+    order_id: uuid.UUID | None = None,
+    enqueued_at=None,
+) -> Order:
+    """The order as placed by orders_accept, or the refusal its rows give the reason for.
 
-    Outside a transaction the statement commits on its own: one round trip where the transaction
+    Outside a transaction the statement commits on its own: one round trip where a transaction
     took six (BEGIN, the catalogue read, three INSERTs, COMMIT). The 202 is built from what it
-    returned, without reading the order back.
+    returned, without reading the order back. A basket it did not place is refused from the same
+    rows: InvalidOrder (an unknown sku, a quantity over the limit, worded per line as sent), else
+    SaleNotStarted; OutOfStock and PerCustomerLimit come from shop_reserve's SQLSTATE.
     """
-    order = _new_order(email=email, mode=mode, enqueued_at=None, order_id=order_id)
+    order = _new_order(email=email, mode=mode, enqueued_at=enqueued_at, order_id=order_id)
     transitions.check_transition("", order.status)
     detail = _placed_detail(mode)
     now = timezone.now()
@@ -362,6 +350,7 @@ def _place_in_one_statement(
         "now": now,
         "detail": detail,
         "customer": customer_key(email),
+        "most": MAX_QUANTITY,
     }
     try:
         rows = _execute(ACCEPT_SQL, params)
@@ -376,19 +365,17 @@ def _place_in_one_statement(
         refusal = OutOfStock(**refused)
         soldout.remember(refusal, product_id)
         raise refusal from None
-    width = len(_PRODUCT_COLUMNS)
-    names = list(_PRODUCT_COLUMNS)
+    _refuse_lines(
+        lines, {row[1] for row in rows if row[_UNKNOWN]}, {row[1] for row in rows if row[_OVER_LIMIT]}
+    )
+    names, width = list(_PRODUCT_COLUMNS), len(_PRODUCT_COLUMNS)
     products = {row[1]: Product.from_db(connection.alias, names, row[:width]) for row in rows}
-    total, event_id = rows[0][width : width + 2] if rows else (None, None)
-    if total is None:
-        if len(products) == len(quantities):  # every sku found: a line not yet on sale refused it
-            _refuse_before_the_drop(products.values(), now)
-        return None, products
+    total, event_id = rows[0][_TOTAL], rows[0][_EVENT_ID]
+    if total is None:  # every sku found, every quantity within the limit: a line not yet on sale
+        _refuse_before_the_drop(products.values(), now)
+        raise AssertionError(f"orders_accept placed no order for {list(quantities)} and said no reason")
     order.total = total
     order._state.adding, order._state.db = False, connection.alias
-    event = OrderEvent(
-        id=event_id, order=order, from_status="", to_status=order.status, at=now, detail=detail
-    )
+    event = transitions.placed(order, event_id=event_id, at=now, detail=detail)
     _as_written(order, _lines_of(order, products, quantities), event)
-    transitions.count_placed(order)
-    return order, products
+    return order

@@ -55,10 +55,8 @@ def connection_budget_problem(database: dict, *, budget: int, threads: int) -> t
     """Why a process could open more connections than its budget, and the fix; None if it cannot.
 
     With the pool a process opens at most its max_size; without it, every worker thread (or web
-    thread) may hold its own. SQLite has no server-side limit.
+    thread) may hold its own.
     """
-    if database["ENGINE"] == "django.db.backends.sqlite3":
-        return None
     pool = database.get("OPTIONS", {}).get("pool")
     if pool:
         size = pool["max_size"] if isinstance(pool, dict) else 100  # psycopg_pool's own default

@@ -37,8 +37,8 @@ def sweep_stuck_orders() -> SweepResult:
       ago, the longest ago first (`_jobs_missing_from_queue` says why). A long backlog whose jobs
       are all queued gets no duplicates.
 
-    Safe beside workers and other sweepers: the rows are locked with SKIP LOCKED (PostgreSQL) or
-    under SQLite's write lock and taken by setting their `updated_at` to now; their jobs are
+    Safe beside workers and other sweepers: the rows are locked with SKIP LOCKED and taken by
+    setting their `updated_at` to now; their jobs are
     published after commit, and `publish_payment_jobs` stamps `enqueued_at` on those SQS accepts.
     A taken order is due again only a grace later: a sweeper that reads it after this one's commit,
     while SQS has not answered yet, leaves it; if this one dies before publishing, the order is

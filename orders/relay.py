@@ -25,8 +25,7 @@ Safe with any number of relays, and beside the sweeper. A pass locks its orders
 take the same order. A relay killed mid-pass rolls back, and its orders stay null for the next
 pass; for the jobs SQS had already taken, that makes a duplicate job, which is harmless because
 the claim is conditional. A worker claiming an order whose job went out but whose pass has not
-committed waits for that commit: milliseconds. Under SQLite's IMMEDIATE transactions a pass holds
-the write lock through its publish: that is `make run`'s embedded database, not a sale's.
+committed waits for that commit: milliseconds.
 
 A refused job (SQS down or throttling) stays null. The next pass tries again after a backoff that
 doubles from RELAY_INTERVAL_SECONDS up to RELAY_BACKOFF_MAX_SECONDS. With no relay running at all,

@@ -153,9 +153,6 @@ def _waiting_since() -> list[float]:
     Floats, not datetimes: on PostgreSQL the datetimes of 10,000 rows took ~110 ms to load (each
     through Django's time-zone-aware loader), their epochs as float8 a few milliseconds.
     """
-    if connection.vendor != "postgresql":
-        waiting = Order.objects.filter(status=OrderStatus.ACCEPTED).order_by("created_at")
-        return [created.timestamp() for created in waiting.values_list("created_at", flat=True)]
     created, status = column(Order, "created_at"), column(Order, "status")
     with connection.cursor() as cursor:
         cursor.execute(

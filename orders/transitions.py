@@ -1,13 +1,15 @@
 """The order state machine: the only code that writes `Order.status`, and its history's one writer.
 
-Every `OrderEvent` is written here (a move, or a `note` that is not one), except the first event
-of an order placed by the accept's one statement: orders_accept (orders/migrations/0009) writes
-it with the order, the move from nothing to accepted that `check_transition` allows.
+Every `OrderEvent` is written here (a move, or a `note` that is not one), or by a PostgreSQL
+function called from here: orders_pay (orders/migrations/0011) writes the payment's. The one
+exception is the first event of an order: orders_accept (orders/migrations/0012) writes it with
+the order, the move from nothing to accepted that `check_transition` vets before the call.
 
-Each move is a compare-and-set on the current status plus one `OrderEvent`, in one transaction,
-so two workers racing for the same order cannot both win and history never disagrees with state.
-The two final moves also settle the order's limited stock in that transaction (paid: reserved →
-sold; failed: reserved → back on sale): the compare-and-set succeeds once, so stock is settled once.
+Each move is a compare-and-set on the current status plus one `OrderEvent`, in one transaction
+(or one statement), so two workers racing for the same order cannot both win and history never
+disagrees with state. The two final moves also settle the order's limited stock in it (paid:
+reserved → sold; failed: reserved → back on sale): the compare-and-set succeeds once, so stock is
+settled once.
 
 Fencing: a claim hands its attempt a token (`Order.claim_token`, one more on every claim, never
 reset), and every move that attempt makes afterwards (release, paid, failed) compares it too. An
@@ -57,17 +59,13 @@ def check_transition(from_status: str, to_status: str) -> None:
         raise IllegalTransition(f"An order cannot move from {from_status or 'nothing'!r} to {to_status!r}.")
 
 
-def record_placed(order: Order, *, detail: str) -> OrderEvent:
-    """Write the first event of a freshly created order (nothing → accepted)."""
-    check_transition("", order.status)
-    event = OrderEvent.objects.create(order=order, from_status="", to_status=order.status, detail=detail)
-    count_placed(order)
-    return event
-
-
-def count_placed(order: Order) -> None:
-    """Count and log a placed order once committed: one rolled back (out of stock) was never accepted."""
+def placed(order: Order, *, event_id: int, at: Any, detail: str) -> OrderEvent:
+    """The first event of an order orders_accept just wrote (nothing → accepted, vetted by
+    `check_transition` before the call), as written; counted and logged once committed (an order
+    whose transaction rolled back was never accepted)."""
+    event = OrderEvent(id=event_id, order=order, from_status="", to_status=order.status, at=at, detail=detail)
     transaction.on_commit(lambda: _placed(order.id, order.mode))
+    return event
 
 
 def _placed(order_id: Any, mode: str) -> None:
@@ -120,37 +118,28 @@ def claim(order_id: Any, *, lease_seconds: float, detail: str = "") -> Order | N
     attempt's fencing token), or None if someone else has it, it is finished, or it must wait
     (`next_attempt_at` is still ahead).
 
-    Every payment starts here, so on PostgreSQL the move is one statement (`_claim_sql`: the
-    compare-and-set, its event and the order read back) instead of a transaction of four round
-    trips and a read. Other databases take `transition()`, the same move through the ORM.
+    Every payment starts here, so the move is one statement (`_claim_sql`: the compare-and-set,
+    its event and the order read back) instead of a transaction of four round trips and a read.
     """
     now = timezone.now()
-    lease_expires_at = now + timedelta(seconds=lease_seconds)
-    if connection.vendor == "postgresql":
-        return _claim_in_one_statement(order_id, lease_expires_at, detail, now)
-    try:
-        transition(
-            order_id,
-            S.ACCEPTED,
-            S.PROCESSING,
-            detail=detail,
-            only_if=Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-            lease_expires_at=lease_expires_at,
-            attempts=F("attempts") + 1,
-            claim_token=F("claim_token") + 1,
-            next_attempt_at=None,
-        )
-    except TransitionConflict:
+    check_transition(S.ACCEPTED, S.PROCESSING)
+    sql, attnames = _claim_sql()
+    row = _move_in_one_statement(
+        sql, id=order_id, to=S.PROCESSING, now=now, lease=now + timedelta(seconds=lease_seconds),
+        detail=detail, **{"from": S.ACCEPTED},
+    )  # fmt: skip
+    if row is None:
         return None
-    return Order.objects.get(pk=order_id)
+    transaction.on_commit(lambda: _log_move(order_id, S.ACCEPTED, S.PROCESSING))
+    return Order.from_db(connection.alias, attnames, row)
 
 
-# The columns the one-statement writes fill in an OrderEvent (here and in orders.checkout), in order.
+# The columns the claim's statement fills in an OrderEvent, in order.
 EVENT_FIELDS = ("order", "from_status", "to_status", "at", "detail")
 
 
 def _move_sql(assignments: str, *, result: str, condition: str = "") -> str:
-    """One move and its OrderEvent in one statement (PostgreSQL): a data-modifying CTE.
+    """One move and its OrderEvent in one statement: a data-modifying CTE.
 
     The UPDATE is the compare-and-set (it matches nothing unless the order is still `%(from)s` and
     `condition` holds), the INSERT logs the event only for the row it moved, and both commit together
@@ -192,18 +181,6 @@ def _claim_sql() -> tuple[str, list[str]]:
     is_due = f" AND ({due} IS NULL OR {due} <= %(now)s)"
     sql = _move_sql(assignments, result=result, condition=is_due)
     return sql, [field.attname for field in fields]
-
-
-def _claim_in_one_statement(order_id: Any, lease_expires_at: Any, detail: str, now: Any) -> Order | None:
-    sql, attnames = _claim_sql()
-    row = _move_in_one_statement(
-        sql, id=order_id, to=S.PROCESSING, now=now, lease=lease_expires_at, detail=detail,
-        **{"from": S.ACCEPTED},
-    )  # fmt: skip
-    if row is None:
-        return None
-    transaction.on_commit(lambda: _log_move(order_id, S.ACCEPTED, S.PROCESSING))
-    return Order.from_db(connection.alias, attnames, row)
 
 
 def _log_move(order_id: Any, from_status: str, to_status: str) -> None:
@@ -306,57 +283,29 @@ def mark_paid(
     order_id: Any, *, token: int, charge_id: str, detail: str = "", order: Order | None = None
 ) -> None:
     """processing → paid; the order's reserved units become sold. `token`: the claim's; `order`: the
-    caller's copy, if any.
+    caller's copy, if any. TransitionConflict when the order is not processing under that token.
 
-    Every payment ends here. On PostgreSQL an order that holds no limited stock is paid in one
-    statement (`_pay_sql`); one that holds stock (the statement leaves it alone) takes the
-    transaction, which settles its units in the checkout's lock order.
+    Every payment ends here, in one statement: orders_pay (orders/migrations/0011_pay_function.py)
+    moves the order, writes its event and settles its limited units in product-id order, the
+    checkout's lock order, each product's row locked only from its UPDATE to the commit.
     """
-    detail = detail or f"charged ({charge_id})"
-    if connection.vendor == "postgresql":
-        paid_at = timezone.now()
-        if _move_in_one_statement(
-            _pay_sql(), id=order_id, to=S.PAID, now=paid_at, charge_id=charge_id, detail=detail,
-            token=token, **{"from": S.PROCESSING},
-        ):  # fmt: skip
-            transaction.on_commit(lambda: _log_move(order_id, S.PROCESSING, S.PAID))
-            _count_paid(order_id, order, paid_at)
-            return
-    _mark_paid_settling_stock(order_id, token=token, charge_id=charge_id, detail=detail, order=order)
-
-
-@functools.cache
-def _pay_sql() -> str:
-    """processing → paid with the charge, for an order none of whose lines holds limited stock, by
-    the attempt holding the token."""
-    lease, charge_id, paid_at = (column(Order, name) for name in ("lease_expires_at", "charge_id", "paid_at"))
-    item_order, reserved = column(OrderItem, "order"), column(OrderItem, "stock_reserved")
-    holds_no_stock = (
-        f" AND {column(Order, 'claim_token')} = %(token)s"
-        f" AND NOT EXISTS (SELECT 1 FROM {table(OrderItem)} WHERE {item_order} = %(id)s AND {reserved})"
-    )
-    assignments = f"{charge_id} = %(charge_id)s, {paid_at} = %(now)s, {lease} = NULL"
-    return _move_sql(assignments, result="1", condition=holds_no_stock)
-
-
-@transaction.atomic
-def _mark_paid_settling_stock(
-    order_id: Any, *, token: int, charge_id: str, detail: str, order: Order | None
-) -> None:
-    units, lines = reserved_units(order_id)
+    check_transition(S.PROCESSING, S.PAID)
     paid_at = timezone.now()
-    transition(
-        order_id,
-        S.PROCESSING,
-        S.PAID,
-        detail=_with_stock_note(detail, lines and f"sold {lines}"),
-        only_if=Q(claim_token=token),
-        charge_id=charge_id,
-        paid_at=paid_at,
-        lease_expires_at=None,
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            PAY_SQL,
+            {"id": order_id, "token": token, "charge_id": charge_id, "now": paid_at,
+             "detail": detail or f"charged ({charge_id})"},
+        )  # fmt: skip
+        (paid,) = cursor.fetchone()
+    if not paid:
+        raise TransitionConflict(f"Order {order_id} is not {S.PROCESSING.value!r} any more.")
+    transaction.on_commit(lambda: _log_move(order_id, S.PROCESSING, S.PAID))
     _count_paid(order_id, order, paid_at)
-    stock.sell(units)  # last: the product row is locked from here to the commit only
+
+
+# processing → paid, its event and its units sold (orders/migrations/0011_pay_function.py).
+PAY_SQL = "SELECT orders_pay(%(id)s::uuid, %(token)s, %(charge_id)s, %(now)s, %(detail)s)"
 
 
 def _count_paid(order_id: Any, order: Order | None, paid_at: Any) -> None:

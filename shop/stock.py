@@ -1,9 +1,12 @@
-"""Writes of stock: reserve at checkout, sell or release when an order ends, set by staff.
+"""Writes of stock outside the hot path: sell or release when an order ends, staff's retry and
+stock edits, the reconciliation's repair.
 
-Every checkout write is ONE conditional UPDATE per limited product, so no reader ever decides
-for a writer (no read-then-write race) and no lock outlives the caller's short transaction. The
-callers (orders.checkout, orders.transitions) own the transaction and run these last in it, so
-the hot row's lock is held from this statement to the commit only.
+The checkout's reservation and the payment's sale are PostgreSQL functions (shop_reserve in
+shop/migrations/0006, orders_pay in orders/migrations/0011) that lock rows in the same product-id
+order as these. Every write here is ONE conditional UPDATE per limited product, so no reader ever
+decides for a writer (no read-then-write race) and no lock outlives the caller's short
+transaction. The callers (orders.transitions, orders.operations) own the transaction and run
+these last in it, so the hot row's lock is held from this statement to the commit only.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, When
 
 from . import soldout
-from .exceptions import OutOfStock, PerCustomerLimit, StockBelowCommitted
+from .exceptions import OutOfStock, StockBelowCommitted
 from .models import CustomerAllowance, Product, StockChange
 
 # (product id, quantity) pairs. Callers pass lines of limited products only.
@@ -69,27 +72,6 @@ def release(units: Units) -> None:
     for product_id, quantity in released:
         Product.objects.filter(pk=product_id).update(reserved=F("reserved") - quantity)
     soldout.forget(product_ids=(product_id for product_id, _ in released))
-
-
-def count_for_customer(customer: str, lines: Iterable[tuple[Product, int]]) -> None:
-    """Add each line's units to the customer's allowance of its product, or raise PerCustomerLimit
-    (the caller's transaction rolls back). Products in id order, as reserve() takes them.
-
-    One conditional UPDATE per line, after making sure the row exists: racing checkouts of one
-    customer queue on that row, and each sees what the one before it left.
-    """
-    for product, quantity in sorted(lines, key=lambda line: line[0].pk):
-        limit = product.per_customer_limit
-        assert limit is not None
-        allowance, _ = CustomerAllowance.objects.get_or_create(product=product, customer=customer)
-        room = Q(units__lte=limit - quantity)
-        if quantity > limit or not CustomerAllowance.objects.filter(room, pk=allowance.pk).update(
-            units=F("units") + quantity
-        ):
-            already = CustomerAllowance.objects.values_list("units", flat=True).get(pk=allowance.pk)
-            raise PerCustomerLimit(
-                sku=product.sku, name=product.name, limit=limit, already=already, requested=quantity
-            )
 
 
 def give_back(customer: str, units: Units) -> None:

@@ -662,7 +662,6 @@ class Parameters:
     drain_workers: list[int]
     drain_waves: int
     accept_seconds: float
-    accept_sqlite: bool
     ceiling_depths: list[int]
     ceiling_seconds: float
     ceiling_threads: int

@@ -53,18 +53,6 @@ def products(db) -> dict[str, Product]:
     return {p.sku: p for p in rows}
 
 
-@pytest.fixture(params=["native", "orm"])
-def statement_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways the hot paths write (placing, claiming and paying an order): PostgreSQL's one
-    statement, and the ORM's transaction that every other database takes (forced here by hiding the
-    vendor, so that PostgreSQL runs both)."""
-    if request.param == "native" and connection.vendor != "postgresql":
-        pytest.skip("the one-statement writes are PostgreSQL's")
-    if request.param == "orm":
-        monkeypatch.setattr(connection, "vendor", "orm-path")
-    return request.param
-
-
 @pytest.fixture(scope="session")
 def payment_queue(stack: Stack) -> str:
     return ensure_queues()["queue"]
@@ -85,8 +73,6 @@ def empty_queue(payment_queue: str) -> str:
 def database_url() -> str:
     """The URL of the test database Django just created, for worker subprocesses."""
     db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 

@@ -3,10 +3,16 @@
 The layers contract names every top-level package, config (the wiring, on top) and core (the
 floor) included, so no package cycle can come back: a package that imports one above it, or a new
 package left out of the contract, fails here.
+
+Two rules no import shows are checked here too: no code outside config/ and the migrations asks
+which database it is on (PostgreSQL only, docs/writes.md), and every OrderEvent is written by
+orders/transitions.py (or the PostgreSQL functions of the migrations).
 """
 
 import os
+import re
 import tomllib
+from pathlib import Path
 
 import grimp
 import pytest
@@ -85,3 +91,65 @@ def test_the_layers_contract_fails_on_a_planted_upward_import(importer, imported
     graph.add_import(importer=importer, imported=imported, line_number=1, line_contents=f"import {imported}")
 
     assert not layers_kept(graph)
+
+
+# One path per write (docs/writes.md): the shop runs on PostgreSQL only, so no code outside the
+# settings (config/) and the historic migrations asks which database it is on. Built so that this
+# file does not match itself.
+READS_VENDOR = re.compile(r"[.]" + "vendor" + r"\b|attr\([^)]*['\"]" + "vendor" + r"['\"]")
+
+
+def first_party_sources() -> list[Path]:
+    """Every Python file of the project's own, outside config/ and the migrations."""
+    roots = [BASE_DIR / name for name in sorted(top_level_packages()) if name != "config"]
+    files = [path for root in roots for path in root.rglob("*.py")] + list(BASE_DIR.glob("*.py"))
+    return [path for path in files if "migrations" not in path.relative_to(BASE_DIR).parts]
+
+
+def vendor_reads(paths: list[Path]) -> list[str]:
+    return [
+        f"{path.relative_to(BASE_DIR)}:{number}: {line.strip()}"
+        for path in paths
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if READS_VENDOR.search(line)
+    ]
+
+
+def test_no_code_outside_config_and_the_migrations_reads_the_database_vendor():
+    sources = first_party_sources()
+
+    assert BASE_DIR / "orders" / "checkout.py" in sources and BASE_DIR / "conftest.py" in sources
+    assert vendor_reads(sources) == []
+
+
+def test_the_vendor_check_finds_each_way_of_asking(tmp_path, monkeypatch):
+    monkeypatch.setattr(f"{__name__}.BASE_DIR", tmp_path)
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        (
+            'if connection.VENDOR == "postgresql":\n'
+            "    pass\n"
+            'monkeypatch.setattr(connection, "VENDOR", "orm-path")\n'
+            "deploy(VENDOR_name='AWS')\n"  # a keyword of another meaning: not a read
+        ).replace("VENDOR", "vendor")  # spelt so that this file does not match itself
+    )
+
+    assert [hit.split(":")[1] for hit in vendor_reads([planted])] == ["1", "3"]
+
+
+# History has one writer (orders/transitions.py's docstring): an OrderEvent is built or written
+# there, or by the PostgreSQL functions of the migrations.
+WRITES_EVENT = re.compile(
+    r"(?<!class )\bOrderEvent\(|OrderEvent\.objects\.(?:bulk_)?create|table\(OrderEvent\)"
+)
+
+
+def test_every_order_event_is_written_by_the_state_machine():
+    sources = [*first_party_sources(), *(BASE_DIR / "config").rglob("*.py")]
+    writers = {
+        str(path.relative_to(BASE_DIR))
+        for path in sources
+        if WRITES_EVENT.search(path.read_text()) and path != Path(__file__)
+    }
+
+    assert writers == {"orders/transitions.py"}

@@ -2,7 +2,6 @@
 one run at a time, and bounded however often it is probed."""
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -219,10 +218,6 @@ def database_role(transactional_db):
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(
-    connection.vendor != "postgresql" and not os.environ.get("CI"),
-    reason="locks a PostgreSQL role out to take the database away (CI runs on PostgreSQL)",
-)
 def test_a_running_web_is_unready_while_its_database_or_sqs_is_down_and_ready_after(database_role, tmp_path):
     parts = urlsplit(database_url())
     role_url = urlunsplit(parts._replace(netloc=f"{database_role}@{parts.hostname}:{parts.port or 5432}"))

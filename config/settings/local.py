@@ -1,15 +1,16 @@
-"""Local development: DEBUG on, a throwaway secret, SQLite, the SQS emulator and sandbox on loopback.
+"""Local development: DEBUG on, a throwaway secret, local PostgreSQL, the SQS emulator, sandbox on loopback.
 
 These defaults exist only here; base and production settings have none for a secret or a URL.
+The shop runs on PostgreSQL only (docs/writes.md): `make run` creates DATABASE_URL's database if
+it is missing, and says how to point DATABASE_URL at a server when none answers.
 """
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("DJANGO_SECRET_KEY", "insecure-local-only-key-never-used-in-production")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{Path(__file__).resolve().parents[2] / 'db.sqlite3'}")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flashsale")
 os.environ.setdefault("SQS_ENDPOINT_URL", "http://127.0.0.1:9324")
 os.environ.setdefault("PAYMENT_PROVIDER_URL", "http://127.0.0.1:8001")
 os.environ.setdefault("PAYMENT_PROVIDER_API_KEY", "sk_test_sandbox")

@@ -1,8 +1,8 @@
 """Fault injection: the shop's promises (lose no accepted order, charge none twice) under stress.
 
 ``make chaos`` (``python -m loadtests.chaos``) starts its own stack — the SQS emulator, the payment
-sandbox, gunicorn, celery workers and the sweeper — on a fresh database (PostgreSQL whenever one
-answers, else SQLite; loadtests/bench.py), runs the fourteen scenarios and prints one line of
+sandbox, gunicorn, celery workers and the sweeper — on a fresh PostgreSQL database
+(loadtests/bench.py), runs the fourteen scenarios and prints one line of
 figures each, and after each the reconciliation of the provider's books with the orders of its
 window (the witness: failed-but-charged, paid-but-not-charged, charged-but-not-paid, charged twice).
 Figures come from the database and the sandbox's ledger, never from the shop's own counters.
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run_dir = BASE_DIR / "reports" / f"chaos-{datetime.now():%Y%m%d-%H%M%S}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    database = fresh_database(run_dir, f"flashsale_chaos_{os.getpid()}")
+    database = fresh_database(f"flashsale_chaos_{os.getpid()}")
     env = {
         "DATABASE_URL": database.url,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",

@@ -264,9 +264,6 @@ def db_restart_after_charge(
     """Every database connection but the witness's is killed (pg_terminate_backend) every
     `kill_every` seconds while checkouts are placed and charged: between charges and their records,
     on the sync path (in the request) and the async one (in the workers)."""
-    if connection.vendor != "postgresql":
-        skipped = "needs PostgreSQL (pg_terminate_backend)"
-        return {"scenario": "db-restart-after-charge", "skipped": skipped, "line": f"skipped: {skipped}"}
     since = timezone.now()
     lab.sandbox.reset(latency_seconds=latency, concurrency=0)
     lab.start_workers(2)

@@ -6,7 +6,7 @@
     eta.py       the place in line's ETA against the actual paid times, in a flash sale drained to the end
     sync.py      sync checkout at the seed's load (provider limit 1, no worker), then behind its queue
     accept.py    async accept latency beside a trivial GET (same web, same Locust run): unlimited baskets,
-                 1 unit of the limited product (hot), PostgreSQL and SQLite; then the sold-out phase:
+                 1 unit of the limited product (hot); then the sold-out phase:
                  the hot product running out a third of the way in (202s, 409 out_of_stock, oversell)
     drain.py     the drain study, queued backlog then N threads, for each N and provider limit
     scaling.py   worker scaling under the seed's flash-sale load (Locust), then the drain watched
@@ -29,7 +29,7 @@ the 2-core lab machine; each phase bounded by the load seconds, caps and steps i
     eta accuracy       worker + Locust + 60 s + drain (N=100, 3 s)   151   N=20, 1 s, 10 s load             52
     sync checkout      60 s load + Locust + 3 restarts                75   10 s load                        25
     sync, queued       60 s load + Locust + 2 charges + 3 restarts    81   10 s load, 1 s charges           27
-    async accept       3 x (60 s + Locust) + SQLite stack + restock  211   10 s, unlimited and hot          31
+    async accept       2 x (60 s + Locust) + restock                 131   10 s, unlimited and hot          31
     sold out           60 s + Locust + restock                        66   10 s                             16
     drain study        10 x (worker + N x 20 or 8 waves) + orders    629   10 x (worker + 3 x 1 s / 0.8)   108
     flash-sale scaling 10 x (worker + Locust + 60 + 25 cap + 4)      970   6 x (5 + 3 + 10 + 3 + 4)        150

@@ -6,9 +6,7 @@ CPU is measured.
 
 `run` (the accept phase): the crowd buys today's baskets of unlimited products, then, on the same
 database, one unit of the one limited product each (the flash sale: every accept on one row), with
-enough of it on sale for the whole run; then (optionally) unlimited baskets on an SQLite file
-served by a second small stack: SQS server and web only, no worker, so Django here stays on the
-first database.
+enough of it on sale for the whole run.
 
 `sold_out` (the sold-out phase): the limited product again, with a third of the run's units on
 sale, so that most of the crowd arrives after the last one: the 202s before, the 409 out_of_stock
@@ -18,9 +16,7 @@ after, and the GET beside both, all from one Locust run; then the stock is check
 from __future__ import annotations
 
 import math
-import os
 
-from devstack.stack import Stack
 from loadtests.lab import CpuMeter, LocustRun
 from loadtests.study.context import Lab, orders_tagged, put_on_sale, stock_check
 from sizing.results import AcceptRun, CpuShares, StockCheck
@@ -80,8 +76,6 @@ def run(lab: Lab) -> list[AcceptRun]:
     lab.empty_queue()
     results.append(_hot(lab, database))
     lab.empty_queue()
-    if lab.config.accept_sqlite and not database.startswith("SQLite"):
-        results.append(_on_sqlite(lab))
     return results
 
 
@@ -117,34 +111,3 @@ def sold_out(lab: Lab, *, hot: AcceptRun | None = None) -> AcceptRun:
     stock = stock_check(tag, offered=units)
     orders = orders_tagged(tag).count()
     return _result(lab, locust, cpu, database=database, orders=orders, product="sold-out", stock=stock)
-
-
-def _on_sqlite(lab: Lab) -> AcceptRun:
-    """The same run on an SQLite file, served by a stack of its own (its orders are counted by its web)."""
-    lab.progress.status("starting a second stack on SQLite")
-    database = "SQLite (file, WAL)"
-    env = {**lab.bench.stack.env, "DATABASE_URL": f"sqlite:///{lab.dir / 'accept-sqlite.sqlite3'}"}
-    for name in ("SQS_ENDPOINT_URL", "SQS_PORT", "WEB_URL"):
-        env.pop(name, None)
-    stack = Stack.create(lab.dir / "logs" / "accept-sqlite", extra_env=env)
-    try:
-        stack.start_sqs()
-        stack.manage("migrate", "--noinput")
-        stack.manage("seed_catalogue")
-        stack.manage("create_queues")
-        web = stack.start_web()
-        pids = {"web": web.pid, "sqs": next(p.pid for p in stack.processes if p.name == "sqs")}
-        locust, cpu = _measure(
-            lab, tag="accept-sqlite", host=stack.env["WEB_URL"], database=database,
-            meter=CpuMeter({**pids, "bench": os.getpid()}),
-        )  # fmt: skip
-        orders = stack.manage("shell", "--no-imports", "-c", _COUNT_ORDERS).split()[-1]
-    finally:
-        stack.stop()
-    return _result(lab, locust, cpu, database=database, orders=int(orders))
-
-
-_COUNT_ORDERS = (
-    "from orders.models import Order; "
-    "print(Order.objects.filter(email__endswith='@accept-sqlite.loadtest.example').count())"
-)

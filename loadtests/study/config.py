@@ -66,7 +66,6 @@ class StudyConfig:
     drain_limited_waves: int  # the same with the provider limited: it only shows the provider's pace
     drain_threads: int  # most threads per worker process in the drain study (N above it: more processes)
     accept_seconds: float
-    accept_sqlite: bool  # repeat the accept run on an SQLite file (a second small stack)
     ceiling_depths: tuple[int, ...]
     ceiling_seconds: float
     ceiling_threads: int
@@ -143,10 +142,8 @@ class StudyConfig:
             "sync checkout": o["locust"] + self.duration + 3 * o["reset"],
             # The same, with the queue; then the charges admitted before the load ended (≤ 2).
             "sync with the checkout queue": o["locust"] + self.duration + 2 * self.latency + 3 * o["reset"],
-            # Unlimited baskets, the hot product (restocked), and unlimited again on SQLite.
-            "async accept": accept_run * (3 if self.accept_sqlite else 2)
-            + o["restock"]
-            + (o["stack"] if self.accept_sqlite else 0),
+            # Unlimited baskets, then the hot product (restocked).
+            "async accept": accept_run * 2 + o["restock"],
             "sold out": accept_run + o["restock"],
             "flash-sale scaling": len(self.workers)
             * len(self.provider_limits)
@@ -177,7 +174,6 @@ PRESETS: dict[str, tuple] = {
     # threads pays at η ≥ 0.93 (it was 0.89); `--drain-threads 50` splits N as the last runs did.
     "drain_threads": (200, 200),
     "accept_seconds": (60.0, 10.0),
-    "accept_sqlite": (True, False),
     "ceiling_depths": ((0, 1000, 10000), (0, 1000, 10000)),
     "ceiling_seconds": (5.0, 1.5),
     "capacity_rates": ((10, 20, 40, 60, 80, 120, 160), (60,)),
@@ -255,11 +251,6 @@ def build_parser(default_out: Path) -> argparse.ArgumentParser:
         help="Seconds of each async accept-latency run: unlimited, hot product, sold out (60 / 10).",
     )
     add(
-        "--accept-sqlite",
-        action=argparse.BooleanOptionalAction,
-        help="Repeat the accept run on an SQLite file, on a second small stack (yes / no).",
-    )
-    add(
         "--ceiling-depths", type=_ints, help="SQS backlogs to measure the server's ceiling at (0,1000,10000)."
     )
     add("--ceiling-seconds", type=float, help="Seconds per ceiling measurement, send and receive (5 / 1.5).")
@@ -292,7 +283,7 @@ def build_parser(default_out: Path) -> argparse.ArgumentParser:
     add(
         "--database-url",
         help="PostgreSQL server to create the study's database on (default: DATABASE_URL, else "
-        "127.0.0.1:5432), or an sqlite:/// URL to use SQLite. Without PostgreSQL: SQLite in the report.",
+        "127.0.0.1:5432). PostgreSQL is required.",
     )
     add("--database-name", default="flashsale_experiment", help="The fresh PostgreSQL database's name.")
     return parser

@@ -120,7 +120,7 @@ def _parameters(c: StudyConfig, command: str) -> Parameters:
         latency=c.latency, workers=list(c.workers), provider_limits=list(c.provider_limits),
         drain_cap=c.drain_cap, drain_workers=list(c.drain_workers), drain_waves=c.drain_waves,
         drain_threads=c.drain_threads, drain_limited_waves=c.drain_limited_waves,
-        accept_seconds=c.accept_seconds, accept_sqlite=c.accept_sqlite,
+        accept_seconds=c.accept_seconds,
         ceiling_depths=list(c.ceiling_depths), ceiling_seconds=c.ceiling_seconds,
         ceiling_threads=c.ceiling_threads, capacity_rates=list(c.capacity_rates),
         capacity_seconds=c.capacity_seconds, prefork=c.prefork,

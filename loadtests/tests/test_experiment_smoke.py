@@ -1,7 +1,7 @@
 """The experiment runner end to end with a tiny load: its report and data files, and their consistency.
 
 The runner starts its own stack (SQS server, sandbox, gunicorn, workers) as `make experiment` does,
-on PostgreSQL when DATABASE_URL names one (a database of its own), else SQLite; the checks
+on PostgreSQL (a database of its own on DATABASE_URL's server); the checks
 recompute the report's figures from the raw files it wrote (Locust's CSVs, every order's timings,
 the queue samples, wrk's output) and read results.json back into the typed results the report
 renders from. The saturation phase needs wrk: the run installs it with apt-get when it is missing
@@ -36,7 +36,7 @@ TINY = [
     "--users", "3", "--duration", "3", "--latency", "0.2", "--workers", "2", "--provider-limits", "1,0",
     "--drain-cap", "3", "--drain-workers", "1,3", "--drain-waves", "3", "--drain-limited-waves", "2",
     "--drain-threads", "2", "--accept-seconds", "3",
-    "--no-accept-sqlite", "--ceiling-depths", "0,200", "--ceiling-seconds", "0.5", "--ceiling-threads", "2",
+    "--ceiling-depths", "0,200", "--ceiling-seconds", "0.5", "--ceiling-threads", "2",
     "--capacity-rates", "10", "--capacity-seconds", "2", "--prefork", "2", "--saturation-seconds", "1",
     "--eta-workers", "2", "--eta-duration", "3", "--eta-samples", "10", "--eta-reread", "0.5",
 ]  # fmt: skip
@@ -46,11 +46,10 @@ TINY = [
 def report(tmp_path_factory) -> Iterator[Path]:
     """Run the study once for every test in this module; return its report folder."""
     out = tmp_path_factory.mktemp("reports")
-    url = os.environ.get("DATABASE_URL", "")
-    postgres = url.startswith("postgres")
+    url = os.environ["DATABASE_URL"]  # config/settings/local.py sets its default
     # Named after the suite's database (flashsale_labsmoke_<pid> in CI), so runs side by side keep apart.
-    name = f"{url.rsplit('/', 1)[-1] if postgres else 'flashsale'}_labsmoke_{os.getpid()}"
-    database = ["--database-url", url if postgres else f"sqlite:///{out / 'shop.sqlite3'}"]
+    name = f"{url.rsplit('/', 1)[-1]}_labsmoke_{os.getpid()}"
+    database = ["--database-url", url]
     try:
         result = subprocess.run(
             [sys.executable, "-m", "loadtests.experiment", *TINY, "--out", str(out), *database,
@@ -61,8 +60,7 @@ def report(tmp_path_factory) -> Iterator[Path]:
         (folder,) = [p for p in out.iterdir() if p.is_dir()]
         yield folder
     finally:
-        if postgres:
-            drop_database(url, name)
+        drop_database(url, name)
 
 
 def results(report: Path) -> dict:
@@ -85,8 +83,7 @@ def test_the_report_opens_with_the_environment_and_the_database_and_has_every_se
     assert text.startswith("# Flash-sale checkout: load study")
     environment = text.split("## Environment", 1)[1].split("## 1.", 1)[0]
     assert f"| database | **{data['environment']['database']}**" in environment
-    expected = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
-    assert data["environment"]["database"].startswith(expected)
+    assert data["environment"]["database"].startswith("PostgreSQL")
     assert f"| CPUs | {os.cpu_count()} ×" in environment
     assert "| payment latency | 0.2 s per charge" in environment
     assert [p["name"] for p in data["phases"]] == [

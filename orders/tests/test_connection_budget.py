@@ -4,7 +4,6 @@ PostgreSQL only: the worker logs in as a role with a CONNECTION LIMIT (superuser
 so "too many connections" is the server's own verdict, not a count of ours.
 """
 
-import os
 import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
@@ -15,11 +14,6 @@ from django.db import connection
 from orders import checkout
 from orders.models import Order, OrderStatus
 from tests.fixtures import database_url
-
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql" and not os.environ.get("CI"),
-    reason="the connection limit is PostgreSQL's (CI runs on PostgreSQL)",
-)
 
 ROLE_LIMIT = 8
 THREADS = 40  # five times what the role may open

@@ -24,13 +24,10 @@ def unreachable_database():
     """Point the connection at a database that does not answer; restore it afterwards."""
     saved = {**connection.settings_dict, "OPTIONS": dict(connection.settings_dict["OPTIONS"])}
     close_pool()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent/dir/shop.sqlite3"
-    else:
-        connection.settings_dict["PORT"] = "1"  # nothing listens there
-        if pool := connection.settings_dict["OPTIONS"].get("pool"):
-            # A pool waits this long for a connection before giving up (the 503 comes after it).
-            connection.settings_dict["OPTIONS"]["pool"] = {**pool, "timeout": 1}
+    connection.settings_dict["PORT"] = "1"  # nothing listens there
+    if pool := connection.settings_dict["OPTIONS"].get("pool"):
+        # A pool waits this long for a connection before giving up (the 503 comes after it).
+        connection.settings_dict["OPTIONS"]["pool"] = {**pool, "timeout": 1}
     try:
         yield
     finally:

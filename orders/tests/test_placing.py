@@ -1,4 +1,4 @@
-"""Placing an order: what is written, both ways (PostgreSQL's one statement and the ORM's transaction)."""
+"""Placing an order: what is written, by the accept's one statement (orders_accept)."""
 
 from decimal import Decimal
 
@@ -30,7 +30,7 @@ def _written() -> tuple[int, int, int]:
 
 
 @pytest.mark.django_db
-def test_an_order_is_written_whole_with_catalogue_prices_and_its_first_event(statement_path, products):
+def test_an_order_is_written_whole_with_catalogue_prices_and_its_first_event(products):
     order = checkout.place_async_order(
         email="ann@example.com", lines=[Line("mug", 2), Line("sneakers", 1), Line("mug", 1)]
     )
@@ -60,9 +60,7 @@ def test_an_order_is_written_whole_with_catalogue_prices_and_its_first_event(sta
 
 @pytest.mark.django_db(transaction=True)  # outside a transaction, as a request runs it
 @pytest.mark.parametrize("limited", [False, True], ids=["unlimited", "limited"])
-def test_on_postgresql_a_basket_is_read_reserved_and_written_in_one_statement(products, limited):
-    if connection.vendor != "postgresql":
-        pytest.skip("the one-statement writes are PostgreSQL's")
+def test_a_basket_is_read_reserved_and_written_in_one_statement(products, limited):
     if limited:  # the flash-sale product takes the same one round trip as any other
         Product.objects.filter(sku="hoodie").update(stock=5)
     with CaptureQueriesContext(connection) as queries:
@@ -74,9 +72,7 @@ def test_on_postgresql_a_basket_is_read_reserved_and_written_in_one_statement(pr
 
 
 @pytest.mark.django_db(transaction=True)
-def test_on_postgresql_a_refusal_in_the_one_statement_rolls_back_the_whole_order(products):
-    if connection.vendor != "postgresql":
-        pytest.skip("the one-statement writes are PostgreSQL's")
+def test_a_refusal_in_the_one_statement_rolls_back_the_whole_order(products):
     Product.objects.filter(sku="hoodie").update(stock=5)
     Product.objects.filter(sku="sneakers").update(stock=1)
 
@@ -92,7 +88,7 @@ def test_on_postgresql_a_refusal_in_the_one_statement_rolls_back_the_whole_order
 
 
 @pytest.mark.django_db
-def test_a_basket_with_a_limited_product_reserves_its_stock(statement_path, products):
+def test_a_basket_with_a_limited_product_reserves_its_stock(products):
     Product.objects.filter(sku="sneakers").update(stock=5)
 
     order = checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 1), Line("sneakers", 2)])
@@ -105,7 +101,7 @@ def test_a_basket_with_a_limited_product_reserves_its_stock(statement_path, prod
 
 
 @pytest.mark.django_db
-def test_a_sold_out_limited_product_is_refused_and_writes_nothing(statement_path, products):
+def test_a_sold_out_limited_product_is_refused_and_writes_nothing(products):
     Product.objects.filter(sku="sneakers").update(stock=1)
 
     with pytest.raises(OutOfStock):
@@ -117,9 +113,7 @@ def test_a_sold_out_limited_product_is_refused_and_writes_nothing(statement_path
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("sku", ["nope", "retired"])
-def test_an_unknown_or_inactive_product_is_refused_at_its_line_and_writes_nothing(
-    statement_path, products, sku
-):
+def test_an_unknown_or_inactive_product_is_refused_at_its_line_and_writes_nothing(products, sku):
     with pytest.raises(InvalidOrder) as refused:
         checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 1), Line(sku, 1)])
 
@@ -128,9 +122,7 @@ def test_an_unknown_or_inactive_product_is_refused_at_its_line_and_writes_nothin
 
 
 @pytest.mark.django_db
-def test_repeated_lines_over_the_quantity_limit_are_refused_at_the_line_that_crosses_it(
-    statement_path, products
-):
+def test_repeated_lines_over_the_quantity_limit_are_refused_at_the_line_that_crosses_it(products):
     with pytest.raises(InvalidOrder) as refused:
         checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 60), Line("mug", 41)])
 
@@ -139,8 +131,45 @@ def test_repeated_lines_over_the_quantity_limit_are_refused_at_the_line_that_cro
     assert _written() == (0, 0, 0)
 
 
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as a request runs it
+def test_a_basket_it_cannot_place_is_refused_line_by_line_from_the_one_statements_answer(products):
+    Product.objects.filter(sku="hoodie").update(stock=5)
+    lines = [Line("mug", 60), Line("nope", 1), Line("mug", 41), Line("retired", 2), Line("hoodie", 1)]
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(InvalidOrder) as refused:
+        checkout.place_async_order(email="ann@example.com", lines=lines)
+
+    assert len(queries) == 1, [q["sql"] for q in queries.captured_queries]  # no second transaction
+    assert refused.value.errors == {
+        "items": [
+            {},
+            {"sku": ["Unknown or unavailable product 'nope'."]},
+            {"quantity": ["At most 100 of 'mug' per order (repeated lines add up)."]},
+            {"sku": ["Unknown or unavailable product 'retired'."]},
+            {},
+        ]
+    }
+    assert _written() == (0, 0, 0)
+    assert Product.objects.get(sku="hoodie").reserved == 0  # nothing placed, nothing reserved
+
+
 @pytest.mark.django_db
-def test_a_sync_order_is_placed_the_same_way(statement_path, products, monkeypatch):
+def test_create_order_makes_an_order_through_the_same_statement(products, django_assert_num_queries):
+    Product.objects.filter(sku="sneakers").update(stock=5)
+
+    with django_assert_num_queries(3):  # the statement, under a savepoint in the test's transaction
+        order = checkout.create_order(email="ann@example.com", lines=[Line("sneakers", 2)], mode="async")
+
+    assert _written() == (1, 1, 1)
+    assert Product.objects.get(sku="sneakers").reserved == 2
+    with pytest.raises(InvalidOrder):
+        checkout.create_order(email="ann@example.com", lines=[Line("sneakers", 101)], mode="async")
+    assert _written() == (1, 1, 1)
+    assert placed_order_body(order) == order_body(order_with_history(order.pk))
+
+
+@pytest.mark.django_db
+def test_a_sync_order_is_placed_the_same_way(products, monkeypatch):
     monkeypatch.setattr(
         checkout.charging, "charge_order", lambda order_id, timeout: checkout.charging.Outcome.SKIPPED
     )

@@ -13,7 +13,6 @@ import time
 import httpx
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -127,8 +126,6 @@ def test_a_pass_that_dies_mid_publish_leaves_its_orders_null_for_the_next(produc
 
 @pytest.mark.django_db(transaction=True)
 def test_two_relays_never_take_the_same_order(products, jobs):
-    if connection.vendor != "postgresql":
-        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite's IMMEDIATE transactions run passes one at a time")
     first_ids = place(5)
     inside, release = threading.Event(), threading.Event()
     record = jobs.publish

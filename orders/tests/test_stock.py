@@ -124,6 +124,48 @@ def test_a_paid_order_turns_its_reservation_into_a_sale_and_says_so_in_its_histo
 
 
 @pytest.mark.django_db
+def test_two_limited_products_are_paid_and_settled_in_one_statement(sneakers, django_assert_num_queries):
+    cap = ProductFactory(sku="cap", stock=5)
+    order = claimed(buy("cap", 1, checkout.Line("mug", 1), checkout.Line("sneakers", 2)))
+    copy = Order.objects.get(pk=order.id)  # the charger's copy: the metrics read nothing more
+
+    with django_assert_num_queries(1):
+        transitions.mark_paid(order.id, token=1, charge_id="ch_1", order=copy)
+
+    assert counters() == (10, 0, 2)
+    assert counters("cap") == (5, 0, 1)
+    assert counters("mug") == (None, 0, 0)
+    paid = Order.objects.get(pk=order.id)
+    assert (paid.status, paid.charge_id, paid.lease_expires_at) == ("paid", "ch_1", None)
+    event = order.events.last()
+    assert (event.from_status, event.to_status) == ("processing", "paid")
+    assert event.detail == "charged (ch_1); sold 1 × cap, 2 × sneakers"  # the lines in their order
+    assert event.at == paid.paid_at == paid.updated_at
+    assert cap.pk > sneakers.pk  # the lines' order is not the products' id order, which settles them
+
+
+@pytest.mark.django_db
+def test_a_paid_orders_history_is_cut_to_255_characters_with_its_units(sneakers):
+    order = claimed(buy(quantity=1))
+
+    transitions.mark_paid(order.id, token=1, charge_id="ch_1", detail="x" * 250)
+
+    assert order.events.last().detail == "x" * 250 + "; sol"
+
+
+@pytest.mark.django_db
+def test_a_payment_with_a_stale_token_settles_no_stock_and_writes_nothing(sneakers):
+    order = claimed(buy(quantity=2))
+    events = order.events.count()
+
+    with pytest.raises(TransitionConflict, match="is not 'processing' any more"):
+        transitions.mark_paid(order.id, token=2, charge_id="ch_stale")
+
+    assert counters() == (10, 2, 0)
+    assert (Order.objects.get(pk=order.id).status, order.events.count()) == ("processing", events)
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("reason", ["card declined", "payment provider unavailable after 5 attempts"])
 def test_a_failed_order_puts_its_units_back_on_sale_and_says_so_in_its_history(sneakers, reason):
     order = claimed(buy(quantity=2))

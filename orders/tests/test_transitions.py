@@ -70,10 +70,11 @@ def test_a_move_from_a_status_the_order_has_left_is_a_conflict_and_changes_nothi
 
 
 @pytest.mark.django_db
-def test_claim_takes_an_accepted_order_once_with_a_lease_and_returns_it_as_claimed(statement_path):
+def test_claim_takes_an_accepted_order_once_with_a_lease_and_returns_it_as_claimed(django_assert_num_queries):
     order = make_order()
 
-    claimed = transitions.claim(order.id, lease_seconds=60, detail="payment started")
+    with django_assert_num_queries(1):  # the move, its event and the order read back: one statement
+        claimed = transitions.claim(order.id, lease_seconds=60, detail="payment started")
     assert transitions.claim(order.id, lease_seconds=60) is None  # taken: nothing moves twice
 
     order.refresh_from_db()
@@ -103,9 +104,7 @@ def _payment_refused(order_id) -> None:
     [(_claim_refused, s) for s in ("processing", "paid", "failed")]
     + [(_payment_refused, s) for s in ("accepted", "paid", "failed")],
 )
-def test_a_claim_or_payment_from_the_wrong_status_is_refused_and_changes_nothing(
-    statement_path, attempt, status
-):
+def test_a_claim_or_payment_from_the_wrong_status_is_refused_and_changes_nothing(attempt, status):
     order = make_order(status=status)
     before = Order.objects.values().get(pk=order.pk)
 
@@ -116,7 +115,7 @@ def test_a_claim_or_payment_from_the_wrong_status_is_refused_and_changes_nothing
 
 
 @pytest.mark.django_db
-def test_claim_of_an_unknown_order_is_none(statement_path):
+def test_claim_of_an_unknown_order_is_none():
     assert transitions.claim(uuid.uuid4(), lease_seconds=60) is None
     assert not OrderEvent.objects.exists()
 
@@ -137,7 +136,7 @@ def test_only_an_expired_lease_is_released():
 
 
 @pytest.mark.django_db
-def test_mark_paid_records_the_charge_and_time_once(statement_path):
+def test_mark_paid_records_the_charge_and_time_once():
     order = make_order(status="processing")
     Order.objects.filter(pk=order.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=60))
     before = timezone.now()
@@ -162,7 +161,7 @@ def test_mark_failed_keeps_the_reason():
 
 
 @pytest.mark.django_db
-def test_a_stale_attempt_whose_lease_was_taken_over_changes_nothing(statement_path, products):
+def test_a_stale_attempt_whose_lease_was_taken_over_changes_nothing(products):
     """Fencing: attempt 1's lease runs out, attempt 2 claims; attempt 1's late moves all miss."""
     order = make_order(product=products["mug"])
     stale = transitions.claim(order.id, lease_seconds=60)

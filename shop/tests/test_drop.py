@@ -24,7 +24,7 @@ def drop_in_a_minute(products) -> Product:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/api/orders/async", "/api/orders/sync"])
-def test_before_the_drop_a_checkout_is_refused_and_creates_nothing(statement_path, drop_in_a_minute, path):
+def test_before_the_drop_a_checkout_is_refused_and_creates_nothing(drop_in_a_minute, path):
     answer = checkout(("mug", 1), ("sneakers", 1), path=path)
 
     assert answer.status_code == 409
@@ -38,7 +38,7 @@ def test_before_the_drop_a_checkout_is_refused_and_creates_nothing(statement_pat
 
 
 @pytest.mark.django_db
-def test_from_the_second_of_the_drop_the_product_sells(statement_path, drop_in_a_minute):
+def test_from_the_second_of_the_drop_the_product_sells(drop_in_a_minute):
     opened = timezone.now() - timedelta(seconds=1)
     Product.objects.filter(pk=drop_in_a_minute.pk).update(sale_starts_at=opened)
 
@@ -49,7 +49,7 @@ def test_from_the_second_of_the_drop_the_product_sells(statement_path, drop_in_a
 
 
 @pytest.mark.django_db
-def test_an_unknown_sku_is_still_a_400_beside_a_product_not_yet_on_sale(statement_path, drop_in_a_minute):
+def test_an_unknown_sku_is_still_a_400_beside_a_product_not_yet_on_sale(drop_in_a_minute):
     answer = checkout(("sneakers", 1), ("nope", 1))
 
     assert answer.status_code == 400

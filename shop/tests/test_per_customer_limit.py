@@ -33,8 +33,7 @@ def two_each(products) -> Product:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("statement_path", ["native", "orm"], indirect=True)
-def test_twenty_racing_checkouts_of_one_customer_get_exactly_the_limit(statement_path, two_each):
+def test_twenty_racing_checkouts_of_one_customer_get_exactly_the_limit(two_each):
     answers = at_once(lambda: post("ann@example.com"), 20)
 
     codes = sorted(a.status_code for a in answers)
@@ -48,7 +47,7 @@ def test_twenty_racing_checkouts_of_one_customer_get_exactly_the_limit(statement
 
 
 @pytest.mark.django_db
-def test_the_limit_counts_the_email_as_typed_in_any_case(statement_path, two_each):
+def test_the_limit_counts_the_email_as_typed_in_any_case(two_each):
     buy("Ann@Example.com ")
 
     with pytest.raises(PerCustomerLimit) as refused:
@@ -59,7 +58,7 @@ def test_the_limit_counts_the_email_as_typed_in_any_case(statement_path, two_eac
 
 
 @pytest.mark.django_db
-def test_one_order_over_the_limit_is_refused_whole(statement_path, two_each):
+def test_one_order_over_the_limit_is_refused_whole(two_each):
     with pytest.raises(PerCustomerLimit) as refused:
         checkout.place_async_order(email="ann@example.com", lines=[Line("mug", 1), Line("sneakers", 3)])
 
@@ -74,7 +73,7 @@ def fail(order: Order) -> None:
 
 
 @pytest.mark.django_db
-def test_a_failed_order_gives_its_units_back(statement_path, two_each):
+def test_a_failed_order_gives_its_units_back(two_each):
     fail(buy(quantity=2))
 
     assert held() == 0
@@ -83,7 +82,7 @@ def test_a_failed_order_gives_its_units_back(statement_path, two_each):
 
 
 @pytest.mark.django_db
-def test_a_staff_retry_counts_the_units_again_without_the_limits_check(statement_path, two_each, jobs):
+def test_a_staff_retry_counts_the_units_again_without_the_limits_check(two_each, jobs):
     failed = buy(quantity=2)
     fail(failed)
     buy(quantity=2)  # meanwhile the customer bought their two again
@@ -95,7 +94,7 @@ def test_a_staff_retry_counts_the_units_again_without_the_limits_check(statement
 
 
 @pytest.mark.django_db
-def test_an_unlimited_product_can_be_limited_per_customer_without_holding_stock(statement_path, products):
+def test_an_unlimited_product_can_be_limited_per_customer_without_holding_stock(products):
     Product.objects.filter(sku="mug").update(per_customer_limit=1)
 
     buy(sku="mug")

@@ -27,7 +27,7 @@ def last_unit(products) -> Product:
 
 
 @pytest.mark.django_db
-def test_a_sold_out_product_is_refused_from_memory_without_a_query(statement_path, last_unit):
+def test_a_sold_out_product_is_refused_from_memory_without_a_query(last_unit):
     with CaptureQueriesContext(connection) as queries, pytest.raises(OutOfStock) as refused:
         buy(quantity=2)
 
@@ -37,7 +37,7 @@ def test_a_sold_out_product_is_refused_from_memory_without_a_query(statement_pat
 
 
 @pytest.mark.django_db
-def test_a_refusal_with_units_left_is_not_remembered(statement_path, products):
+def test_a_refusal_with_units_left_is_not_remembered(products):
     Product.objects.filter(sku="sneakers").update(stock=2)
     with pytest.raises(OutOfStock):
         buy(quantity=3)
@@ -46,21 +46,21 @@ def test_a_refusal_with_units_left_is_not_remembered(statement_path, products):
 
 
 @pytest.mark.django_db
-def test_units_released_in_this_process_are_for_sale_at_once(statement_path, last_unit):
+def test_units_released_in_this_process_are_for_sale_at_once(last_unit):
     stock.release([(last_unit.pk, 1)])  # a failed order gives its unit back
 
     assert buy().status == "accepted"
 
 
 @pytest.mark.django_db
-def test_staff_raising_the_stock_reopens_the_sale_at_once(statement_path, last_unit):
+def test_staff_raising_the_stock_reopens_the_sale_at_once(last_unit):
     stock.set_stock(last_unit.pk, 5)
 
     assert buy().status == "accepted"
 
 
 @pytest.mark.django_db
-def test_the_memory_lasts_only_its_stated_bound(statement_path, last_unit, settings, monkeypatch):
+def test_the_memory_lasts_only_its_stated_bound(last_unit, settings, monkeypatch):
     # Units came back in another process: this one does not know, and refuses for at most the bound.
     Product.objects.filter(pk=last_unit.pk).update(stock=5)
     with pytest.raises(OutOfStock):
@@ -72,7 +72,7 @@ def test_the_memory_lasts_only_its_stated_bound(statement_path, last_unit, setti
 
 
 @pytest.mark.django_db
-def test_off_when_its_bound_is_zero(statement_path, products, settings):
+def test_off_when_its_bound_is_zero(products, settings):
     settings.SOLD_OUT_CACHE_SECONDS = 0
     Product.objects.filter(sku="sneakers").update(stock=0)
     for _ in range(2):
