@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtests.lab import wait_reaping
+from loadtests.instruments import wait_reaping
 from sizing.results import WrkStats
 
 APT_INSTALL = ["apt-get", "install", "-y", "-qq", "wrk"]

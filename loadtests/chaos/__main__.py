@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         from orders.reconciliation import reconcile
 
         from .exactly_once import WITNESSED, all_scenarios
-        from .scenarios import Lab
+        from .scenarios import ChaosRig
 
-        lab = Lab(
+        rig = ChaosRig(
             bench.stack, bench.stack.env["WEB_URL"], bench.sandbox, env, bench.restart_sqs, sku="travel-mug"
         )
         print(f"chaos: {database.description}, logs in {run_dir / 'logs'}", flush=True)
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = all_scenarios()
         for name in args.scenarios or SCENARIO_NAMES:
             started, since = time.monotonic(), datetime.now(UTC)
-            result = scenarios[name](lab)
+            result = scenarios[name](rig)
             result["seconds"] = round(time.monotonic() - started, 1)
             # The witness after every scenario: the provider's books against the orders of its window.
             books = reconcile(since=since)

@@ -34,7 +34,7 @@ from orders.models import Order, OrderEvent, OrderStatus
 from orders.reconciliation import reconcile
 
 from .relay_scenarios import relay_and_web_killed
-from .scenarios import SCENARIOS, Lab, tally, wait_settled
+from .scenarios import SCENARIOS, ChaosRig, tally, wait_settled
 
 WITNESSED = ("failed_but_charged", "paid_not_charged", "charged_not_paid", "charged_twice")
 
@@ -76,7 +76,9 @@ def _has_id(response: httpx.Response) -> bool:
         return False
 
 
-def checkout_crowd(lab: Lab, *, sync: int, asynchronous: int, threads: int = 16, tries: int = 3) -> Checkouts:
+def checkout_crowd(
+    rig: ChaosRig, *, sync: int, asynchronous: int, threads: int = 16, tries: int = 3
+) -> Checkouts:
     """`sync` + `asynchronous` checkouts, one unit each, with a key and an email of their own; each
     one without a final answer is retried with its key, up to `tries` times in all, as a customer
     pressing the button again would."""
@@ -84,7 +86,7 @@ def checkout_crowd(lab: Lab, *, sync: int, asynchronous: int, threads: int = 16,
     paths = ["/api/orders/sync"] * sync + ["/api/orders/async"] * asynchronous
 
     def checkout(client: httpx.Client, index: int) -> None:
-        body = {"email": crowd.email(index), "items": [{"sku": lab.sku, "quantity": 1}]}
+        body = {"email": crowd.email(index), "items": [{"sku": rig.sku, "quantity": 1}]}
         headers = {"Idempotency-Key": f"{crowd.run}-{index}"}
         answers: list[httpx.Response | None] = []
         for _ in range(tries):
@@ -98,7 +100,7 @@ def checkout_crowd(lab: Lab, *, sync: int, asynchronous: int, threads: int = 16,
             time.sleep(0.5)
         crowd.answers[index] = answers
 
-    with httpx.Client(base_url=lab.web_url, timeout=60) as client, ThreadPoolExecutor(threads) as pool:
+    with httpx.Client(base_url=rig.web_url, timeout=60) as client, ThreadPoolExecutor(threads) as pool:
         list(pool.map(lambda i: checkout(client, i), range(len(paths))))
     return crowd
 
@@ -110,32 +112,32 @@ def _final(answer: httpx.Response) -> bool:
     return answer.status_code == 202 and answer.json().get("mode") == "async"
 
 
-def provider_idle(lab: Lab, *, timeout: float) -> None:
+def provider_idle(rig: ChaosRig, *, timeout: float) -> None:
     """Wait until the provider runs no request (a dripping answer included), or `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        stats = lab.sandbox.stats()
+        stats = rig.sandbox.stats()
         if not stats["in_flight"] and not stats["waiting"] and not stats.get("dripping", 0):
             return
         time.sleep(0.2)
 
 
-def witness(lab: Lab, ids: list[str], since: datetime) -> dict:
+def witness(rig: ChaosRig, ids: list[str], since: datetime) -> dict:
     """Two witnesses of the scenario's orders against the provider's books: the lab's own count,
     straight from the sandbox's ledger and the orders table, and the shop's reconciliation
     (orders.reconciliation, read-only). A figure is the larger of the two."""
-    books = ledger_witness(lab, ids)
+    books = ledger_witness(rig, ids)
     found = reconcile(since=since - timedelta(seconds=5), order_ids=[uuid.UUID(i) for i in ids])
     return {kind: max(books[kind], found.count(kind)) for kind in WITNESSED} | {
         "reconciliation": found.line()
     }
 
 
-def ledger_witness(lab: Lab, ids: list[str]) -> dict[str, int]:
+def ledger_witness(rig: ChaosRig, ids: list[str]) -> dict[str, int]:
     """Failed-but-charged, paid-not-charged, charged-not-paid and charged-twice, counted from the
     sandbox's ledger (charges carry their order's id in metadata) and the orders table only."""
     charges: dict[str, list[str]] = {}
-    for charge in lab.sandbox.ledger():
+    for charge in rig.sandbox.ledger():
         order_id = (charge.get("metadata") or {}).get("order_id")
         if order_id:
             charges.setdefault(order_id, []).append(charge["id"])
@@ -153,14 +155,14 @@ def ledger_witness(lab: Lab, ids: list[str]) -> dict[str, int]:
     return counts
 
 
-def _finish(lab: Lab, name: str, crowd: Checkouts, since: datetime, timeout: float, **figures) -> dict:
+def _finish(rig: ChaosRig, name: str, crowd: Checkouts, since: datetime, timeout: float, **figures) -> dict:
     ids = crowd.order_ids
     wait_settled(ids, timeout=timeout)
-    provider_idle(lab, timeout=60)  # a charge still running there would land after the count
-    result = tally(ids, lab.sandbox)
-    seen = witness(lab, ids, since)
-    stats = lab.sandbox.stats()
-    lab.stop_all()
+    provider_idle(rig, timeout=60)  # a charge still running there would land after the count
+    result = tally(ids, rig.sandbox)
+    seen = witness(rig, ids, since)
+    stats = rig.sandbox.stats()
+    rig.stop_all()
     two = crowd.two_orders()
     statuses = dict(sorted(crowd.statuses().items()))
     return {
@@ -182,17 +184,17 @@ def _finish(lab: Lab, name: str, crowd: Checkouts, since: datetime, timeout: flo
 # --- the scenarios ----------------------------------------------------------------------------
 
 
-def _crowd_at(lab: Lab, sync: int, asynchronous: int, **knobs) -> tuple[datetime, Checkouts]:
+def _crowd_at(rig: ChaosRig, sync: int, asynchronous: int, **knobs) -> tuple[datetime, Checkouts]:
     """The provider set to `knobs` (no concurrency limit), two workers and a sweeper, then the crowd."""
     since = timezone.now()
-    lab.sandbox.reset(concurrency=0, **knobs)
-    lab.start_workers(2)
-    lab.start_sweeper()
-    return since, checkout_crowd(lab, sync=sync, asynchronous=asynchronous)
+    rig.sandbox.reset(concurrency=0, **knobs)
+    rig.start_workers(2)
+    rig.start_sweeper()
+    return since, checkout_crowd(rig, sync=sync, asynchronous=asynchronous)
 
 
 def provider_409(
-    lab: Lab,
+    rig: ChaosRig,
     *,
     sync: int = 30,
     asynchronous: int = 10,
@@ -205,13 +207,13 @@ def provider_409(
     workers while the provider still works on them; some charges outlast the settle wait too, so
     workers meet the key in flight and get 409s."""
     since, crowd = _crowd_at(
-        lab, sync, asynchronous, latency_seconds=latency, slow_rate=slow_rate, slow_seconds=slow_seconds
+        rig, sync, asynchronous, latency_seconds=latency, slow_rate=slow_rate, slow_seconds=slow_seconds
     )
-    return _finish(lab, "provider-409", crowd, since, timeout)
+    return _finish(rig, "provider-409", crowd, since, timeout)
 
 
 def lost_answer(
-    lab: Lab,
+    rig: ChaosRig,
     *,
     sync: int = 20,
     asynchronous: int = 60,
@@ -223,14 +225,14 @@ def lost_answer(
     """The provider charges and the answer never arrives (the connection drops), or arrives as a 500
     that the key then replays for ever: only the same key later, or the books, tell the truth."""
     since, crowd = _crowd_at(
-        lab, sync, asynchronous, latency_seconds=latency, lost_answer_rate=lost_rate,
+        rig, sync, asynchronous, latency_seconds=latency, lost_answer_rate=lost_rate,
         error_after_charge_rate=error_after_charge_rate,
     )  # fmt: skip
-    return _finish(lab, "lost-answer", crowd, since, timeout)
+    return _finish(rig, "lost-answer", crowd, since, timeout)
 
 
 def slow_drip(
-    lab: Lab,
+    rig: ChaosRig,
     *,
     asynchronous: int = 30,
     drip_rate: float = 1.0,
@@ -243,17 +245,17 @@ def slow_drip(
     deadline), and a stale attempt must change nothing (fencing)."""
     drip = 2.0 * settings.ORDER_LEASE_SECONDS
     since, crowd = _crowd_at(
-        lab, 0, asynchronous, latency_seconds=latency, drip_rate=drip_rate, drip_seconds=drip,
+        rig, 0, asynchronous, latency_seconds=latency, drip_rate=drip_rate, drip_seconds=drip,
         error_after_charge_rate=error_after_charge_rate,
     )  # fmt: skip
     ids = crowd.order_ids
     wait_settled(ids, timeout=timeout)
     expired = OrderEvent.objects.filter(order_id__in=ids, detail__startswith="lease expired").count()
-    return _finish(lab, "slow-drip", crowd, since, timeout, drip_s=drip, lease_expiries=expired)
+    return _finish(rig, "slow-drip", crowd, since, timeout, drip_s=drip, lease_expiries=expired)
 
 
 def db_restart_after_charge(
-    lab: Lab,
+    rig: ChaosRig,
     *,
     sync: int = 25,
     asynchronous: int = 50,
@@ -265,22 +267,22 @@ def db_restart_after_charge(
     `kill_every` seconds while checkouts are placed and charged: between charges and their records,
     on the sync path (in the request) and the async one (in the workers)."""
     since = timezone.now()
-    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
-    lab.start_workers(2)
-    lab.start_sweeper()
+    rig.sandbox.reset(latency_seconds=latency, concurrency=0)
+    rig.start_workers(2)
+    rig.start_sweeper()
     stop = threading.Event()
     kills: Counter = Counter()
     spared = _own_backend()  # this thread's connection: the witness reads the orders through it
     killer = threading.Thread(target=_kill_connections, args=(stop, kill_every, kills, spared), daemon=True)
     killer.start()
     try:
-        crowd = checkout_crowd(lab, sync=sync, asynchronous=asynchronous)
+        crowd = checkout_crowd(rig, sync=sync, asynchronous=asynchronous)
         time.sleep(2 * latency)  # the last charges' records
     finally:
         stop.set()
         killer.join()
         _drop_pooled_connections()
-    return _finish(lab, "db-restart-after-charge", crowd, since, timeout, connections_killed=kills["killed"])
+    return _finish(rig, "db-restart-after-charge", crowd, since, timeout, connections_killed=kills["killed"])
 
 
 def _kill_connections(stop: threading.Event, every: float, kills: Counter, spared: int) -> None:

@@ -1,6 +1,6 @@
 """Chaos for the outbox's relay: the relay and the web's processes SIGKILLed while a sale runs.
 
-Import after Django is set up, like scenarios.py, whose Lab, wait_settled and tally these use.
+Import after Django is set up, like scenarios.py, whose ChaosRig, wait_settled and tally these use.
 
 The web commits an order and answers; it holds no job. The relay (orders/relay.py) publishes the
 null orders from the table, with their rows locked until SQS took the jobs and the stamp commits.
@@ -30,7 +30,7 @@ from devstack.stack import Process
 from loadtests.bench import UNLIMITED_RATES
 from orders.models import Order, OrderStatus
 
-from .scenarios import Lab, tally, wait_settled
+from .scenarios import ChaosRig, tally, wait_settled
 
 FINAL = (OrderStatus.PAID, OrderStatus.FAILED)
 
@@ -45,7 +45,7 @@ class Killed:
 
 
 def relay_and_web_killed(
-    lab: Lab, *, orders: int = 200, rate: float = 20, kills: int = 6, web_workers: int = 2,
+    rig: ChaosRig, *, orders: int = 200, rate: float = 20, kills: int = 6, web_workers: int = 2,
     latency: float = 0.1, timeout: float = 120,
 ) -> dict:  # fmt: skip
     """Post `orders` async orders at `rate`/s while SIGKILLing, in turn, the relay and one of the
@@ -55,17 +55,17 @@ def relay_and_web_killed(
     SIGKILL may have committed its order without answering, and that order must be charged too.
     No request is retried (a retry with its Idempotency-Key would wait for the dead request's lock).
     """
-    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
-    lab.start_workers(2)
-    relay = lab.ensure_relay()
+    rig.sandbox.reset(latency_seconds=latency, concurrency=0)
+    rig.start_workers(2)
+    relay = rig.ensure_relay()
     run = uuid.uuid4().hex[:8]
     email = f"relay-{run}@example.com"
-    web, url = _start_web(lab, f"web-relay-{run}", workers=web_workers)
+    web, url = _start_web(rig, f"web-relay-{run}", workers=web_workers)
     killed: list[Killed] = []
     try:
         started = time.monotonic()
         with ThreadPoolExecutor(1) as poster:
-            posting = poster.submit(_post_paced, url, {"email": email, "sku": lab.sku}, orders, rate)
+            posting = poster.submit(_post_paced, url, {"email": email, "sku": rig.sku}, orders, rate)
             window = orders / rate
             for index in range(kills):
                 time.sleep(max(0.0, started + (index + 1) * window / (kills + 1) - time.monotonic()))
@@ -76,11 +76,11 @@ def relay_and_web_killed(
             answers = posting.result()
     finally:
         web.stop()
-        if web in lab.stack.processes:
-            lab.stack.processes.remove(web)
+        if web in rig.stack.processes:
+            rig.stack.processes.remove(web)
     ids = [str(i) for i in Order.objects.filter(email=email).values_list("id", flat=True)]
     wait_settled(ids, timeout=timeout)
-    result = tally(ids, lab.sandbox)
+    result = tally(ids, rig.sandbox)
     waits = sorted(
         (enqueued - created).total_seconds()
         for created, enqueued in Order.objects.filter(pk__in=ids).values_list("created_at", "enqueued_at")
@@ -89,8 +89,8 @@ def relay_and_web_killed(
     waiting = Order.objects.filter(pk__in=ids).exclude(status__in=FINAL)
     not_final = dict(waiting.order_by().values_list("status").annotate(n=Count("id")))
     never_published = waiting.filter(enqueued_at__isnull=True).count()
-    restarts = lab.restarts
-    lab.stop_all()
+    restarts = rig.restarts
+    rig.stop_all()
 
     relay_kills = [k for k in killed if k.target == "relay"]
     web_kills = [k for k in killed if k.target == "web"]
@@ -121,16 +121,16 @@ def relay_and_web_killed(
     }
 
 
-def _start_web(lab: Lab, name: str, *, workers: int) -> tuple[Process, str]:
+def _start_web(rig: ChaosRig, name: str, *, workers: int) -> tuple[Process, str]:
     """A gunicorn of the scenario's own on the lab's stack; the stack's WEB_URL is left as it was."""
-    previous = lab.stack.env.get("WEB_URL")
-    env = {**lab.worker_env, **UNLIMITED_RATES, "LOG_FORMAT": "json"}
-    web = lab.stack.start_web(None, name=name, workers=workers, threads=8, **env)  # None: a free port
-    url = lab.stack.env["WEB_URL"]
+    previous = rig.stack.env.get("WEB_URL")
+    env = {**rig.worker_env, **UNLIMITED_RATES, "LOG_FORMAT": "json"}
+    web = rig.stack.start_web(None, name=name, workers=workers, threads=8, **env)  # None: a free port
+    url = rig.stack.env["WEB_URL"]
     if previous is None:
-        lab.stack.env.pop("WEB_URL")
+        rig.stack.env.pop("WEB_URL")
     else:
-        lab.stack.env["WEB_URL"] = previous
+        rig.stack.env["WEB_URL"] = previous
     return web, url
 
 

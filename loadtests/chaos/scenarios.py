@@ -29,7 +29,7 @@ EMAIL = "chaos@example.com"
 
 
 @dataclass
-class Lab:
+class ChaosRig:
     """What a scenario needs: somewhere to post orders, workers, the relay and a sweeper to start,
     an SQS to stop.
 
@@ -165,27 +165,27 @@ def tally(ids: list[str], sandbox: SandboxClient) -> Tally:
 # --- the scenarios ----------------------------------------------------------------------------
 
 
-def sigkill_workers(lab: Lab, *, orders: int = 300, workers: int = 2, kills: int = 5,
+def sigkill_workers(rig: ChaosRig, *, orders: int = 300, workers: int = 2, kills: int = 5,
                     latency: float = 0.5, timeout: float = 180) -> dict:  # fmt: skip
     """SIGKILL workers at random moments while they charge; a supervisor restarts them."""
-    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
-    lab.start_workers(workers)
-    lab.start_sweeper()
-    ids = order_ids(lab.post_orders(orders))
+    rig.sandbox.reset(latency_seconds=latency, concurrency=0)
+    rig.start_workers(workers)
+    rig.start_sweeper()
+    ids = order_ids(rig.post_orders(orders))
     rng = random.Random(7)
     window = orders * latency / (workers * 4)  # how long the workers need, roughly
     for _ in range(kills):
         time.sleep(rng.uniform(0.2, 1.0) * window / kills)
-        victims = [w for w in lab.workers if w.name.startswith("worker") and w.alive()]
+        victims = [w for w in rig.workers if w.name.startswith("worker") and w.alive()]
         # SIGKILL: no warm shutdown; its claimed orders are abandoned mid-charge. The supervisor
         # starts it again, as ECS would.
         rng.choice(victims).kill()
     wait_settled(ids, timeout=timeout)
-    result = tally(ids, lab.sandbox)
-    restarts = lab.restarts
+    result = tally(ids, rig.sandbox)
+    restarts = rig.restarts
     # Orders a killed worker had claimed: finished only because their lease ran out.
     abandoned = OrderEvent.objects.filter(order_id__in=ids, detail__startswith="lease expired").count()
-    lab.stop_all()
+    rig.stop_all()
     return {
         "scenario": "sigkill",
         "kills": kills,
@@ -196,25 +196,25 @@ def sigkill_workers(lab: Lab, *, orders: int = 300, workers: int = 2, kills: int
     }
 
 
-def broker_outage(lab: Lab, *, orders: int = 100, outage: float = 20, latency: float = 0.1,
+def broker_outage(rig: ChaosRig, *, orders: int = 100, outage: float = 20, latency: float = 0.1,
                   timeout: float = 120) -> dict:  # fmt: skip
     """Stop the SQS emulator (losing its state) while orders arrive; start it again."""
-    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
-    lab.start_workers(2)
-    lab.start_sweeper()
-    before = order_ids(lab.post_orders(orders // 4))  # some published just before the outage
-    lab.stack.stop_named("sqs")
+    rig.sandbox.reset(latency_seconds=latency, concurrency=0)
+    rig.start_workers(2)
+    rig.start_sweeper()
+    before = order_ids(rig.post_orders(orders // 4))  # some published just before the outage
+    rig.stack.stop_named("sqs")
     outage_started = time.monotonic()
-    during = lab.post_orders(orders - len(before), threads=8)
+    during = rig.post_orders(orders - len(before), threads=8)
     time.sleep(max(0.0, outage - (time.monotonic() - outage_started)))
-    lab.restart_sqs()
+    rig.restart_sqs()
     recovered_at = time.monotonic()
     ids = before + order_ids(during)
     wait_settled(ids, timeout=timeout)
     recovery = time.monotonic() - recovered_at
-    result = tally(ids, lab.sandbox)
-    restarts = lab.restarts
-    lab.stop_all()
+    result = tally(ids, rig.sandbox)
+    restarts = rig.restarts
+    rig.stop_all()
     accepted_during = sum(r.status_code == 202 for r in during)
     accept_ms = sorted(r.elapsed.total_seconds() * 1000 for r in during)
     return {
@@ -235,21 +235,21 @@ def broker_outage(lab: Lab, *, orders: int = 100, outage: float = 20, latency: f
     }
 
 
-def duplicate_delivery(lab: Lab, *, orders: int = 100, copies: int = 3, latency: float = 0.1,
+def duplicate_delivery(rig: ChaosRig, *, orders: int = 100, copies: int = 3, latency: float = 0.1,
                        timeout: float = 60) -> dict:  # fmt: skip
     """Publish every payment job `copies` times (the checkout's own plus extra copies)."""
-    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
-    lab.start_workers(2)
-    ids = order_ids(lab.post_orders(orders))
+    rig.sandbox.reset(latency_seconds=latency, concurrency=0)
+    rig.start_workers(2)
+    ids = order_ids(rig.post_orders(orders))
     for order_id in ids:
         for _ in range(copies - 1):
             charge_order_task.apply_async((order_id,))
     wait_settled(ids, timeout=timeout)
     time.sleep(1)  # let the last copies be consumed
-    result = tally(ids, lab.sandbox)
-    per_key = lab.sandbox.charges_per_key()
+    result = tally(ids, rig.sandbox)
+    per_key = rig.sandbox.charges_per_key()
     claims = OrderEvent.objects.filter(order_id__in=ids, to_status="processing").count()
-    lab.stop_all()
+    rig.stop_all()
     charges = sorted({per_key[f"order-{i}"] for i in ids})
     return {
         "scenario": "duplicates",
@@ -263,9 +263,9 @@ def duplicate_delivery(lab: Lab, *, orders: int = 100, copies: int = 3, latency:
     }
 
 
-def same_order_race(lab: Lab, *, runs: int = 200, racers: int = 8) -> dict:
+def same_order_race(rig: ChaosRig, *, runs: int = 200, racers: int = 8) -> dict:
     """`racers` threads charge the same order at once, `runs` times over."""
-    lab.sandbox.reset(latency_seconds=0.01, concurrency=0)
+    rig.sandbox.reset(latency_seconds=0.01, concurrency=0)
     winners: list[int] = []
     ids: list[str] = []
     barrier = threading.Barrier(racers)
@@ -280,12 +280,12 @@ def same_order_race(lab: Lab, *, runs: int = 200, racers: int = 8) -> dict:
     with ThreadPoolExecutor(racers) as pool:
         for _ in range(runs):
             with transaction.atomic():
-                order = checkout.create_order(email=EMAIL, lines=[checkout.Line(lab.sku, 1)], mode="async")
+                order = checkout.create_order(email=EMAIL, lines=[checkout.Line(rig.sku, 1)], mode="async")
             ids.append(str(order.id))
             outcomes = list(pool.map(race, [order.id] * racers))
             winners.append(outcomes.count(charging.Outcome.PAID))
-    result = tally(ids, lab.sandbox)
-    extra = sum(lab.sandbox.charges_per_key().values()) - result.paid
+    result = tally(ids, rig.sandbox)
+    extra = sum(rig.sandbox.charges_per_key().values()) - result.paid
     return {
         "scenario": "race",
         "runs": runs,
@@ -299,22 +299,22 @@ def same_order_race(lab: Lab, *, runs: int = 200, racers: int = 8) -> dict:
     }
 
 
-def provider_faults(lab: Lab, *, orders: int = 200, error_rate: float = 0.3, decline_rate: float = 0.05,
+def provider_faults(rig: ChaosRig, *, orders: int = 200, error_rate: float = 0.3, decline_rate: float = 0.05,
                     latency: float = 0.1, timeout: float = 180) -> dict:  # fmt: skip
     """The provider fails transiently 30% of the time and declines 5%."""
-    lab.sandbox.reset(
+    rig.sandbox.reset(
         latency_seconds=latency, concurrency=0, error_rate=error_rate, decline_rate=decline_rate
     )
-    lab.start_workers(2)
-    lab.start_sweeper()
-    ids = order_ids(lab.post_orders(orders))
+    rig.start_workers(2)
+    rig.start_sweeper()
+    ids = order_ids(rig.post_orders(orders))
     wait_settled(ids, timeout=timeout)
-    result = tally(ids, lab.sandbox)
+    result = tally(ids, rig.sandbox)
     retried = OrderEvent.objects.filter(
         order_id__in=ids, from_status="processing", to_status="accepted"
     ).count()
     declined = Order.objects.filter(pk__in=ids, status="failed", failure_reason__icontains="declined").count()
-    lab.stop_all()
+    rig.stop_all()
     return {
         "scenario": "provider-faults",
         "retried": retried,
@@ -328,10 +328,10 @@ def provider_faults(lab: Lab, *, orders: int = 200, error_rate: float = 0.3, dec
     }
 
 
-def poison_messages(lab: Lab, *, healthy: int = 100, poison: int = 10, latency: float = 0.1,
+def poison_messages(rig: ChaosRig, *, healthy: int = 100, poison: int = 10, latency: float = 0.1,
                     timeout: float = 120) -> dict:  # fmt: skip
     """Unreadable messages and jobs for orders that do not exist, among healthy orders."""
-    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
+    rig.sandbox.reset(latency_seconds=latency, concurrency=0)
     client = sqs_client()
     dlq_before = queue_depth(settings.SQS_DLQ_URL).visible
     garbage = [b"{not json", b"\x00\xff binary", json.dumps({"hello": "world"}).encode()]
@@ -343,18 +343,18 @@ def poison_messages(lab: Lab, *, healthy: int = 100, poison: int = 10, latency: 
         else:
             charge_order_task.apply_async((str(uuid.uuid4()) if i % 4 else "not-an-order-id",))
     started = time.monotonic()
-    lab.start_workers(2)
-    ids = order_ids(lab.post_orders(healthy))
+    rig.start_workers(2)
+    ids = order_ids(rig.post_orders(healthy))
     wait_settled(ids, timeout=timeout)
     healthy_s = time.monotonic() - started
-    result = tally(ids, lab.sandbox)
+    result = tally(ids, rig.sandbox)
     unreadable = poison // 2
     deadline = time.monotonic() + timeout
     while queue_depth(settings.SQS_DLQ_URL).visible - dlq_before < unreadable and time.monotonic() < deadline:
         time.sleep(0.5)
     in_dlq = queue_depth(settings.SQS_DLQ_URL).visible - dlq_before
     left = queue_depth(settings.SQS_QUEUE_URL).total
-    lab.stop_all()
+    rig.stop_all()
     return {
         "scenario": "poison",
         "poison": poison,
@@ -372,12 +372,12 @@ def poison_messages(lab: Lab, *, healthy: int = 100, poison: int = 10, latency: 
     }
 
 
-def idempotent_checkout(lab: Lab, *, clients: int = 50) -> dict:
+def idempotent_checkout(rig: ChaosRig, *, clients: int = 50) -> dict:
     """`clients` post the same body with the same Idempotency-Key at once."""
-    lab.sandbox.reset(latency_seconds=0.1, concurrency=0)
+    rig.sandbox.reset(latency_seconds=0.1, concurrency=0)
     key = f"double-click-{uuid.uuid4()}"
     before = Order.objects.count()
-    responses = lab.post_orders(clients, key=key, threads=clients)
+    responses = rig.post_orders(clients, key=key, threads=clients)
     created = Order.objects.count() - before
     replays = sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses)
     conflicts = sum(r.status_code == 409 for r in responses)
@@ -404,14 +404,16 @@ def flash_product(stock: int) -> Product:
     return Product.objects.create(sku=sku, name=f"Chaos flash {sku[-8:]}", price="10.00", stock=stock)
 
 
-def post_for_product(lab: Lab, sku: str, keys: list[str | None], *, threads: int) -> list[httpx.Response]:
+def post_for_product(
+    rig: ChaosRig, sku: str, keys: list[str | None], *, threads: int
+) -> list[httpx.Response]:
     """POST one unit of `sku` per key (None: no Idempotency-Key), `threads` at a time."""
     body = {"email": EMAIL, "items": [{"sku": sku, "quantity": 1}]}
 
     def post(client: httpx.Client, key: str | None) -> httpx.Response:
         return client.post("/api/orders/async", json=body, headers={"Idempotency-Key": key} if key else {})
 
-    with httpx.Client(base_url=lab.web_url, timeout=60) as client, ThreadPoolExecutor(threads) as pool:
+    with httpx.Client(base_url=rig.web_url, timeout=60) as client, ThreadPoolExecutor(threads) as pool:
         return list(pool.map(lambda key: post(client, key), keys))
 
 
@@ -480,16 +482,16 @@ def stock_tally(product: Product, sandbox: SandboxClient) -> StockTally:
     )
 
 
-def oversell_race(lab: Lab, *, stock: int = 100, requests: int = 500, threads: int = 50,
+def oversell_race(rig: ChaosRig, *, stock: int = 100, requests: int = 500, threads: int = 50,
                   shared_every: int = 5, latency: float = 0.05, timeout: float = 120) -> dict:  # fmt: skip
     """`requests` buyers (every `shared_every`-th re-using one of a few keys) race for `stock` units."""
-    lab.sandbox.reset(latency_seconds=latency, concurrency=0)
-    lab.start_workers(2)
+    rig.sandbox.reset(latency_seconds=latency, concurrency=0)
+    rig.start_workers(2)
     product = flash_product(stock)
     run = uuid.uuid4().hex[:8]
     # Every fifth request shares a key with three others (a double-click, a retry); the rest are unique.
     keys = [f"{run}-shared-{i % 25}" if i % shared_every == 0 else f"{run}-{i}" for i in range(requests)]
-    responses = post_for_product(lab, product.sku, keys, threads=threads)
+    responses = post_for_product(rig, product.sku, keys, threads=threads)
     replayed = [r for r in responses if r.headers.get("Idempotent-Replayed") == "true"]
     fresh = [r for r in responses if r.headers.get("Idempotent-Replayed") != "true"]
     accepted = [r.json()["id"] for r in fresh if r.status_code == 202]
@@ -497,9 +499,9 @@ def oversell_race(lab: Lab, *, stock: int = 100, requests: int = 500, threads: i
     in_progress = sum(r.status_code == 409 and _code(r) == "request_in_progress" for r in fresh)
     other = len(fresh) - len(accepted) - out_of_stock - in_progress
     wait_settled(accepted, timeout=timeout)
-    result = tally(accepted, lab.sandbox)
-    figures = stock_tally(product, lab.sandbox)
-    lab.stop_all()
+    result = tally(accepted, rig.sandbox)
+    figures = stock_tally(product, rig.sandbox)
+    rig.stop_all()
     ledger_disagrees = figures.paid_orders != figures.charged_in_ledger
     return {
         "scenario": "oversell-race",
@@ -525,29 +527,29 @@ def oversell_race(lab: Lab, *, stock: int = 100, requests: int = 500, threads: i
     }
 
 
-def stock_release(lab: Lab, *, stock: int = 100, decline_rate: float = 0.3, error_rate: float = 0.1,
+def stock_release(rig: ChaosRig, *, stock: int = 100, decline_rate: float = 0.3, error_rate: float = 0.1,
                   latency: float = 0.05, threads: int = 20, timeout: float = 180) -> dict:  # fmt: skip
     """The provider declines a share: each declined order's units come back once and sell again.
 
     Wave 1 buys the whole stock; declined orders release their units. Wave 2 asks for twice what
     came back, so the released units are sold again and the rest is refused.
     """
-    lab.sandbox.reset(
+    rig.sandbox.reset(
         latency_seconds=latency, concurrency=0, decline_rate=decline_rate, error_rate=error_rate
     )
-    lab.start_workers(2)
-    lab.start_sweeper()
+    rig.start_workers(2)
+    rig.start_sweeper()
     product = flash_product(stock)
-    first = post_for_product(lab, product.sku, [None] * stock, threads=threads)
+    first = post_for_product(rig, product.sku, [None] * stock, threads=threads)
     ids = order_ids(first)
     wait_settled(ids, timeout=timeout)
-    after_first = stock_tally(product, lab.sandbox)
-    second = post_for_product(lab, product.sku, [None] * max(2 * after_first.left, 1), threads=threads)
+    after_first = stock_tally(product, rig.sandbox)
+    second = post_for_product(rig, product.sku, [None] * max(2 * after_first.left, 1), threads=threads)
     ids += order_ids(second)
     wait_settled(ids, timeout=timeout)
-    result = tally(ids, lab.sandbox)
-    figures = stock_tally(product, lab.sandbox)
-    lab.stop_all()
+    result = tally(ids, rig.sandbox)
+    figures = stock_tally(product, rig.sandbox)
+    rig.stop_all()
     balance = figures.left + figures.reserved + figures.sold
     resold, refused = sum(r.status_code == 202 for r in second), sum(r.status_code == 409 for r in second)
     released_once = abs(figures.failed_orders - figures.released_events)
@@ -572,14 +574,14 @@ def stock_release(lab: Lab, *, stock: int = 100, decline_rate: float = 0.3, erro
     }
 
 
-def per_customer_race(lab: Lab, *, customers: int = 10, racers: int = 20, limit: int = 2,
+def per_customer_race(rig: ChaosRig, *, customers: int = 10, racers: int = 20, limit: int = 2,
                       decline_rate: float = 0.2, latency: float = 0.05,
                       timeout: float = 120) -> dict:  # fmt: skip
     """`customers` emails each send `racers` checkouts of 1 unit at once for a product limited to
     `limit` per customer (stock for everyone): each customer gets `limit` 202s and the rest 409
     `per_customer_limit`; declined orders give their units back to the customer's allowance."""
-    lab.sandbox.reset(latency_seconds=latency, concurrency=0, decline_rate=decline_rate)
-    lab.start_workers(2)
+    rig.sandbox.reset(latency_seconds=latency, concurrency=0, decline_rate=decline_rate)
+    rig.start_workers(2)
     product = flash_product(customers * racers)
     Product.objects.filter(pk=product.pk).update(per_customer_limit=limit)
     run = uuid.uuid4().hex[:8]
@@ -590,13 +592,13 @@ def per_customer_race(lab: Lab, *, customers: int = 10, racers: int = 20, limit:
         return client.post("/api/orders/async", json=body)
 
     crowd = [email for email in emails for _ in range(racers)]
-    with httpx.Client(base_url=lab.web_url, timeout=60) as client, ThreadPoolExecutor(racers) as pool:
+    with httpx.Client(base_url=rig.web_url, timeout=60) as client, ThreadPoolExecutor(racers) as pool:
         responses = list(pool.map(lambda email: post(client, email), crowd))
     accepted = [r.json()["id"] for r in responses if r.status_code == 202]
     refused = sum(r.status_code == 409 and _code(r) == "per_customer_limit" for r in responses)
     other = len(responses) - len(accepted) - refused
     wait_settled(accepted, timeout=timeout)
-    result = tally(accepted, lab.sandbox)
+    result = tally(accepted, rig.sandbox)
     per_customer = dict.fromkeys(emails, 0)
     for email in Order.objects.filter(pk__in=accepted).values_list("email", flat=True):
         per_customer[email] += 1
@@ -611,7 +613,7 @@ def per_customer_race(lab: Lab, *, customers: int = 10, racers: int = 20, limit:
         held[email] += 1
     counted = dict(CustomerAllowance.objects.filter(product=product).values_list("customer", "units"))
     miscounted = sum(held[e] != counted.get(e, 0) for e in emails)
-    lab.stop_all()
+    rig.stop_all()
     return {
         "scenario": "per-customer-race",
         "customers": customers,

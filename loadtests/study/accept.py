@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from loadtests.lab import CpuMeter, LocustRun
+from loadtests.instruments import CpuMeter, LocustRun
 from loadtests.study.context import Lab, orders_tagged, put_on_sale, stock_check
 from sizing.results import AcceptRun, CpuShares, StockCheck
 

@@ -17,7 +17,7 @@ from django.db.models import Count, F, Min, Q, QuerySet
 
 from devstack.stack import Process
 from loadtests.bench import Bench
-from loadtests.lab import EMAIL_DOMAIN, CpuMeter, LocustRun, Queue, Sampler, discard, postgres_pid
+from loadtests.instruments import EMAIL_DOMAIN, CpuMeter, LocustRun, Queue, Sampler, discard, postgres_pid
 from loadtests.products import HOT_SKU
 from loadtests.study.config import StudyConfig
 from orders.models import Order

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Max, Min
 
 from loadtests.bench import POLL_SECONDS, Bench
-from loadtests.lab import EMAIL_DOMAIN, CpuMeter, discard, postgres_pid, startup_cpu, tree_memory
+from loadtests.instruments import EMAIL_DOMAIN, CpuMeter, discard, postgres_pid, startup_cpu, tree_memory
 from loadtests.study.context import Lab, order_rows
 from orders import checkout
 from orders.models import CheckoutMode, Order, OrderEvent, OrderStatus

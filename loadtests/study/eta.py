@@ -23,7 +23,7 @@ from django.db import connection
 from django.utils import timezone
 
 from loadtests.bench import POLL_SECONDS
-from loadtests.lab import discard, wait_for_log
+from loadtests.instruments import discard, wait_for_log
 from loadtests.study.context import Lab, order_counts, order_rows, orders_tagged, watch_drain
 from orders.models import Order, OrderStatus
 from orders.selectors import PAYING_RATE_WINDOW

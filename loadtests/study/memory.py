@@ -6,7 +6,7 @@ import math
 import time
 
 from loadtests.bench import POLL_SECONDS
-from loadtests.lab import discard, post_orders, tree_memory, wait_for_log
+from loadtests.instruments import discard, post_orders, tree_memory, wait_for_log
 from loadtests.study.context import Lab, order_counts
 from sizing.results import MemoryRun
 

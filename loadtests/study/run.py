@@ -22,7 +22,7 @@ import psutil
 from devstack.stack import BASE_DIR, SQS_SERVER
 from loadtests import report, wrk
 from loadtests.bench import Bench
-from loadtests.lab import Queue
+from loadtests.instruments import Queue
 from loadtests.study import accept, capacity, ceilings, drain, eta, memory, saturation, scaling, sync
 from loadtests.study.config import StudyConfig
 from loadtests.study.context import Lab, Progress

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from loadtests.bench import POLL_SECONDS
-from loadtests.lab import Sampler, discard, tree_memory, wait_for_log
+from loadtests.instruments import Sampler, discard, tree_memory, wait_for_log
 from loadtests.study.context import Lab, counts_row, order_counts, order_rows, watch_drain
 from sizing import measure
 from sizing.results import ProviderSummary, ScalingRun

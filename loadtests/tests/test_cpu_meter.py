@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from loadtests.lab import CpuMeter
+from loadtests.instruments import CpuMeter
 
 # Burns ~0.3 s of CPU (its start-up), says how much CPU it has used, burns ~0.1 s more at once (its
 # work, begun before anyone read the line), then idles until killed.

@@ -14,7 +14,7 @@ import redis
 from django.conf import settings as django_settings
 
 from devstack.stack import BASE_DIR
-from loadtests.lab import EMAIL_DOMAIN, LOCUSTFILE
+from loadtests.instruments import EMAIL_DOMAIN, LOCUSTFILE
 from orders import checkout_queue
 from orders.models import Order, OrderItem
 from tests.factories import ProductFactory

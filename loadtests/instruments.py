@@ -1,4 +1,4 @@
-"""The lab bench: the stack under test, Locust runs, and the samplers that watch them.
+"""The lab's instruments: the CPU meter, Locust runs, and the samplers that watch the stack.
 
 Everything here talks to 127.0.0.1 only: the processes come from `devstack.stack.Stack`.
 """
