@@ -536,12 +536,21 @@ def _saturation(results: StudyResults, add: Add) -> None:
         "counts accepted orders whose payment job SQS had not yet taken when wrk stopped, and when the "
         "lab stopped watching.\n"
     )
-    get = next((r for r in runs if not r.product), None)
+    gets = [r for r in runs if not r.product]
+    get = gets[0] if gets else None
+    get_rate = get.wrk.rate if get is not None else 0.0
+    if len(gets) > 1 and get_rate:
+        add(
+            f"The GET ran first ({get_rate:,.0f}/s), which every ratio is against, and again after the "
+            f"checkouts ({gets[-1].wrk.rate:,.0f}/s, {_ratio(gets[-1].wrk.rate, get_rate, 2)} its first "
+            "run): how far the machine and the web drifted over the phase, the width of the ratios' "
+            "uncertainty.\n"
+        )
     add("| Target | Requests | Requests/s | Ratio | p50 | p90 | p99 | Non-2xx | Unpublished at end → after |")
     add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in runs:
         w = r.wrk
-        ratio = _ratio(w.rate, get.wrk.rate) if get is not None and r is not get else "—"
+        ratio = _ratio(w.rate, get_rate, 2) if get is not None and r is not get else "—"
         published = (
             f"{r.unpublished_at_end:,} → {r.unpublished_after:,}"
             + (f" ({r.publish_caught_up_seconds:.1f} s)" if r.publish_caught_up_seconds is not None else "")
@@ -556,8 +565,8 @@ def _saturation(results: StudyResults, add: Add) -> None:
     if get is not None and checkouts:
         peak = max(checkouts, key=lambda r: r.wrk.rate)
         add(
-            f"\nPeak checkout ÷ GET: **{_ratio(peak.wrk.rate, get.wrk.rate)}** ({peak.label}, "
-            f"{peak.wrk.rate:,.0f}/s against {get.wrk.rate:,.0f}/s)."
+            f"\nPeak checkout ÷ GET: **{_ratio(peak.wrk.rate, get_rate, 2)}** ({peak.label}, "
+            f"{peak.wrk.rate:,.0f}/s against {get_rate:,.0f}/s)."
         )
     failed = [(r, r.problems) for r in runs if r.problems]
     for r, problems in failed:
@@ -832,8 +841,8 @@ def _pct(part: float, whole: float) -> str:
     return f"{part / whole:.0%}" if whole else "—"
 
 
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.1f}×" if b else "—"
+def _ratio(a: float, b: float, digits: int = 1) -> str:
+    return f"{a / b:.{digits}f}×" if b else "—"
 
 
 if __name__ == "__main__":  # python -m loadtests.report <report dir>: render a saved run again

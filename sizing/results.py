@@ -602,7 +602,7 @@ class WrkStats:
 class SaturationRun:
     """One target under wrk's closed loop: `connections` always busy, as fast as the stack answers."""
 
-    name: str  # "get", "unlimited", "hot"
+    name: str  # "get", "unlimited", "hot", "get-end" (the GET again, after the checkouts)
     method: str
     path: str
     product: str  # what the checkout bought ("unlimited" | "hot"); "" for the GET
@@ -618,6 +618,8 @@ class SaturationRun:
 
     @property
     def label(self) -> str:
+        if self.name == "get-end":
+            return f"{self.method} {self.path} (again, after the checkouts)"
         return f"{self.method} {self.path}" + (f" ({PRODUCT_LABELS[self.product]})" if self.product else "")
 
     @property

@@ -151,7 +151,7 @@ class StudyConfig:
             "drain study": sum(per_drain(slots, waves) for slots, waves in runs),
             "capacity": len(self.capacity_rates) * (o["locust"] + self.capacity_seconds + o["reset"]),
             # GET, unlimited and hot checkout; the queue emptied after each checkout.
-            "saturation": 3 * (self.saturation_seconds + o["wrk"]) + 2 * o["reset"] + o["restock"]
+            "saturation": 4 * (self.saturation_seconds + o["wrk"]) + 2 * o["reset"] + o["restock"]
             if self.saturation_seconds
             else 0.0,
             "memory": 2 * (o["worker"] + memory_wave + o["reset"] + 2) if self.prefork else 0.0,

@@ -2,9 +2,13 @@
 
 wrk (C; loadtests/wrk.py) keeps `saturation_connections` requests open at all times, each sent as
 soon as the last answer came: the rate it reaches is the most the stack answers, not a rate asked
-for. Three targets, one after the other, on the study's web (2 gunicorn processes of 32 threads):
+for. Four runs, one after the other, on the study's web (2 gunicorn processes of 32 threads):
 
-    get        GET /api/products, the trivial DRF GET: the framework's own ceiling
+    get        GET /api/products, the trivial DRF GET: the framework's own ceiling, which the
+               checkouts are compared with; run again last (`get-end`) to show how far the
+               machine and the web drifted over the phase (not used in the ratios: the GET after
+               the checkouts was slower in every run measured, so a mean would flatter the
+               checkouts; docs/flash-sale-path.md)
     unlimited  POST /api/orders/async with the unlimited baskets the Locust crowd sends
     hot        POST /api/orders/async with 1 unit of the one limited product (its stock raised
                first, far past what the run can buy: no answer may be a 409)
@@ -41,6 +45,7 @@ def run(lab: Lab) -> list[SaturationRun]:
     put_on_sale(HOT_UNITS)
     runs.append(_target(lab, binary, "hot", "POST", CHECKOUT, product="hot"))
     lab.empty_queue()
+    runs.append(_target(lab, binary, "get-end", "GET", "/api/products", product=""))
     get = runs[0].wrk.rate
     lab.write_csv(
         "saturation.csv",

@@ -264,6 +264,7 @@ def test_saturation_ran_wrk_on_the_get_and_both_checkouts_and_every_answer_was_g
 
     assert [(r["name"], r["method"], r["product"]) for r in runs] == [
         ("get", "GET", ""), ("unlimited", "POST", "unlimited"), ("hot", "POST", "hot"),
+        ("get-end", "GET", ""),
     ]  # fmt: skip
     for run in runs:
         wrk, text = run["wrk"], (report / "data" / f"wrk_{run['name']}.txt").read_text()
@@ -284,6 +285,10 @@ def test_saturation_ran_wrk_on_the_get_and_both_checkouts_and_every_answer_was_g
     assert re.search(r'"items":\[\{"sku":"flash-sneakers","quantity":1\}\]', hot)
     text = (report / "report.md").read_text()
     assert "Peak checkout ÷ GET" in text and "FAILED" not in text
+    # The checkouts are compared with the GET's first run; its run after them shows the drift.
+    rate = [run["wrk"]["requests"] / run["wrk"]["seconds"] for run in runs]
+    assert f"Peak checkout ÷ GET: **{max(rate[1], rate[2]) / rate[0]:.2f}×**" in text
+    assert f"and again after the checkouts ({rate[3]:,.0f}/s, {rate[3] / rate[0]:.2f}× its first run)" in text
     web_line = text.split("The web's CPU per answer")[1].split("\n")[0]
     web_ratios = re.findall(r"\): [0-9.]+ ms \(\*\*([0-9.]+)×\*\*\)", web_line)
     assert len(web_ratios) == 2 and all(float(ratio) > 0 for ratio in web_ratios)  # both checkouts
