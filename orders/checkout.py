@@ -106,8 +106,9 @@ def check_basket(lines: Sequence[Line]) -> None:
     product remembered as sold out or with fewer units left than asked, as the catalogue reads now.
     One read of the basket's products; placing checks again, atomically, whatever this let through.
     """
-    soldout.refuse(_merged(lines))
-    products, quantities = _resolve_lines(lines)
+    quantities = _merged(lines)
+    soldout.refuse(quantities)
+    products = _resolve_lines(lines, quantities)
     _refuse_before_the_drop((products[sku] for sku in quantities), timezone.now())
     for sku, quantity in quantities.items():
         left = products[sku].left
@@ -218,14 +219,14 @@ def _merged(lines: Sequence[Line]) -> OrderedDict[str, int]:
     return quantities
 
 
-def _resolve_lines(lines: Sequence[Line]) -> tuple[dict, OrderedDict[str, int]]:
-    """Check every line against the catalogue as it reads now; merge repeated skus into one line."""
-    quantities = _merged(lines)
+def _resolve_lines(lines: Sequence[Line], quantities: OrderedDict[str, int]) -> dict[str, Product]:
+    """The basket's active products by sku, once every line is checked against the catalogue as it
+    reads now (`quantities`: the lines merged by sku, `_merged`)."""
     products = active_products_by_sku(quantities)
     unknown = {sku for sku in quantities if sku not in products}
     over = {sku for sku, quantity in quantities.items() if sku in products and quantity > MAX_QUANTITY}
     _refuse_lines(lines, unknown, over)
-    return products, quantities
+    return products
 
 
 def _refuse_lines(lines: Sequence[Line], unknown: set[str], over: set[str]) -> None:
