@@ -94,15 +94,20 @@ class CpuMeter:
         return total
 
     @staticmethod
-    def _machine() -> tuple[float, float]:
+    def _machine() -> tuple[float, float, float]:
+        """Busy CPU seconds of every core (steal included), of which stolen, and the clock.
+
+        Steal is time a virtual core was ready to run but its hypervisor ran another guest: the
+        machine's processes were slowed by it and no process of this machine's used it."""
         times = psutil.cpu_times()
         idle = times.idle + getattr(times, "iowait", 0.0)
-        return sum(times) - idle, time.monotonic()
+        return sum(times) - idle, getattr(times, "steal", 0.0), time.monotonic()
 
     def snapshot(self) -> dict[str, float]:
-        busy, now = self._machine()
+        busy, stolen, now = self._machine()
         return {
             "machine": busy,
+            "steal": stolen,
             "wall": now,
             **{name: self._tree_seconds(pid) for name, pid in self.pids.items()},
         }
@@ -120,7 +125,8 @@ class CpuMeter:
         self.began[name] = cpu_seconds
 
     def stop(self) -> dict[str, float]:
-        """Return CPU seconds per process tree, 'machine' (all busy CPU) and 'wall' seconds."""
+        """Return CPU seconds per process tree, 'machine' (all busy CPU), 'steal' (the part of it
+        the hypervisor gave other guests) and 'wall' seconds."""
         end = self.snapshot()
         return {name: round(end[name] - self.began[name], 3) for name in end}
 

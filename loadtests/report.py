@@ -30,6 +30,7 @@ from sizing.results import (
     StudyResults,
     SyncQueueRun,
     SyncRun,
+    saturation_targets,
 )
 from sizing.workers import Sizing
 
@@ -119,7 +120,8 @@ def render(results: StudyResults, charts: dict[str, str | None], report_dir: Pat
         "(Locust's own statistics), `data/samples_<run>.csv` (one row a second: SQS visible / not visible / "
         "delayed, order counts by status, worker memory), `data/orders_<run>.csv` (every order: created, "
         "claimed, paid; the drain study's runs are `drain-w<N>-l<limit>`), `data/capacity.csv`, "
-        "`data/saturation.csv` with `data/wrk_<target>.txt` (wrk's own output) and `.lua` (its script), "
+        "`data/saturation.csv` with `data/wrk_<target>_r<round>.txt` (wrk's own output) and `.lua` "
+        "(its script), "
         "`data/eta_reads_<run>.csv` (the ETA run's every read: position, eta_seconds, paid after, error), "
         "`logs/` (each process's log).\n"
     )
@@ -525,76 +527,95 @@ def _saturation(results: StudyResults, add: Add) -> None:
     runs = results.saturation
     if not runs:
         return
-    first = runs[0]
+    first, rounds = runs[0], max(r.round for r in runs)
+    targets = saturation_targets(runs)
     add("## 8. Saturation under wrk: the stack's ceiling\n")
     add(
         f"wrk (C, closed loop: {first.connections} connections on {first.threads} threads, each sending "
-        f"its next request as soon as the last answer came), {first.duration:g} s per target, one after "
-        "the other, against the same web (no worker: the SQS queue fills, and is emptied after each "
-        "checkout target). The checkout throttle is off on the lab's stack. *Ratio* is the target's "
-        "requests/s over the GET's: the share of the framework's ceiling a checkout keeps. *Unpublished* "
-        "counts accepted orders whose payment job SQS had not yet taken when wrk stopped, and when the "
-        "lab stopped watching.\n"
+        f"its next request as soon as the last answer came), {first.duration:g} s per target and round, "
+        f"{rounds} round(s), the targets' order reversed every other round so that a machine drifting "
+        "over the phase shifts them alike; against the same web (no worker: the SQS queue fills, and is "
+        "emptied after each checkout target). The checkout throttle is off on the lab's stack. *Requests/s* "
+        "adds up every round of a target; *Ratio* is that over the GET's: the share of the framework's "
+        "ceiling a checkout keeps; *Rounds* gives each round's ratio against the same round's GET. "
+        "*Unpublished* counts accepted orders whose payment job SQS had not yet taken when wrk stopped, "
+        "and when the lab stopped watching.\n"
     )
-    gets = [r for r in runs if not r.product]
-    get = gets[0] if gets else None
-    get_rate = get.wrk.rate if get is not None else 0.0
-    if len(gets) > 1 and get_rate:
-        add(
-            f"The GET ran first ({get_rate:,.0f}/s), which every ratio is against, and again after the "
-            f"checkouts ({gets[-1].wrk.rate:,.0f}/s, {_ratio(gets[-1].wrk.rate, get_rate, 2)} its first "
-            "run): how far the machine and the web drifted over the phase, the width of the ratios' "
-            "uncertainty.\n"
-        )
-    add("| Target | Requests | Requests/s | Ratio | p50 | p90 | p99 | Non-2xx | Unpublished at end → after |")
-    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in runs:
-        w = r.wrk
-        ratio = _ratio(w.rate, get_rate, 2) if get is not None and r is not get else "—"
+    get = next((t for t in targets if not t.first.product), None)
+    get_rate = get.rate if get is not None else 0.0
+    add(
+        "| Target | Requests | Requests/s | Ratio | Rounds | p50 | p99 | Non-2xx "
+        "| Unpublished at end → after |"
+    )
+    add("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+    for t in targets:
+        ratio = _ratio(t.rate, get_rate, 2) if get is not None and t is not get else "—"
+        each = ", ".join(f"{x:.2f}" for x in t.round_ratios(get)) if get is not None and t is not get else "—"
+        p50 = sorted(r.wrk.p50_ms for r in t.runs)[len(t.runs) // 2]
+        p99 = max(r.wrk.p99_ms for r in t.runs)
         published = (
-            f"{r.unpublished_at_end:,} → {r.unpublished_after:,}"
-            + (f" ({r.publish_caught_up_seconds:.1f} s)" if r.publish_caught_up_seconds is not None else "")
-            if r.product
+            f"{sum(r.unpublished_at_end for r in t.runs):,} → {sum(r.unpublished_after for r in t.runs):,}"
+            if t.first.product
             else "—"
         )
         add(
-            f"| {r.label} | {w.requests:,} | {w.rate:,.0f} | {ratio} | {w.p50_ms:.1f} ms | {w.p90_ms:.1f} ms "
-            f"| {w.p99_ms:.1f} ms | {w.non_2xx:,} | {published} |"
+            f"| {t.first.label} | {sum(r.wrk.requests for r in t.runs):,} | {t.rate:,.0f} | {ratio} | {each} "
+            f"| {p50:.1f} ms | {p99:.1f} ms | {sum(r.wrk.non_2xx for r in t.runs):,} | {published} |"
         )
-    checkouts = [r for r in runs if r.product]
+    add(
+        "\n*p50* is the middle round's median, *p99* the worst round's. Per round and target: "
+        "`data/saturation.csv`.\n"
+    )
+    checkouts = [t for t in targets if t.first.product]
     if get is not None and checkouts:
-        peak = max(checkouts, key=lambda r: r.wrk.rate)
+        peak = max(checkouts, key=lambda t: t.rate)
         add(
-            f"\nPeak checkout ÷ GET: **{_ratio(peak.wrk.rate, get_rate, 2)}** ({peak.label}, "
-            f"{peak.wrk.rate:,.0f}/s against {get_rate:,.0f}/s)."
+            f"Peak checkout ÷ GET: **{_ratio(peak.rate, get_rate, 2)}** ({peak.first.label}, "
+            f"{peak.rate:,.0f}/s against {get_rate:,.0f}/s)."
         )
+        if get.stack_ms:
+            costs = "; ".join(
+                f"{t.first.label} {t.stack_ms:.2f} ms ({_ratio(get.stack_ms, t.stack_ms, 2)})"
+                for t in checkouts
+                if t.stack_ms
+            )
+            add(
+                f"\nThe whole stack's CPU per answer (the machine's busy CPU, stolen time and wrk and the "
+                f"lab aside): GET {get.stack_ms:.2f} ms; {costs}. In brackets, the GET's over the "
+                "checkout's: the ratio the peaks tend to on these cores when nothing but CPU limits them "
+                "and nothing is stolen; it moves less from run to run than the peaks do."
+            )
     failed = [(r, r.problems) for r in runs if r.problems]
     for r, problems in failed:
         add(
-            f"\n**FAILED: {r.label} was not answered as expected: {'; '.join(problems)}.** "
-            f"See `data/wrk_{r.name}.txt`."
+            f"\n**FAILED: {r.label}, round {r.round}, was not answered as expected: {'; '.join(problems)}.** "
+            f"See `data/wrk_{r.name}_r{r.round}.txt`."
         )
     if not failed:
         add("\nEvery request was answered, with a 2xx; every checkout answer placed an order (202).")
     columns = ("wrk", "web", "relay", "postgres", "sqs", "bench")
-    add("\nCPU (cores) per target; the relay publishes the accepted orders' jobs (orders/relay.py):\n")
-    add("| Target | wrk | web | relay | PostgreSQL | SQS | lab | other | machine | limited by |")
-    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    for r in runs:
-        cells = [f"{r.cpu.share(k):.2f}" if k in r.cpu.processes else "—" for k in columns]
+    add(
+        "\nCPU (cores) per target, every round; the relay publishes the accepted orders' jobs "
+        "(orders/relay.py); *stolen* is the cores' time the hypervisor gave other guests:\n"
+    )
+    add("| Target | wrk | web | relay | PostgreSQL | SQS | lab | other | stolen | machine | limited by |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for t in targets:
+        cpu = t.cpu
+        cells = [f"{cpu.share(k):.2f}" if k in cpu.processes else "—" for k in columns]
         add(
-            f"| {r.label} | {' | '.join(cells)} | {r.cpu.other_cores:.2f} | {r.cpu.machine_cores:.2f} "
-            f"| {r.cpu.limit or '—'} |"
+            f"| {t.first.label} | {' | '.join(cells)} | {cpu.other_cores:.2f} | {cpu.steal_cores:.2f} "
+            f"| {cpu.machine_cores:.2f} | {cpu.limit or '—'} |"
         )
-    if get is not None and checkouts and get.wrk.rate and "web" in get.cpu.processes:
+    if get is not None and checkouts and get_rate and "web" in get.cpu.processes:
         # The same machine hosts PostgreSQL, the relay and the SQS server beside the web; production
         # runs them elsewhere. The web's CPU per answer says what the web alone would reach.
-        per_get = get.cpu.share("web") / get.wrk.rate * 1000
+        per_get = get.cpu.share("web") / get_rate * 1000
         parts = [
-            f"{r.label}: {r.cpu.share('web') / r.wrk.rate * 1000:.2f} ms "
-            f"(**{per_get / (r.cpu.share('web') / r.wrk.rate * 1000):.2f}×**)"
-            for r in checkouts
-            if r.wrk.rate
+            f"{t.first.label}: {t.cpu.share('web') / t.rate * 1000:.2f} ms "
+            f"(**{per_get / (t.cpu.share('web') / t.rate * 1000):.2f}×**)"
+            for t in checkouts
+            if t.rate and t.cpu.share("web")
         ]
         add(
             f"\nThe web's CPU per answer: GET {per_get:.2f} ms; {'; '.join(parts)}. The ratio in bold is "

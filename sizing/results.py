@@ -18,6 +18,7 @@ import itertools
 import json
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,12 +69,28 @@ class CpuShares:
     machine: float  # busy CPU seconds of every core, whoever used them
     cores: int
     processes: dict[str, float]  # name -> CPU seconds of that process and its children
+    steal: float = 0.0  # of `machine`: seconds the hypervisor ran other guests on our cores
 
     @classmethod
     def from_meter(cls, seconds: dict[str, float], *, cores: int) -> CpuShares:
-        """From `CpuMeter.stop()` (or a DrainRun's cpu_seconds): 'wall', 'machine' and one key a tree."""
-        processes = {k: v for k, v in seconds.items() if k not in ("wall", "machine")}
-        return cls(seconds.get("wall", 0.0), seconds.get("machine", 0.0), cores, processes)
+        """From `CpuMeter.stop()` (or a DrainRun's cpu_seconds): 'wall', 'machine', 'steal' and one
+        key a tree."""
+        processes = {k: v for k, v in seconds.items() if k not in ("wall", "machine", "steal")}
+        return cls(
+            seconds.get("wall", 0.0), seconds.get("machine", 0.0), cores, processes, seconds.get("steal", 0.0)
+        )
+
+    @classmethod
+    def pooled(cls, shares: Sequence[CpuShares]) -> CpuShares:
+        """Several meterings as one: seconds added up, so each counts for as long as it ran."""
+        names = dict.fromkeys(name for s in shares for name in s.processes)
+        return cls(
+            sum(s.wall for s in shares),
+            sum(s.machine for s in shares),
+            shares[0].cores,
+            {name: sum(s.processes.get(name, 0.0) for s in shares) for name in names},
+            sum(s.steal for s in shares),
+        )
 
     def share(self, name: str) -> float:
         """Cores used on average by `name` (CPU seconds ÷ wall seconds)."""
@@ -84,9 +101,14 @@ class CpuShares:
         return self.machine / self.wall if self.wall else 0.0
 
     @property
+    def steal_cores(self) -> float:
+        return self.steal / self.wall if self.wall else 0.0
+
+    @property
     def other_cores(self) -> float:
-        """Busy CPU not used by any measured tree: other work on this machine, the kernel."""
-        return max(0.0, self.machine - sum(self.processes.values())) / self.wall if self.wall else 0.0
+        """Busy CPU not used by any measured tree nor stolen: other work on this machine, the kernel."""
+        used = sum(self.processes.values()) + self.steal
+        return max(0.0, self.machine - used) / self.wall if self.wall else 0.0
 
     @property
     def limit(self) -> str:
@@ -602,7 +624,7 @@ class WrkStats:
 class SaturationRun:
     """One target under wrk's closed loop: `connections` always busy, as fast as the stack answers."""
 
-    name: str  # "get", "unlimited", "hot", "get-end" (the GET again, after the checkouts)
+    name: str  # "get", "unlimited", "hot" ("get-end", the GET after the checkouts: before rounds)
     method: str
     path: str
     product: str  # what the checkout bought ("unlimited" | "hot"); "" for the GET
@@ -615,6 +637,7 @@ class SaturationRun:
     unpublished_at_end: int = 0  # checkouts: orders whose payment job SQS had not taken when wrk stopped
     unpublished_after: int = 0  # ... when the lab stopped watching (publish_caught_up_seconds or its cap)
     publish_caught_up_seconds: float | None = None  # after wrk stopped; None: not within the watch
+    round: int = 1  # the phase runs every target once a round (saturation.ORDER)
 
     @property
     def label(self) -> str:
@@ -636,6 +659,48 @@ class SaturationRun:
         if self.product and not w.requests - w.non_2xx <= self.orders <= w.requests + self.connections:
             found.append(f"{self.orders:,} orders for {w.requests - w.non_2xx:,} 2xx answers")
         return found
+
+
+LOAD_GENERATORS = ("wrk", "bench", "locust")  # CpuShares trees that are the lab, not the shop
+
+
+@dataclass(frozen=True)
+class SaturationTarget:
+    """A target's runs of every round, as one: requests and seconds added up."""
+
+    runs: list[SaturationRun]
+
+    @property
+    def first(self) -> SaturationRun:
+        return self.runs[0]
+
+    @property
+    def rate(self) -> float:
+        seconds = sum(r.wrk.seconds for r in self.runs)
+        return sum(r.wrk.requests for r in self.runs) / seconds if seconds else 0.0
+
+    @property
+    def cpu(self) -> CpuShares:
+        return CpuShares.pooled([r.cpu for r in self.runs])
+
+    @property
+    def stack_ms(self) -> float:
+        """The machine's busy CPU per answer (ms), stolen time and the load generators aside: what
+        an answer cost the whole stack (web, PostgreSQL, the relay, the SQS server, the kernel)."""
+        cpu = self.cpu
+        own = cpu.machine - cpu.steal - sum(cpu.processes.get(k, 0.0) for k in LOAD_GENERATORS)
+        return own / cpu.wall / self.rate * 1000 if cpu.wall and self.rate else 0.0
+
+    def round_ratios(self, baseline: SaturationTarget) -> list[float]:
+        """Each round's requests/s over the baseline's in the same round."""
+        base = {r.round: r.wrk.rate for r in baseline.runs}
+        return [r.wrk.rate / base[r.round] for r in self.runs if base.get(r.round)]
+
+
+def saturation_targets(runs: Sequence[SaturationRun]) -> list[SaturationTarget]:
+    """The phase's runs by target, in the order the targets first ran."""
+    names = dict.fromkeys(r.name for r in runs)
+    return [SaturationTarget([r for r in runs if r.name == name]) for name in names]
 
 
 @dataclass(frozen=True)
@@ -676,6 +741,7 @@ class Parameters:
     saturation_seconds: float = 0.0  # 0: a report from before the saturation phase
     saturation_connections: int = 0
     saturation_threads: int = 0
+    saturation_rounds: int = 1  # 1: a report from before the rounds (one run per target, and get-end)
     eta_workers: int = 0  # 0: no ETA run (or a report from before it)
     eta_duration: float = 0.0
     eta_samples: int = 0

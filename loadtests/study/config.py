@@ -72,6 +72,7 @@ class StudyConfig:
     capacity_rates: tuple[float, ...]
     capacity_seconds: float
     saturation_seconds: float  # per wrk target (GET, unlimited checkout, hot checkout); 0 skips them
+    saturation_rounds: int  # every target once a round, the order reversed every other round
     saturation_connections: int
     saturation_threads: int
     prefork: int  # pool size of the prefork vs threads memory runs; 0 skips them
@@ -150,8 +151,9 @@ class StudyConfig:
             * (o["worker"] + o["locust"] + self.duration + self.drain_cap + o["reset"]),
             "drain study": sum(per_drain(slots, waves) for slots, waves in runs),
             "capacity": len(self.capacity_rates) * (o["locust"] + self.capacity_seconds + o["reset"]),
-            # GET, unlimited and hot checkout; the queue emptied after each checkout.
-            "saturation": 4 * (self.saturation_seconds + o["wrk"]) + 2 * o["reset"] + o["restock"]
+            # GET, unlimited and hot checkout a round; the queue emptied after each checkout.
+            "saturation": self.saturation_rounds * (3 * (self.saturation_seconds + o["wrk"]) + 2 * o["reset"])
+            + o["restock"]
             if self.saturation_seconds
             else 0.0,
             "memory": 2 * (o["worker"] + memory_wave + o["reset"] + 2) if self.prefork else 0.0,
@@ -178,7 +180,8 @@ PRESETS: dict[str, tuple] = {
     "ceiling_seconds": (5.0, 1.5),
     "capacity_rates": ((10, 20, 40, 60, 80, 120, 160), (60,)),
     "capacity_seconds": (12.0, 4.0),
-    "saturation_seconds": (15.0, 5.0),
+    "saturation_seconds": (10.0, 5.0),
+    "saturation_rounds": (4, 2),
     "prefork": (20, 0),
     # The seed's 60/s against 100 threads at 3 s (33/s): a backlog of ~1,600 at the load's end, and
     # past the rate's first minute; --quick: 20 threads at 1 s, a backlog of ~400, drained in ~30 s.
@@ -260,7 +263,13 @@ def build_parser(default_out: Path) -> argparse.ArgumentParser:
     add(
         "--saturation-seconds",
         type=float,
-        help="Seconds of wrk per saturation target (GET, unlimited and hot checkout); 0 skips them (15 / 5).",
+        help="Seconds of wrk per saturation target (GET, unlimited and hot checkout) a round; 0 skips them "
+        "(10 / 5).",
+    )
+    add(
+        "--saturation-rounds",
+        type=int,
+        help="Rounds of the saturation targets, every other one in reverse order (4 / 2).",
     )
     add("--saturation-connections", type=int, default=16, help="wrk's connections, always busy (16).")
     add("--saturation-threads", type=int, default=2, help="wrk's threads (2).")
@@ -305,8 +314,11 @@ def resolve(args: argparse.Namespace) -> StudyConfig:
         raise SystemExit("workers, users and waves must be ≥ 1")
     if config.duration <= 0 or config.latency <= 0 or config.accept_seconds <= 0:
         raise SystemExit("durations and latency must be > 0")
-    if config.saturation_seconds < 0 or min(config.saturation_connections, config.saturation_threads) < 1:
-        raise SystemExit("saturation seconds must be ≥ 0 (0 skips), its connections and threads ≥ 1")
+    if (
+        config.saturation_seconds < 0
+        or min(config.saturation_connections, config.saturation_threads, config.saturation_rounds) < 1
+    ):
+        raise SystemExit("saturation seconds must be ≥ 0 (0 skips), its connections, threads and rounds ≥ 1")
     if config.eta_workers < 0 or (
         config.eta_workers and (config.eta_duration <= 0 or config.eta_samples < 1 or config.eta_reread <= 0)
     ):

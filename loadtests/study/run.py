@@ -125,7 +125,8 @@ def _parameters(c: StudyConfig, command: str) -> Parameters:
         ceiling_threads=c.ceiling_threads, capacity_rates=list(c.capacity_rates),
         capacity_seconds=c.capacity_seconds, prefork=c.prefork,
         saturation_seconds=c.saturation_seconds, saturation_connections=c.saturation_connections,
-        saturation_threads=c.saturation_threads, estimated_seconds=round(sum(c.estimate().values())),
+        saturation_threads=c.saturation_threads, saturation_rounds=c.saturation_rounds,
+        estimated_seconds=round(sum(c.estimate().values())),
         eta_workers=c.eta_workers, eta_duration=c.eta_duration, eta_samples=c.eta_samples,
         eta_reread=c.eta_reread,
     )  # fmt: skip

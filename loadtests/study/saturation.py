@@ -2,16 +2,21 @@
 
 wrk (C; loadtests/wrk.py) keeps `saturation_connections` requests open at all times, each sent as
 soon as the last answer came: the rate it reaches is the most the stack answers, not a rate asked
-for. Four runs, one after the other, on the study's web (2 gunicorn processes of 32 threads):
+for. Three targets, on the study's web (2 gunicorn processes of 32 threads):
 
     get        GET /api/products, the trivial DRF GET: the framework's own ceiling, which the
-               checkouts are compared with; run again last (`get-end`) to show how far the
-               machine and the web drifted over the phase (not used in the ratios: the GET after
-               the checkouts was slower in every run measured, so a mean would flatter the
-               checkouts; docs/flash-sale-path.md)
+               checkouts are compared with
     unlimited  POST /api/orders/async with the unlimited baskets the Locust crowd sends
     hot        POST /api/orders/async with 1 unit of the one limited product (its stock raised
                first, far past what the run can buy: no answer may be a 409)
+
+They run in `saturation_rounds` rounds, in ORDER and then in reverse (get, unlimited, hot; hot,
+unlimited, get; ...): over an even number of rounds every target sits, on average, at the same
+moment of the phase, so a machine that speeds up or slows down steadily over the phase shifts
+them all alike. A shared virtual machine does: one GET ran 263 and then 355 requests/s minutes
+apart, with 5 to 20 % of the cores' time stolen by the hypervisor (docs/flash-sale-path.md). Run one
+after the other, the checkouts were compared with a GET of another moment. Each target's rate is
+its requests over its seconds, all rounds added up; the report gives each round's ratio too.
 
 The checkout's peak ÷ the GET's says how much of the framework's ceiling an accept keeps; CPU per
 process tree (web, the relay, PostgreSQL, SQS server, wrk itself) says where it went. No worker
@@ -29,34 +34,43 @@ from dataclasses import replace
 
 from loadtests import products, wrk
 from loadtests.study.context import Lab, orders_tagged, put_on_sale
-from sizing.results import SaturationRun
+from sizing.results import SaturationRun, saturation_targets
 
 CHECKOUT = "/api/orders/async"
 BODIES = 64  # distinct unlimited baskets, sent in turn (the Locust crowd's random ones, seeded)
 HOT_UNITS = 1_000_000  # on sale for the hot target: far more than 16 connections accept in a minute
 PUBLISH_WATCH_SECONDS = 5.0  # how long to watch the relay publish what was accepted, after wrk stops
+ORDER = ("get", "unlimited", "hot")  # odd rounds; even rounds run it backwards
+TARGETS = {  # name -> (method, path, product)
+    "get": ("GET", "/api/products", ""),
+    "unlimited": ("POST", CHECKOUT, "unlimited"),
+    "hot": ("POST", CHECKOUT, "hot"),
+}
 
 
 def run(lab: Lab) -> list[SaturationRun]:
     binary = wrk.ensure_installed(lambda text: lab.progress.status(text, force=True))
-    runs = [_target(lab, binary, "get", "GET", "/api/products", product="")]
-    runs.append(_target(lab, binary, "unlimited", "POST", CHECKOUT, product="unlimited"))
-    lab.empty_queue()
-    put_on_sale(HOT_UNITS)
-    runs.append(_target(lab, binary, "hot", "POST", CHECKOUT, product="hot"))
-    lab.empty_queue()
-    runs.append(_target(lab, binary, "get-end", "GET", "/api/products", product=""))
-    get = runs[0].wrk.rate
+    put_on_sale(HOT_UNITS)  # for every round's hot target
+    runs = []
+    for number in range(1, lab.config.saturation_rounds + 1):
+        for name in ORDER if number % 2 else reversed(ORDER):
+            method, path, product = TARGETS[name]
+            runs.append(_target(lab, binary, name, method, path, product=product, number=number))
+            if product:
+                lab.empty_queue()
+    targets = {t.first.name: t for t in saturation_targets(runs)}
+    get_rates = {r.round: r.wrk.rate for r in targets["get"].runs}
     lab.write_csv(
         "saturation.csv",
         [
-            {"target": r.label, "requests": r.wrk.requests, "seconds": round(r.wrk.seconds, 2),
-             "rps": round(r.wrk.rate, 1), "ratio_to_get": round(r.wrk.rate / get, 3) if get else "",
+            {"round": r.round, "target": r.label, "requests": r.wrk.requests,
+             "seconds": round(r.wrk.seconds, 2), "rps": round(r.wrk.rate, 1),
+             "ratio_to_get": round(r.wrk.rate / get_rates[r.round], 3) if get_rates.get(r.round) else "",
              "p50_ms": r.wrk.p50_ms, "p90_ms": r.wrk.p90_ms, "p99_ms": r.wrk.p99_ms, "max_ms": r.wrk.max_ms,
              "non_2xx": r.wrk.non_2xx, "socket_errors": r.wrk.socket_errors, "orders": r.orders,
              "unpublished_at_end": r.unpublished_at_end, "unpublished_after": r.unpublished_after,
              **{f"cpu_{k}": round(r.cpu.share(k), 2) for k in r.cpu.processes},
-             "cpu_machine": round(r.cpu.machine_cores, 2)}
+             "cpu_stolen": round(r.cpu.steal_cores, 2), "cpu_machine": round(r.cpu.machine_cores, 2)}
             for r in runs
         ],
     )  # fmt: skip
@@ -70,13 +84,15 @@ def _bodies(lab: Lab, product: str, tag: str) -> list[dict]:
     return [products.basket("unlimited", lab.skus, tag, rng) for _ in range(BODIES)]
 
 
-def _target(lab: Lab, binary: str, name: str, method: str, path: str, *, product: str) -> SaturationRun:
+def _target(
+    lab: Lab, binary: str, name: str, method: str, path: str, *, product: str, number: int
+) -> SaturationRun:
     c = lab.config
-    tag = f"sat-{name}"
+    tag = f"sat-{name}-r{number}"
     lua = wrk.script(method=method, bodies=_bodies(lab, product, tag) if product else None)
     meter = lab.meter().start()
     run = wrk.WrkRun(
-        lab.data / f"wrk_{name}", lab.host + path, c.saturation_seconds, c.saturation_connections,
+        lab.data / f"wrk_{name}_r{number}", lab.host + path, c.saturation_seconds, c.saturation_connections,
         c.saturation_threads, lua, binary,
     ).start()  # fmt: skip
     stats = run.wait(lambda: lab.progress.status(f"{tag}: wrk for {c.saturation_seconds:g} s"))
@@ -84,7 +100,7 @@ def _target(lab: Lab, binary: str, name: str, method: str, path: str, *, product
     cpu = lab.cpu({**meter.stop(), "wrk": round(run.cpu_seconds, 3)})
     result = SaturationRun(
         name=name, method=method, path=path, product=product, connections=c.saturation_connections,
-        threads=c.saturation_threads, duration=c.saturation_seconds, wrk=stats, cpu=cpu,
+        threads=c.saturation_threads, duration=c.saturation_seconds, wrk=stats, cpu=cpu, round=number,
     )  # fmt: skip
     if product:
         result = _publishing(lab, result, tag)

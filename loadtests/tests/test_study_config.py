@@ -6,6 +6,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 from loadtests.study.config import FULL_BUDGET_SECONDS, QUICK_BUDGET_SECONDS, build_parser, resolve
 from sizing.measure import Drain
 from sizing.results import (
@@ -22,6 +24,7 @@ from sizing.results import (
     StockCheck,
     StudyResults,
     WrkStats,
+    saturation_targets,
 )  # fmt: skip
 
 
@@ -139,9 +142,43 @@ def test_the_stock_check_names_an_oversell_and_a_checkout_answer_without_an_orde
 
 
 def test_saturation_is_estimated_and_zero_seconds_skips_it():
-    assert config().estimate()["saturation"] > 3 * 15
+    assert config().estimate()["saturation"] > 4 * 3 * 10  # four rounds of three targets
+    assert config("--saturation-rounds", "2").estimate()["saturation"] < config().estimate()["saturation"]
     assert config("--saturation-seconds", "0").estimate()["saturation"] == 0
     assert config("--quick").saturation_seconds == 5 and config().saturation_connections == 16
+    assert (config("--quick").saturation_rounds, config().saturation_rounds) == (2, 4)
+
+
+def test_saturation_rounds_must_be_at_least_one():
+    with pytest.raises(SystemExit, match="rounds ≥ 1"):
+        config("--saturation-rounds", "0")
+
+
+def test_a_saturation_target_adds_its_rounds_up_and_compares_each_round_with_its_own_get():
+    def run(name: str, round_: int, requests: int, seconds: float, machine: float, steal: float, wrk: float):
+        cpu = CpuShares.from_meter(
+            {"wall": seconds, "machine": machine, "steal": steal, "web": machine - steal - wrk, "wrk": wrk},
+            cores=2,
+        )
+        stats = WrkStats(requests, seconds, 0, 0, 0, 5.0, 4.0, 8.0, 20.0, 40.0)
+        product = "" if name == "get" else "unlimited"
+        return SaturationRun(name, "GET", "/x", product, 16, 2, seconds, stats, cpu, round=round_)
+
+    # The machine slowed down between the rounds: both targets lost a third of their rate.
+    runs = [
+        run("get", 1, 3000, 10.0, 19.0, 1.0, 0.5), run("unlimited", 1, 2100, 10.0, 19.0, 1.0, 0.5),
+        run("unlimited", 2, 1400, 10.0, 19.0, 5.0, 0.5), run("get", 2, 2000, 10.0, 19.0, 5.0, 0.5),
+    ]  # fmt: skip
+    get, unlimited = saturation_targets(runs)
+
+    assert [r.round for r in get.runs] == [1, 2] and unlimited.first.name == "unlimited"
+    assert get.rate == 5000 / 20 and unlimited.rate == 3500 / 20
+    assert unlimited.round_ratios(get) == [0.7, 0.7]  # each round against its own GET
+    assert get.cpu.wall == 20 and get.cpu.steal == 6 and get.cpu.steal_cores == 0.3
+    assert get.cpu.other_cores == 0  # the stolen time is not the shop's, nor another process's
+    # Stolen time and wrk aside: (38 - 6 - 1) CPU seconds over 5,000 answers, and over 3,500.
+    assert round(get.stack_ms, 3) == round(31 / 5000 * 1000, 3) == 6.2
+    assert round(unlimited.stack_ms, 3) == round(31 / 3500 * 1000, 3)
 
 
 def _parameters() -> Parameters:
