@@ -165,20 +165,24 @@ def _new_order(*, email: str, mode: str, enqueued_at, order_id: uuid.UUID | None
     )
 
 
-def _lines_of(order: Order, products: dict, quantities: OrderedDict[str, int]) -> list[OrderItem]:
-    """The order's lines at catalogue prices; a limited product's line holds its units."""
+def _lines_of(order: Order, rows: list[tuple], quantities: OrderedDict[str, int]) -> list[OrderItem]:
+    """The order's lines as orders_accept wrote them, from the catalogue columns it returned for
+    each line of the basket, in its order (`_PRODUCT_COLUMNS`): no Product is built, as the 202
+    names none. A limited product's line holds its units."""
     return [
         OrderItem(
             order=order,
-            product=products[sku],
+            product_id=product_id,
             sku=sku,
-            name=products[sku].name,
+            name=name,
             quantity=quantity,
-            unit_price=products[sku].price,
-            stock_reserved=products[sku].limited,
-            counted_for_customer=products[sku].per_customer_limit is not None,
+            unit_price=price,
+            stock_reserved=stock is not None,
+            counted_for_customer=per_customer_limit is not None,
         )
-        for sku, quantity in quantities.items()
+        for (product_id, sku, name, price, stock, _, per_customer_limit, *_), quantity in zip(
+            rows, quantities.values(), strict=True
+        )
     ]
 
 
@@ -369,14 +373,13 @@ def _accept(
     _refuse_lines(
         lines, {row[1] for row in rows if row[_UNKNOWN]}, {row[1] for row in rows if row[_OVER_LIMIT]}
     )
-    names, width = list(_PRODUCT_COLUMNS), len(_PRODUCT_COLUMNS)
-    products = {row[1]: Product.from_db(connection.alias, names, row[:width]) for row in rows}
     total, event_id = rows[0][_TOTAL], rows[0][_EVENT_ID]
     if total is None:  # every sku found, every quantity within the limit: a line not yet on sale
-        _refuse_before_the_drop(products.values(), now)
+        names, width = list(_PRODUCT_COLUMNS), len(_PRODUCT_COLUMNS)
+        _refuse_before_the_drop((Product.from_db(connection.alias, names, row[:width]) for row in rows), now)
         raise AssertionError(f"orders_accept placed no order for {list(quantities)} and said no reason")
     order.total = total
     order._state.adding, order._state.db = False, connection.alias
     event = transitions.placed(order, event_id=event_id, at=now, detail=detail)
-    _as_written(order, _lines_of(order, products, quantities), event)
+    _as_written(order, _lines_of(order, rows, quantities), event)
     return order
