@@ -10,7 +10,7 @@ local stack supervisor (`devstack`) builds the same argv through the functions b
     worker   celery -A config worker, threads pool: payments are I/O-bound
              WORKER_CONCURRENCY (20), WORKER_HOSTNAME, WORKER_METRICS_PORT (0 = off)
     relay    manage.py relay_orders: publishes the accepted orders' payment jobs (orders/relay.py)
-             RELAY_THREADS (2), RELAY_METRICS_PORT (0 = off)
+             RELAY_THREADS (1), RELAY_METRICS_PORT (0 = off)
     sweeper  manage.py sweep_orders --every SWEEP_INTERVAL_SECONDS, SWEEPER_METRICS_PORT (0 = off)
 
 The web timeout comes from settings (WEB_TIMEOUT_SECONDS), where it is checked against the rest of

@@ -17,7 +17,7 @@ Why polling, not LISTEN/NOTIFY:
 - NOTIFY queues its notification under a lock that every notifying commit of the cluster takes in
   turn, so each accept would pay for it at exactly the rate this exists for.
 - An idle pass is one lookup in `order_status_enqueued_idx` that finds nothing. At
-  RELAY_INTERVAL_SECONDS (0.05) it costs each relay thread 20 tiny reads a second.
+  RELAY_INTERVAL_SECONDS (0.1) it costs each relay thread 10 tiny reads a second.
 - A pass that filled its batch runs again at once, so a sale is relayed as fast as SQS answers.
 
 Safe with any number of relays, and beside the sweeper. A pass locks its orders

@@ -93,7 +93,7 @@ def unpublished_order_count() -> int:
 
     Null from the insert until SQS accepts the job, so this includes the orders waiting for the
     relay's next pass, each for a moment (RELAY_INTERVAL_SECONDS and one SendMessageBatch: about
-    three at 60 orders/s and 0.05 s), besides those SQS refused, which the relay tries again after
+    six at 60 orders/s and 0.1 s), besides those SQS refused, which the relay tries again after
     its backoff. A figure that stays high, or grows, means SQS refuses or no relay runs; the relay's
     own counters are `flashsale_relay_jobs_total` and `flashsale_relay_wait_seconds`.
     """

@@ -427,13 +427,17 @@ ORDER_REQUEUE_AFTER_SECONDS = env.float("ORDER_REQUEUE_AFTER_SECONDS", default=3
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=500)
 
 # --- The outbox's relay (`manage.py relay_orders`: orders/relay.py) -----------------------------
-# Threads per relay process, each passing over the null orders on its own connection.
-RELAY_THREADS = env.int("RELAY_THREADS", default=2)
+# Threads per relay process, each passing over the null orders on its own connection. One thread
+# in passes of up to 100 every 0.1 s spends half the CPU per order of two in passes of 50 every
+# 0.05 s at a sale's rate (fuller SendMessageBatch requests, fewer transactions), and a quarter
+# while idle (docs/flash-sale-path.md, "Fifth look"); it publishes ~2,000 jobs/s on the lab's
+# machine. The deploy sets its own (deploy/settings.py: 2 threads, passes of 50, sized by the plan).
+RELAY_THREADS = env.int("RELAY_THREADS", default=1)
 # Orders one pass takes and publishes (SendMessageBatch carries 10) while it holds their rows.
-RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=50)
+RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=100)
 # A pass that found less than a full batch waits this long before the next: the most an order
 # waits for its pass, against a 3 s charge.
-RELAY_INTERVAL_SECONDS = env.float("RELAY_INTERVAL_SECONDS", default=0.05)
+RELAY_INTERVAL_SECONDS = env.float("RELAY_INTERVAL_SECONDS", default=0.1)
 # While SQS refuses (or the database fails), the wait doubles from the interval up to this.
 RELAY_BACKOFF_MAX_SECONDS = env.float("RELAY_BACKOFF_MAX_SECONDS", default=5)
 # A relay thread that finishes no pass in this long (stuck in a call) stops the relay's heartbeat,

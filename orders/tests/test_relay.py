@@ -51,8 +51,9 @@ def test_an_async_checkout_publishes_nothing_itself_and_the_relay_publishes_its_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_relay_orders_once_publishes_what_waits_and_exits(products, jobs):
-    ids = place(60)  # more than one pass of RELAY_BATCH_SIZE (50)
+def test_relay_orders_once_publishes_what_waits_and_exits(products, jobs, settings):
+    settings.RELAY_BATCH_SIZE = 50
+    ids = place(60)  # more than one pass
     out = io.StringIO()
 
     call_command("relay_orders", "--once", stdout=out)
