@@ -34,7 +34,7 @@ the 2-core lab machine; each phase bounded by the load seconds, caps and steps i
     drain study        10 x (worker + N x 20 or 8 waves) + orders    629   10 x (worker + 3 x 1 s / 0.8)   108
     flash-sale scaling 10 x (worker + Locust + 60 + 25 cap + 4)      970   6 x (5 + 3 + 10 + 3 + 4)        150
     capacity           7 steps x (Locust + 12 s + 4)                 133   1 step x (3 + 4 + 4)             11
-    saturation         4 runs x (15 s + 1) + 2 restarts + restock     73   4 x (5 s + 1) + ...              33
+    saturation         4 rounds x (3 x (10 s + 1) + 2 restarts)      165   2 rounds x (3 x (5 s + 1) + ...) 53
     memory             2 x (worker + 3 x 3 s / 0.8 + 4 + 2)           44   skipped                           0
     report                                                            10                                    10
     total                                        (see `python -m loadtests.experiment --help`)
