@@ -430,8 +430,9 @@ SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=500)
 # Threads per relay process, each passing over the null orders on its own connection. One thread
 # in passes of up to 100 every 0.1 s spends half the CPU per order of two in passes of 50 every
 # 0.05 s at a sale's rate (fuller SendMessageBatch requests, fewer transactions), and a quarter
-# while idle (docs/flash-sale-path.md, "Fifth look"); it publishes ~2,000 jobs/s on the lab's
-# machine. The deploy sets its own (deploy/settings.py: 2 threads, passes of 50, sized by the plan).
+# while idle (docs/flash-sale-path.md, "Fifth look"), and it kept up with the lab's ~300 accepts/s
+# at saturation. The deploy sets its own (deploy/settings.py: 2 threads, passes of 50, sized by
+# `deploy plan`).
 RELAY_THREADS = env.int("RELAY_THREADS", default=1)
 # Orders one pass takes and publishes (SendMessageBatch carries 10) while it holds their rows.
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=100)
